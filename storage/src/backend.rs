@@ -1,0 +1,74 @@
+//! The seam between the engine and the file system.
+//!
+//! Every byte the engine reads or writes goes through [`Backend`] and [`BackendFile`], so tests
+//! can swap the operating system for [`SimBackend`], which separates written from synced bytes,
+//! tears writes at a crash and fails chosen calls.
+
+mod mmap;
+mod os;
+mod sim;
+
+use std::any::Any;
+use std::fmt::Debug;
+use std::io;
+use std::ops::Deref;
+use std::path::Path;
+use std::sync::Arc;
+
+pub use os::OsBackend;
+pub use sim::{CrashMode, Fault, SimBackend, SimImage};
+
+/// A file system the engine can run on.
+pub trait Backend: Send + Sync + Debug + 'static {
+    /// Creates `path` and its parents.
+    fn create_dir_all(&self, path: &Path) -> io::Result<()>;
+    /// Names of the entries of directory `path`.
+    fn list_dir(&self, path: &Path) -> io::Result<Vec<String>>;
+    /// Opens `path` for reading and writing, creating it if `create` is set.
+    fn open(&self, path: &Path, create: bool) -> io::Result<Arc<dyn BackendFile>>;
+    /// Removes the file `path`.
+    fn remove_file(&self, path: &Path) -> io::Result<()>;
+    /// Makes the entries of directory `path` (creations, removals) durable.
+    fn sync_dir(&self, path: &Path) -> io::Result<()>;
+    /// Takes an exclusive lock on the file `path` (created if missing); `Ok(None)` when another
+    /// holder has it. The lock lasts as long as the returned guard.
+    fn try_lock(&self, path: &Path) -> io::Result<Option<LockGuard>>;
+}
+
+/// Holds a directory lock until dropped.
+pub struct LockGuard(#[expect(dead_code, reason = "held only for its Drop")] Box<dyn Any + Send + Sync>);
+
+impl LockGuard {
+    pub(crate) fn new(inner: impl Any + Send + Sync) -> Self {
+        LockGuard(Box::new(inner))
+    }
+}
+
+impl Debug for LockGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LockGuard")
+    }
+}
+
+/// An open file of a [`Backend`].
+pub trait BackendFile: Send + Sync + Debug {
+    /// The current length in bytes.
+    fn len(&self) -> io::Result<u64>;
+    /// Whether the file is empty.
+    fn is_empty(&self) -> io::Result<bool> {
+        Ok(self.len()? == 0)
+    }
+    /// Fills `buf` from `offset`; an error if the file ends first.
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;
+    /// Writes all of `buf` at `offset`.
+    fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()>;
+    /// Makes the written bytes of this file durable (`fdatasync`).
+    fn sync(&self) -> io::Result<()>;
+    /// Truncates or extends the file to `len` bytes.
+    fn set_len(&self, len: u64) -> io::Result<()>;
+    /// Maps the whole file read-only. Only called for files that are never written again.
+    fn map(&self) -> io::Result<Arc<dyn Mapped>>;
+}
+
+/// The bytes of a read-only mapped file.
+pub trait Mapped: Deref<Target = [u8]> + Send + Sync + Debug {}

@@ -1,0 +1,326 @@
+//! The engine: the log, its version index and its single writer, behind one handle.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crossbeam_channel::Sender;
+use parking_lot::{Mutex, RwLock};
+
+use crate::backend::{Backend, BackendFile, LockGuard, Mapped, OsBackend};
+use crate::error::{CorruptionKind, Error, Result};
+use crate::index::{SeqEntry, VersionIndex};
+use crate::log::frame;
+use crate::log::record::Record;
+use crate::log::segment;
+use crate::options::EngineOptions;
+use crate::recovery;
+use crate::types::{OpenStats, Selector, Version, VersionMeta, WriteOp};
+use crate::writer::{Request, Writer};
+
+/// How a segment is read.
+#[derive(Debug, Clone)]
+pub(crate) enum SegmentReader {
+    /// A sealed segment, mapped read-only.
+    Mapped(Arc<dyn Mapped>),
+    /// The active segment, read with positioned reads.
+    File(Arc<dyn BackendFile>),
+}
+
+#[derive(Debug)]
+pub(crate) struct State {
+    pub index: VersionIndex,
+    pub segments: BTreeMap<u32, SegmentReader>,
+}
+
+/// What the writer thread and the readers share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub dir: PathBuf,
+    pub backend: Arc<dyn Backend>,
+    pub options: EngineOptions,
+    pub state: RwLock<State>,
+    pub poisoned: AtomicBool,
+}
+
+impl Shared {
+    /// Reads and checks the frame of one version.
+    pub(crate) fn read_entry(&self, entry: &SeqEntry, reader: &SegmentReader) -> Result<Version> {
+        let path = segment::path(&self.dir, u64::from(entry.segment));
+        let offset = u64::from(entry.offset);
+        let corrupt = |kind| Error::corruption(path.clone(), offset, kind);
+        let owned;
+        let bytes: &[u8] = match reader {
+            SegmentReader::Mapped(map) => map
+                .get(entry.offset as usize..entry.offset as usize + entry.len as usize)
+                .ok_or_else(|| corrupt(CorruptionKind::Truncated))?,
+            SegmentReader::File(file) => {
+                let mut buf = vec![0u8; entry.len as usize];
+                file.read_exact_at(&mut buf, offset)
+                    .map_err(|e| Error::io("read", path.clone(), e))?;
+                owned = buf;
+                &owned
+            }
+        };
+        let (payload, _) = frame::decode(bytes).map_err(corrupt)?;
+        let record = Record::decode(payload).map_err(corrupt)?;
+        Ok(Version {
+            meta: VersionMeta {
+                id: record.id.to_owned(),
+                kind: record.kind.to_owned(),
+                version: record.version,
+                seq: record.seq,
+                time: record.time,
+                tombstone: record.tombstone,
+                expires_at: record.expires_at,
+            },
+            body: record.body.to_vec(),
+        })
+    }
+
+    /// Looks up where `seq` lives (under the read lock), then reads it (without the lock).
+    pub(crate) fn read_seq(&self, seq: u64) -> Result<Option<Version>> {
+        let found = {
+            let state = self.state.read();
+            state.index.entry(seq).and_then(|e| {
+                let reader = state.segments.get(&e.segment)?.clone();
+                Some((*e, reader))
+            })
+        };
+        match found {
+            Some((entry, reader)) => self.read_entry(&entry, &reader).map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
+/// Stops the writer thread when the last handle goes.
+#[derive(Debug)]
+struct WriterHandle {
+    tx: Option<Sender<Request>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    _lock: LockGuard,
+}
+
+impl Drop for WriterHandle {
+    fn drop(&mut self) {
+        // Closing the channel tells the writer to finish the queued work, sync and stop.
+        drop(self.tx.take());
+        if let Some(thread) = self.thread.lock().take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// An open log: append batches, read versions. Cheap to clone and share across threads.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    shared: Arc<Shared>,
+    writer: Arc<WriterHandle>,
+}
+
+/// Name of the lock file in the log directory.
+pub const LOCK_FILE: &str = "LOCK";
+
+impl Engine {
+    /// Opens (or creates) the log in `dir` on the real file system.
+    pub fn open(dir: &Path, options: EngineOptions) -> Result<(Engine, OpenStats)> {
+        Self::open_with(Arc::new(OsBackend), dir, options)
+    }
+
+    /// Opens (or creates) the log in `dir` on `backend`, recovering from any crash.
+    pub fn open_with(
+        backend: Arc<dyn Backend>,
+        dir: &Path,
+        options: EngineOptions,
+    ) -> Result<(Engine, OpenStats)> {
+        options.validate()?;
+        let started = std::time::Instant::now();
+        backend
+            .create_dir_all(dir)
+            .map_err(|e| Error::io("create directory", dir, e))?;
+        let lock_path = dir.join(LOCK_FILE);
+        let lock = backend
+            .try_lock(&lock_path)
+            .map_err(|e| Error::io("lock", lock_path.clone(), e))?
+            .ok_or_else(|| Error::Locked {
+                path: dir.to_path_buf(),
+            })?;
+        let recovered = recovery::recover(backend.as_ref(), dir)?;
+        let mut stats = recovered.stats;
+        let shared = Arc::new(Shared {
+            dir: dir.to_path_buf(),
+            backend,
+            options,
+            state: RwLock::new(recovered.state),
+            poisoned: AtomicBool::new(false),
+        });
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let writer = Writer::new(Arc::clone(&shared), rx, recovered.active);
+        let thread = std::thread::Builder::new()
+            .name("strata-writer".into())
+            .spawn(move || writer.run())
+            .map_err(|e| Error::io("spawn writer thread", dir, e))?;
+        stats.open_micros = started.elapsed().as_micros() as u64;
+        Ok((
+            Engine {
+                shared,
+                writer: Arc::new(WriterHandle {
+                    tx: Some(tx),
+                    thread: Mutex::new(Some(thread)),
+                    _lock: lock,
+                }),
+            },
+            stats,
+        ))
+    }
+
+    fn send(&self, request: Request) -> Result<()> {
+        let tx = self.writer.tx.as_ref().ok_or(Error::Closed)?;
+        tx.send(request).map_err(|_| Error::Closed)
+    }
+
+    /// Appends `ops` as one atomic batch and returns the new versions, once they are as durable
+    /// as the durability mode promises. `time` asks for an explicit update time, which must be
+    /// later than every time in the store.
+    pub fn commit(&self, ops: Vec<WriteOp>, time: Option<u64>) -> Result<Vec<VersionMeta>> {
+        if self.shared.poisoned.load(Ordering::Acquire) {
+            return Err(Error::Poisoned);
+        }
+        if ops.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (reply, rx) = crossbeam_channel::bounded(1);
+        self.send(Request::Commit { ops, time, reply })?;
+        rx.recv().map_err(|_| Error::Closed)?
+    }
+
+    /// Makes every acknowledged write durable now (useful with buffered durability).
+    pub fn flush(&self) -> Result<()> {
+        let (reply, rx) = crossbeam_channel::bounded(1);
+        self.send(Request::Flush { reply })?;
+        rx.recv().map_err(|_| Error::Closed)?
+    }
+
+    /// Whether an earlier IO failure poisoned the engine.
+    pub fn is_poisoned(&self) -> bool {
+        self.shared.poisoned.load(Ordering::Acquire)
+    }
+
+    /// Reads one version of `id`, tombstones included; `Ok(None)` if there is none.
+    pub fn get(&self, id: &str, selector: Selector) -> Result<Option<Version>> {
+        let seq = {
+            let state = self.shared.state.read();
+            let index = &state.index;
+            match selector {
+                Selector::Newest => index.chain(id).map(|c| c.newest_seq()),
+                Selector::Version(v) => index.chain(id).and_then(|c| {
+                    let i = usize::try_from(v.checked_sub(c.first_version)?).ok()?;
+                    c.seqs.get(i).copied()
+                }),
+                Selector::AtTime(t) => index.seq_current_at_time(id, t),
+                Selector::AtSeq(s) => index.seq_current_at(id, s),
+            }
+        };
+        match seq {
+            Some(seq) => self.shared.read_seq(seq),
+            None => Ok(None),
+        }
+    }
+
+    /// The metadata-free answer to "is there a newest version, and is it a tombstone?".
+    pub fn newest(&self, id: &str) -> Option<(u64, u64, bool)> {
+        let state = self.shared.state.read();
+        let chain = state.index.chain(id)?;
+        let seq = chain.newest_seq();
+        let tombstone = state.index.entry(seq)?.tombstone;
+        Some((chain.newest_version(), seq, tombstone))
+    }
+
+    /// Every retained version of `id`, oldest first, tombstones included.
+    pub fn history(&self, id: &str) -> Result<Vec<Version>> {
+        let seqs = match self.shared.state.read().index.chain(id) {
+            Some(chain) => chain.seqs.clone(),
+            None => return Ok(Vec::new()),
+        };
+        let mut out = Vec::with_capacity(seqs.len());
+        for seq in seqs {
+            if let Some(v) = self.shared.read_seq(seq)? {
+                out.push(v);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Reads the version with this seq.
+    pub fn get_seq(&self, seq: u64) -> Result<Option<Version>> {
+        self.shared.read_seq(seq)
+    }
+
+    /// Up to `limit` document ids (deleted ones included) that start with `prefix` and sort
+    /// after `after`, in id order.
+    pub fn ids_with_prefix(&self, prefix: &str, after: Option<&str>, limit: usize) -> Vec<String> {
+        let state = self.shared.state.read();
+        state
+            .index
+            .ids_with_prefix(prefix, after, limit)
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    }
+
+    /// The newest seq (0 when empty).
+    pub fn last_seq(&self) -> u64 {
+        self.shared.state.read().index.last_seq()
+    }
+
+    /// The newest update time (0 when empty).
+    pub fn last_time(&self) -> u64 {
+        self.shared.state.read().index.last_time()
+    }
+
+    /// The snapshot seq of `AsOf(time)`: the last seq whose time is `<= time`.
+    pub fn seq_at_time(&self, time: u64) -> u64 {
+        self.shared.state.read().index.seq_at_time(time)
+    }
+
+    /// Whether the version with `seq` is visible at snapshot seq `at` (DESIGN §4).
+    pub fn visible_at(&self, seq: u64, at: u64) -> bool {
+        self.shared.state.read().index.visible_at(seq, at)
+    }
+
+    /// Counts: (documents ever written, documents not deleted, versions, approximate index bytes).
+    pub fn counts(&self) -> EngineCounts {
+        let state = self.shared.state.read();
+        EngineCounts {
+            documents: state.index.documents(),
+            live_documents: state.index.live_documents(),
+            versions: state.index.last_seq(),
+            index_heap_bytes: state.index.approximate_heap_bytes() as u64,
+            segments: state.segments.len() as u64,
+        }
+    }
+
+    /// The log directory.
+    pub fn dir(&self) -> &Path {
+        &self.shared.dir
+    }
+}
+
+/// Sizes of an engine, for stats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EngineCounts {
+    /// Documents ever written (deleted ones included).
+    pub documents: u64,
+    /// Documents whose newest version is not a tombstone.
+    pub live_documents: u64,
+    /// Versions (the newest seq).
+    pub versions: u64,
+    /// Approximate heap bytes of the version index.
+    pub index_heap_bytes: u64,
+    /// Segment files.
+    pub segments: u64,
+}

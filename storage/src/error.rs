@@ -1,0 +1,192 @@
+//! Errors of the storage layer.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+/// The result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An error boxed for transport through the update callback of [`crate::Action::Update`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Everything that can go wrong in the storage layer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An operating-system IO call failed.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What was being done (`"write"`, `"fsync"`, `"open"` ...).
+        op: &'static str,
+        /// The file or directory concerned.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// Bytes on disk are not what the format allows (see `FORMAT.md`).
+    #[error("corruption in {file} at offset {offset}: {kind}")]
+    Corruption {
+        /// The file holding the bad bytes.
+        file: PathBuf,
+        /// Byte offset of the bad frame or header inside `file`.
+        offset: u64,
+        /// What is wrong.
+        kind: CorruptionKind,
+    },
+    /// Another open store (in this or another process) holds the directory lock.
+    #[error("data directory {path} is locked by another open store")]
+    Locked {
+        /// The locked directory.
+        path: PathBuf,
+    },
+    /// A write or fsync failed earlier; the store refuses writes until it is reopened.
+    #[error("store is poisoned by an earlier failed write or fsync; reopen it to recover")]
+    Poisoned,
+    /// The store has been closed.
+    #[error("store is closed")]
+    Closed,
+    /// An expected version did not match; nothing of the batch was written.
+    #[error("version conflict on {id}: expected {}, actual {}", fmt_version(*.expected), fmt_version(*.actual))]
+    Conflict {
+        /// The document whose version did not match.
+        id: String,
+        /// The version the caller expected (`None`: expected the document to be absent).
+        expected: Option<u64>,
+        /// The newest version (`None`: the document does not exist or is deleted).
+        actual: Option<u64>,
+    },
+    /// A patch or delete named a document that does not exist (or is deleted).
+    #[error("document {id} not found")]
+    NotFound {
+        /// The missing document.
+        id: String,
+    },
+    /// A batch asked for an update time not later than the store's last one.
+    #[error("update time {requested} us is not later than the store's last update time {last} us")]
+    TimeNotLater {
+        /// The time asked for.
+        requested: u64,
+        /// The newest time in the store.
+        last: u64,
+    },
+    /// An update callback rejected the newest body of a document.
+    #[error("update of {id} rejected: {source}")]
+    Rejected {
+        /// The document being updated.
+        id: String,
+        /// Why the callback failed.
+        #[source]
+        source: BoxError,
+    },
+    /// A record or batch does not fit the format's limits.
+    #[error("{0}")]
+    TooLarge(String),
+    /// Options are invalid.
+    #[error("invalid option: {0}")]
+    InvalidOption(String),
+}
+
+fn fmt_version(v: Option<u64>) -> String {
+    match v {
+        Some(v) => v.to_string(),
+        None => "absent".to_owned(),
+    }
+}
+
+impl Error {
+    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+        Error::Io {
+            op,
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn corruption(file: impl Into<PathBuf>, offset: u64, kind: CorruptionKind) -> Self {
+        Error::Corruption {
+            file: file.into(),
+            offset,
+            kind,
+        }
+    }
+}
+
+/// What kind of damage a [`Error::Corruption`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CorruptionKind {
+    /// A file does not start with the expected magic bytes.
+    BadMagic,
+    /// A file's format version is not one this build reads.
+    UnsupportedVersion {
+        /// The version found.
+        found: u32,
+        /// The oldest version this build reads.
+        oldest: u32,
+        /// The newest version this build reads.
+        newest: u32,
+    },
+    /// A checksum did not match its bytes.
+    ChecksumMismatch {
+        /// The checksum stored.
+        stored: u32,
+        /// The checksum computed.
+        computed: u32,
+    },
+    /// A frame or header ends past the end of its file.
+    Truncated,
+    /// A frame's length field is outside the allowed range.
+    BadLength(u64),
+    /// A record's fields are inconsistent (a bad flag, a bad UTF-8 string, a field over its limit).
+    BadRecord(&'static str),
+    /// Sequence numbers are not dense and increasing.
+    SeqGap {
+        /// The seq that should have come next.
+        expected: u64,
+        /// The seq found.
+        found: u64,
+    },
+    /// A document's version numbers do not follow each other.
+    VersionGap {
+        /// The version that should have come next.
+        expected: u64,
+        /// The version found.
+        found: u64,
+    },
+    /// Update times go backwards in seq order.
+    TimeBackwards,
+    /// A segment's header disagrees with its name or neighbours.
+    BadSegment(&'static str),
+    /// A sealed segment ends inside a batch.
+    IncompleteBatch,
+}
+
+impl fmt::Display for CorruptionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CorruptionKind::BadMagic => write!(f, "bad magic"),
+            CorruptionKind::UnsupportedVersion { found, oldest, newest } => write!(
+                f,
+                "unsupported format version {found} (this build reads {oldest}..={newest})"
+            ),
+            CorruptionKind::ChecksumMismatch { stored, computed } => write!(
+                f,
+                "checksum mismatch (stored {stored:#010x}, computed {computed:#010x})"
+            ),
+            CorruptionKind::Truncated => write!(f, "truncated frame"),
+            CorruptionKind::BadLength(len) => write!(f, "bad frame length {len}"),
+            CorruptionKind::BadRecord(what) => write!(f, "bad record: {what}"),
+            CorruptionKind::SeqGap { expected, found } => {
+                write!(f, "sequence gap (expected seq {expected}, found {found})")
+            }
+            CorruptionKind::VersionGap { expected, found } => {
+                write!(f, "version gap (expected version {expected}, found {found})")
+            }
+            CorruptionKind::TimeBackwards => write!(f, "update time goes backwards"),
+            CorruptionKind::BadSegment(what) => write!(f, "bad segment: {what}"),
+            CorruptionKind::IncompleteBatch => write!(f, "sealed segment ends inside a batch"),
+        }
+    }
+}

@@ -1,0 +1,223 @@
+//! The version index: every document's chain of versions, and the visibility columns keyed by
+//! seq (DESIGN §4).
+//!
+//! Invariants: seqs are dense from `base_seq`; times never decrease in seq order; a chain lists
+//! its document's versions oldest first with consecutive version numbers from `first_version`.
+
+use std::collections::{BTreeSet, HashMap};
+use std::ops::Bound;
+use std::sync::Arc;
+
+/// `end` of a version that nothing has superseded yet.
+pub const OPEN_END: u64 = u64::MAX;
+
+/// Where a version's frame lives, and the columns of its seq.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SeqEntry {
+    /// Update time, microseconds since the Unix epoch.
+    pub time: u64,
+    /// The seq of the next version of the same document, or [`OPEN_END`].
+    pub end: u64,
+    pub segment: u32,
+    /// Offset of the frame inside its segment file.
+    pub offset: u32,
+    /// Total frame length.
+    pub len: u32,
+    pub tombstone: bool,
+}
+
+/// A document's versions, oldest first.
+#[derive(Debug, Clone)]
+pub(crate) struct Chain {
+    pub first_version: u64,
+    pub seqs: Vec<u64>,
+}
+
+impl Chain {
+    pub(crate) fn newest_seq(&self) -> u64 {
+        // A chain is created with one seq and never emptied.
+        self.seqs.last().copied().unwrap_or(0)
+    }
+
+    pub(crate) fn newest_version(&self) -> u64 {
+        self.first_version + self.seqs.len() as u64 - 1
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct VersionIndex {
+    docs: HashMap<Arc<str>, Chain>,
+    order: BTreeSet<Arc<str>>,
+    /// Columns by seq: `columns[seq - base_seq]`.
+    columns: Vec<SeqEntry>,
+    base_seq: u64,
+    live: u64,
+}
+
+impl VersionIndex {
+    pub(crate) fn new(base_seq: u64) -> Self {
+        VersionIndex {
+            docs: HashMap::new(),
+            order: BTreeSet::new(),
+            columns: Vec::new(),
+            base_seq,
+            live: 0,
+        }
+    }
+
+    /// The newest seq in the index (`base_seq - 1` when empty).
+    pub(crate) fn last_seq(&self) -> u64 {
+        self.base_seq + self.columns.len() as u64 - 1
+    }
+
+    pub(crate) fn last_time(&self) -> u64 {
+        self.columns.last().map_or(0, |e| e.time)
+    }
+
+    pub(crate) fn chain(&self, id: &str) -> Option<&Chain> {
+        self.docs.get(id)
+    }
+
+    pub(crate) fn entry(&self, seq: u64) -> Option<&SeqEntry> {
+        let i = seq.checked_sub(self.base_seq)?;
+        self.columns.get(usize::try_from(i).ok()?)
+    }
+
+    /// Number of documents whose newest version is not a tombstone.
+    pub(crate) fn live_documents(&self) -> u64 {
+        self.live
+    }
+
+    pub(crate) fn documents(&self) -> u64 {
+        self.docs.len() as u64
+    }
+
+    /// Appends the next version. The caller guarantees `seq == last_seq() + 1`, a time not
+    /// before `last_time()`, and `version` one past the newest version of `id` (if any).
+    pub(crate) fn push(&mut self, id: &str, version: u64, seq: u64, entry: SeqEntry) {
+        debug_assert_eq!(seq, self.last_seq() + 1);
+        let tombstone = entry.tombstone;
+        self.columns.push(entry);
+        match self.docs.get_mut(id) {
+            Some(chain) => {
+                let prev = chain.newest_seq();
+                debug_assert_eq!(version, chain.newest_version() + 1);
+                chain.seqs.push(seq);
+                let prev_entry = usize::try_from(prev - self.base_seq)
+                    .ok()
+                    .and_then(|i| self.columns.get_mut(i));
+                let prev_live = match prev_entry {
+                    Some(e) => {
+                        e.end = seq;
+                        !e.tombstone
+                    }
+                    None => false,
+                };
+                match (prev_live, tombstone) {
+                    (true, true) => self.live -= 1,
+                    (false, false) => self.live += 1,
+                    _ => {}
+                }
+            }
+            None => {
+                let key: Arc<str> = Arc::from(id);
+                self.order.insert(Arc::clone(&key));
+                self.docs.insert(
+                    key,
+                    Chain {
+                        first_version: version,
+                        seqs: vec![seq],
+                    },
+                );
+                if !tombstone {
+                    self.live += 1;
+                }
+            }
+        }
+    }
+
+    /// The last seq whose time is `<= time` (0 if none): the snapshot seq of `AsOf(time)`.
+    pub(crate) fn seq_at_time(&self, time: u64) -> u64 {
+        let n = self.columns.partition_point(|e| e.time <= time);
+        if n == 0 {
+            self.base_seq - 1
+        } else {
+            self.base_seq + n as u64 - 1
+        }
+    }
+
+    /// Whether the version with `seq` is visible at snapshot seq `at` (DESIGN §4).
+    pub(crate) fn visible_at(&self, seq: u64, at: u64) -> bool {
+        seq <= at && self.entry(seq).is_some_and(|e| e.end > at && !e.tombstone)
+    }
+
+    /// The seq of `id`'s version current at snapshot seq `at`.
+    pub(crate) fn seq_current_at(&self, id: &str, at: u64) -> Option<u64> {
+        let chain = self.docs.get(id)?;
+        let n = chain.seqs.partition_point(|&s| s <= at);
+        n.checked_sub(1).and_then(|i| chain.seqs.get(i).copied())
+    }
+
+    /// The seq of `id`'s version current at `time`.
+    pub(crate) fn seq_current_at_time(&self, id: &str, time: u64) -> Option<u64> {
+        let chain = self.docs.get(id)?;
+        let n = chain
+            .seqs
+            .partition_point(|&s| self.entry(s).is_some_and(|e| e.time <= time));
+        n.checked_sub(1).and_then(|i| chain.seqs.get(i).copied())
+    }
+
+    /// Up to `limit` ids starting with `prefix`, after `after` (exclusive), in id order.
+    pub(crate) fn ids_with_prefix(&self, prefix: &str, after: Option<&str>, limit: usize) -> Vec<Arc<str>> {
+        let start: Bound<&str> = match after {
+            Some(a) if a >= prefix => Bound::Excluded(a),
+            _ => Bound::Included(prefix),
+        };
+        self.order
+            .range::<str, _>((start, Bound::Unbounded))
+            .take_while(|id| id.starts_with(prefix))
+            .take(limit)
+            .cloned()
+            .collect()
+    }
+
+    /// Approximate bytes of memory held, for stats and the memory benchmark.
+    pub(crate) fn approximate_heap_bytes(&self) -> usize {
+        let key_bytes: usize = self.docs.keys().map(|k| k.len() + 16).sum();
+        let chains: usize = self.docs.values().map(|c| c.seqs.capacity() * 8).sum();
+        self.docs.capacity() * (std::mem::size_of::<(Arc<str>, Chain)>() + 1)
+            + self.order.len() * 24
+            + key_bytes
+            + chains
+            + self.columns.capacity() * std::mem::size_of::<SeqEntry>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(time: u64, tombstone: bool) -> SeqEntry {
+        SeqEntry { time, end: OPEN_END, segment: 1, offset: 0, len: 0, tombstone }
+    }
+
+    #[test]
+    fn visibility_follows_the_end_column() {
+        let mut ix = VersionIndex::new(1);
+        ix.push("/a", 0, 1, entry(10, false));
+        ix.push("/b", 0, 2, entry(20, false));
+        ix.push("/a", 1, 3, entry(30, false));
+        ix.push("/a", 2, 4, entry(40, true));
+        assert!(ix.visible_at(1, 2) && !ix.visible_at(1, 3));
+        assert!(ix.visible_at(3, 3) && !ix.visible_at(4, 4));
+        assert_eq!(ix.seq_at_time(5), 0);
+        assert_eq!(ix.seq_at_time(30), 3);
+        assert_eq!(ix.seq_at_time(35), 3);
+        assert_eq!(ix.seq_current_at("/a", 2), Some(1));
+        assert_eq!(ix.seq_current_at_time("/a", 39), Some(3));
+        assert_eq!(ix.seq_current_at_time("/a", 9), None);
+        assert_eq!(ix.live_documents(), 1);
+        assert_eq!(ix.ids_with_prefix("/", None, 10).len(), 2);
+        assert_eq!(&*ix.ids_with_prefix("/", Some("/a"), 10)[0], "/b");
+    }
+}

@@ -1,0 +1,41 @@
+//! Strata's storage layer: a segmented, checksummed, append-only log of document versions,
+//! with the version index and visibility columns that make reads of the present and the past
+//! cheap.
+//!
+//! This crate knows bytes, ids, kinds, versions, seqs and times; it knows nothing of JSON or of
+//! search. The on-disk format is specified in `FORMAT.md` beside this crate.
+//!
+//! ```
+//! use strata_storage::{Action, Engine, EngineOptions, Expect, Selector, WriteOp};
+//! let dir = tempfile::tempdir()?;
+//! let (engine, _stats) = Engine::open(dir.path(), EngineOptions::default())?;
+//! let put = WriteOp {
+//!     id: "/users/ada".into(),
+//!     expect: Expect::Absent,
+//!     action: Action::Put { kind: "user".into(), body: br#"{"name":"Ada"}"#.to_vec() },
+//!     expires_at: None,
+//! };
+//! let metas = engine.commit(vec![put], None)?;
+//! assert_eq!((metas[0].version, metas[0].seq), (0, 1));
+//! let newest = engine.get("/users/ada", Selector::Newest)?.unwrap();
+//! assert_eq!(newest.body, br#"{"name":"Ada"}"#);
+//! # Ok::<_, Box<dyn std::error::Error>>(())
+//! ```
+#![warn(missing_docs)]
+
+pub mod backend;
+mod engine;
+mod error;
+mod index;
+mod log;
+mod options;
+mod recovery;
+mod types;
+mod writer;
+
+pub use engine::{Engine, EngineCounts, LOCK_FILE};
+pub use error::{BoxError, CorruptionKind, Error, Result};
+pub use log::record::{MAX_ID_LEN, MAX_KIND_LEN};
+pub use log::{FORMAT_VERSION, OLDEST_SUPPORTED_FORMAT_VERSION};
+pub use options::{Durability, EngineOptions, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE};
+pub use types::{Action, Expect, OpenStats, Selector, UpdateFn, Version, VersionMeta, WriteOp};

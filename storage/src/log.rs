@@ -1,0 +1,13 @@
+//! The on-disk log: segment files of checksummed frames, each holding one record.
+//!
+//! The byte layout is specified once, normatively, in `storage/FORMAT.md`; the code below cites
+//! its sections instead of describing layouts again.
+
+pub(crate) mod frame;
+pub(crate) mod record;
+pub(crate) mod segment;
+
+/// The format version this build writes (FORMAT.md §1).
+pub const FORMAT_VERSION: u32 = 1;
+/// The oldest format version this build reads (FORMAT.md §1).
+pub const OLDEST_SUPPORTED_FORMAT_VERSION: u32 = 1;

@@ -1,0 +1,201 @@
+//! Segment files: a header, then frames (FORMAT.md §2).
+
+use std::path::{Path, PathBuf};
+
+use super::frame;
+use super::record::Record;
+use super::{FORMAT_VERSION, OLDEST_SUPPORTED_FORMAT_VERSION};
+use crate::error::CorruptionKind;
+
+/// Magic bytes at the start of every segment file.
+pub(crate) const SEGMENT_MAGIC: [u8; 8] = *b"STRATSEG";
+/// Length of the segment header (FORMAT.md §2).
+pub(crate) const SEGMENT_HEADER_LEN: usize = 40;
+/// Segment files are named `<number, 20 digits>.log`.
+const SEGMENT_SUFFIX: &str = ".log";
+
+/// The header of a segment file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SegmentHeader {
+    pub number: u64,
+    /// The seq of the first record the segment holds (or will hold).
+    pub first_seq: u64,
+}
+
+impl SegmentHeader {
+    pub(crate) fn encode(&self) -> [u8; SEGMENT_HEADER_LEN] {
+        let mut out = [0u8; SEGMENT_HEADER_LEN];
+        out[0..8].copy_from_slice(&SEGMENT_MAGIC);
+        out[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        // 12..16: flags, zero in version 1.
+        out[16..24].copy_from_slice(&self.number.to_le_bytes());
+        out[24..32].copy_from_slice(&self.first_seq.to_le_bytes());
+        // 32..36: reserved, zero.
+        let crc = crc32fast::hash(&out[0..36]);
+        out[36..40].copy_from_slice(&crc.to_le_bytes());
+        out
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Self, CorruptionKind> {
+        let h = bytes.get(..SEGMENT_HEADER_LEN).ok_or(CorruptionKind::Truncated)?;
+        if h[0..8] != SEGMENT_MAGIC {
+            return Err(CorruptionKind::BadMagic);
+        }
+        let le32 = |at: usize| u32::from_le_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
+        let le64 = |at: usize| {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(&h[at..at + 8]);
+            u64::from_le_bytes(a)
+        };
+        let stored = le32(36);
+        let computed = crc32fast::hash(&h[0..36]);
+        if stored != computed {
+            return Err(CorruptionKind::ChecksumMismatch { stored, computed });
+        }
+        let version = le32(8);
+        if !(OLDEST_SUPPORTED_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
+            return Err(CorruptionKind::UnsupportedVersion {
+                found: version,
+                oldest: OLDEST_SUPPORTED_FORMAT_VERSION,
+                newest: FORMAT_VERSION,
+            });
+        }
+        if le32(12) != 0 || le32(32) != 0 {
+            return Err(CorruptionKind::BadSegment("reserved header bytes are not zero"));
+        }
+        let first_seq = le64(24);
+        if first_seq == 0 {
+            return Err(CorruptionKind::BadSegment("first seq is zero"));
+        }
+        Ok(SegmentHeader {
+            number: le64(16),
+            first_seq,
+        })
+    }
+}
+
+pub(crate) fn file_name(number: u64) -> String {
+    format!("{number:020}{SEGMENT_SUFFIX}")
+}
+
+pub(crate) fn path(dir: &Path, number: u64) -> PathBuf {
+    dir.join(file_name(number))
+}
+
+/// The segment number a file name stands for, if it names a segment.
+pub(crate) fn parse_file_name(name: &str) -> Option<u64> {
+    let digits = name.strip_suffix(SEGMENT_SUFFIX)?;
+    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// One step of a scan over the frames of a segment.
+#[derive(Debug)]
+pub(crate) enum ScanItem<'a> {
+    /// A valid frame at `offset` of total length `len`, holding `record`.
+    Record {
+        offset: u64,
+        len: u32,
+        record: Record<'a>,
+    },
+    /// The bytes at `offset` are not a valid frame.
+    Bad { offset: u64, kind: CorruptionKind },
+}
+
+/// Iterates the frames of a segment's bytes after the header, stopping after the first bad one.
+pub(crate) struct Scanner<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+    done: bool,
+}
+
+impl<'a> Scanner<'a> {
+    pub(crate) fn new(bytes: &'a [u8], start: usize) -> Self {
+        Scanner {
+            bytes,
+            pos: start,
+            done: false,
+        }
+    }
+}
+
+impl<'a> Iterator for Scanner<'a> {
+    type Item = ScanItem<'a>;
+
+    fn next(&mut self) -> Option<ScanItem<'a>> {
+        if self.done || self.pos >= self.bytes.len() {
+            return None;
+        }
+        let offset = self.pos as u64;
+        let rest = self.bytes.get(self.pos..).unwrap_or(&[]);
+        let decoded = frame::decode(rest).and_then(|(payload, len)| Ok((Record::decode(payload)?, len)));
+        match decoded {
+            Ok((record, len)) => {
+                self.pos += len;
+                Some(ScanItem::Record {
+                    offset,
+                    len: len as u32,
+                    record,
+                })
+            }
+            Err(kind) => {
+                self.done = true;
+                Some(ScanItem::Bad { offset, kind })
+            }
+        }
+    }
+}
+
+/// Looks for any valid frame starting after `from` (used to tell a torn tail from damage in the
+/// middle of the active segment, FORMAT.md §6). Returns the first one found.
+pub(crate) fn find_valid_frame_after(bytes: &[u8], from: usize) -> Option<(u64, Record<'_>)> {
+    let mut pos = from + 1;
+    while pos + frame::FRAME_HEADER_LEN <= bytes.len() {
+        if let Ok((payload, _)) = frame::decode(&bytes[pos..]) {
+            if let Ok(record) = Record::decode(payload) {
+                return Some((pos as u64, record));
+            }
+        }
+        pos += 1;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_round_trip_and_damage() {
+        let h = SegmentHeader { number: 7, first_seq: 1234 };
+        let bytes = h.encode();
+        assert_eq!(SegmentHeader::decode(&bytes), Ok(h));
+        for i in 0..SEGMENT_HEADER_LEN {
+            let mut b = bytes;
+            b[i] ^= 0x01;
+            assert!(SegmentHeader::decode(&b).is_err(), "flip at {i} undetected");
+        }
+        assert_eq!(SegmentHeader::decode(&bytes[..10]), Err(CorruptionKind::Truncated));
+    }
+
+    #[test]
+    fn future_format_version_is_named() {
+        let mut b = SegmentHeader { number: 1, first_seq: 1 }.encode();
+        b[8..12].copy_from_slice(&99u32.to_le_bytes());
+        let crc = crc32fast::hash(&b[0..36]);
+        b[36..40].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(
+            SegmentHeader::decode(&b),
+            Err(CorruptionKind::UnsupportedVersion { found: 99, oldest: 1, newest: 1 })
+        );
+    }
+
+    #[test]
+    fn file_names() {
+        assert_eq!(parse_file_name(&file_name(42)), Some(42));
+        assert_eq!(parse_file_name("42.log"), None);
+        assert_eq!(parse_file_name("0000000000000000004x.log"), None);
+    }
+}

@@ -1,0 +1,269 @@
+//! Opening the log: read every segment, rebuild the version index, cut a torn tail
+//! (FORMAT.md §6).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::backend::{Backend, BackendFile};
+use crate::engine::{SegmentReader, State};
+use crate::error::{CorruptionKind, Error, Result};
+use crate::index::{SeqEntry, VersionIndex, OPEN_END};
+use crate::log::record::Record;
+use crate::log::segment::{self, ScanItem, Scanner, SegmentHeader, SEGMENT_HEADER_LEN};
+use crate::types::OpenStats;
+
+/// The segment the writer appends to.
+#[derive(Debug)]
+pub(crate) struct ActiveSegment {
+    pub number: u32,
+    pub file: Arc<dyn BackendFile>,
+    pub len: u64,
+}
+
+pub(crate) struct Recovered {
+    pub state: State,
+    pub active: ActiveSegment,
+    pub stats: OpenStats,
+}
+
+/// Creates segment `number` whose first record will have `first_seq`, durably (FORMAT.md §5).
+pub(crate) fn create_segment(
+    backend: &dyn Backend,
+    dir: &Path,
+    number: u32,
+    first_seq: u64,
+) -> Result<ActiveSegment> {
+    let path = segment::path(dir, u64::from(number));
+    let file = backend
+        .open(&path, true)
+        .map_err(|e| Error::io("create segment", path.clone(), e))?;
+    let header = SegmentHeader {
+        number: u64::from(number),
+        first_seq,
+    }
+    .encode();
+    file.set_len(0)
+        .and_then(|()| file.write_all_at(&header, 0))
+        .and_then(|()| file.sync())
+        .map_err(|e| Error::io("write segment header", path.clone(), e))?;
+    backend
+        .sync_dir(dir)
+        .map_err(|e| Error::io("sync directory", dir, e))?;
+    Ok(ActiveSegment {
+        number,
+        file,
+        len: SEGMENT_HEADER_LEN as u64,
+    })
+}
+
+/// Checks each record against what came before and feeds complete batches to the index.
+struct Replay {
+    index: VersionIndex,
+    /// Records of the batch being read, applied when its last record arrives.
+    pending: Vec<(String, u64, u64, SeqEntry)>,
+    next_seq: u64,
+    last_time: u64,
+    records: u64,
+}
+
+impl Replay {
+    fn record(&mut self, segment: u32, offset: u64, len: u32, record: &Record<'_>) -> Result<(), CorruptionKind> {
+        if record.seq != self.next_seq {
+            return Err(CorruptionKind::SeqGap {
+                expected: self.next_seq,
+                found: record.seq,
+            });
+        }
+        if record.time < self.last_time {
+            return Err(CorruptionKind::TimeBackwards);
+        }
+        let newest = self
+            .pending
+            .iter()
+            .rev()
+            .find(|(id, ..)| id == record.id)
+            .map(|(_, version, ..)| *version)
+            .or_else(|| self.index.chain(record.id).map(|c| c.newest_version()));
+        if let Some(newest) = newest {
+            if record.version != newest.wrapping_add(1) {
+                return Err(CorruptionKind::VersionGap {
+                    expected: newest.wrapping_add(1),
+                    found: record.version,
+                });
+            }
+        }
+        self.next_seq += 1;
+        self.last_time = record.time;
+        let offset = u32::try_from(offset).map_err(|_| CorruptionKind::BadLength(offset))?;
+        self.pending.push((
+            record.id.to_owned(),
+            record.version,
+            record.seq,
+            SeqEntry {
+                time: record.time,
+                end: OPEN_END,
+                segment,
+                offset,
+                len,
+                tombstone: record.tombstone,
+            },
+        ));
+        if record.batch_end {
+            for (id, version, seq, entry) in self.pending.drain(..) {
+                self.index.push(&id, version, seq, entry);
+                self.records += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Forgets the records of an unfinished batch, rewinding the expectations.
+    fn drop_pending(&mut self) -> u64 {
+        let n = self.pending.len() as u64;
+        self.next_seq -= n;
+        self.last_time = self.index.last_time();
+        self.pending.clear();
+        n
+    }
+}
+
+pub(crate) fn recover(backend: &dyn Backend, dir: &Path) -> Result<Recovered> {
+    let mut numbers: Vec<u64> = backend
+        .list_dir(dir)
+        .map_err(|e| Error::io("list directory", dir, e))?
+        .iter()
+        .filter_map(|name| segment::parse_file_name(name))
+        .collect();
+    numbers.sort_unstable();
+    let mut stats = OpenStats::default();
+    let mut replay = Replay {
+        index: VersionIndex::new(1),
+        pending: Vec::new(),
+        next_seq: 1,
+        last_time: 0,
+        records: 0,
+    };
+    let mut segments = BTreeMap::new();
+    let Some(&last_number) = numbers.last() else {
+        let active = create_segment(backend, dir, 1, 1)?;
+        segments.insert(1, SegmentReader::File(Arc::clone(&active.file)));
+        return Ok(Recovered {
+            state: State {
+                index: replay.index,
+                segments,
+            },
+            active,
+            stats,
+        });
+    };
+    let mut active = None;
+    for &number in &numbers {
+        let path = segment::path(dir, number);
+        let corrupt = |offset, kind| Error::corruption(path.clone(), offset, kind);
+        let number32 = u32::try_from(number)
+            .map_err(|_| corrupt(0, CorruptionKind::BadSegment("segment number too large")))?;
+        let file = backend
+            .open(&path, false)
+            .map_err(|e| Error::io("open segment", path.clone(), e))?;
+        stats.segments += 1;
+        if number != last_number {
+            let map = file.map().map_err(|e| Error::io("map segment", path.clone(), e))?;
+            check_header(&map, number, replay.next_seq).map_err(|k| corrupt(0, k))?;
+            for item in Scanner::new(&map, SEGMENT_HEADER_LEN) {
+                match item {
+                    ScanItem::Record { offset, len, record } => replay
+                        .record(number32, offset, len, &record)
+                        .map_err(|k| corrupt(offset, k))?,
+                    ScanItem::Bad { offset, kind } => return Err(corrupt(offset, kind)),
+                }
+            }
+            if !replay.pending.is_empty() {
+                return Err(corrupt(map.len() as u64, CorruptionKind::IncompleteBatch));
+            }
+            segments.insert(number32, SegmentReader::Mapped(map));
+            continue;
+        }
+        // The active segment: read it whole, since it will be written again.
+        let len = file.len().map_err(|e| Error::io("stat segment", path.clone(), e))?;
+        let mut bytes = vec![0u8; len as usize];
+        file.read_exact_at(&mut bytes, 0)
+            .map_err(|e| Error::io("read segment", path.clone(), e))?;
+        let header = match check_header(&bytes, number, replay.next_seq) {
+            Ok(header) => header,
+            // A crash while the segment was being created (FORMAT.md §6): start it again.
+            Err(_) if bytes.len() <= SEGMENT_HEADER_LEN && !matches!(segment::SegmentHeader::decode(&bytes), Ok(_)) => {
+                stats.truncated_bytes += len;
+                let fresh = create_segment(backend, dir, number32, replay.next_seq)?;
+                segments.insert(number32, SegmentReader::File(Arc::clone(&fresh.file)));
+                active = Some(fresh);
+                break;
+            }
+            Err(kind) => return Err(corrupt(0, kind)),
+        };
+        let mut valid_end = SEGMENT_HEADER_LEN as u64;
+        let mut last_good: Option<(u64, u64)> = None;
+        for item in Scanner::new(&bytes, SEGMENT_HEADER_LEN) {
+            match item {
+                ScanItem::Record { offset, len, record } => {
+                    replay
+                        .record(number32, offset, len, &record)
+                        .map_err(|k| corrupt(offset, k))?;
+                    last_good = Some((record.seq, record.group));
+                    if record.batch_end {
+                        valid_end = offset + u64::from(len);
+                    }
+                }
+                ScanItem::Bad { offset, kind } => {
+                    if let Some((_, later)) = segment::find_valid_frame_after(&bytes, offset as usize) {
+                        let same_write = match last_good {
+                            Some((seq, group)) => later.group == group || later.group == seq + 1,
+                            None => later.group == header.first_seq,
+                        };
+                        if !same_write {
+                            return Err(corrupt(offset, kind));
+                        }
+                    }
+                    break;
+                }
+            }
+        }
+        stats.truncated_records += replay.drop_pending();
+        if valid_end < len {
+            stats.truncated_bytes += len - valid_end;
+            file.set_len(valid_end)
+                .and_then(|()| file.sync())
+                .map_err(|e| Error::io("truncate torn tail", path.clone(), e))?;
+        }
+        segments.insert(number32, SegmentReader::File(Arc::clone(&file)));
+        active = Some(ActiveSegment {
+            number: number32,
+            file,
+            len: valid_end,
+        });
+    }
+    stats.records = replay.records;
+    let active = active.ok_or_else(|| Error::corruption(dir, 0, CorruptionKind::BadSegment("no active segment")))?;
+    Ok(Recovered {
+        state: State {
+            index: replay.index,
+            segments,
+        },
+        active,
+        stats,
+    })
+}
+
+fn check_header(bytes: &[u8], number: u64, next_seq: u64) -> Result<SegmentHeader, CorruptionKind> {
+    let header = SegmentHeader::decode(bytes)?;
+    if header.number != number {
+        return Err(CorruptionKind::BadSegment("header number disagrees with the file name"));
+    }
+    if header.first_seq != next_seq {
+        return Err(CorruptionKind::SeqGap {
+            expected: next_seq,
+            found: header.first_seq,
+        });
+    }
+    Ok(header)
+}

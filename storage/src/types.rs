@@ -1,0 +1,118 @@
+//! The values that cross the engine's API.
+
+use crate::error::BoxError;
+
+/// A condition on a document's newest version, checked atomically with the write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Expect {
+    /// No condition.
+    #[default]
+    Any,
+    /// The document exists (not deleted) and its newest version is this one.
+    Version(u64),
+    /// The document does not exist or is deleted.
+    Absent,
+}
+
+/// Computes a document's new body from its newest body; runs on the writer thread.
+pub type UpdateFn = Box<dyn FnOnce(&[u8]) -> Result<Vec<u8>, BoxError> + Send>;
+
+/// What an operation writes.
+pub enum Action {
+    /// A new body (and kind) replacing whatever was there.
+    Put {
+        /// The document's kind.
+        kind: String,
+        /// The new body bytes.
+        body: Vec<u8>,
+    },
+    /// A body computed from the newest one; the kind and the expiry stay unless the operation
+    /// sets an expiry. The document must exist.
+    Update(UpdateFn),
+    /// A tombstone. The document must exist.
+    Delete,
+}
+
+impl std::fmt::Debug for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Action::Put { kind, body } => f
+                .debug_struct("Put")
+                .field("kind", kind)
+                .field("body_len", &body.len())
+                .finish(),
+            Action::Update(_) => f.write_str("Update(..)"),
+            Action::Delete => f.write_str("Delete"),
+        }
+    }
+}
+
+/// One operation of an atomic batch.
+#[derive(Debug)]
+pub struct WriteOp {
+    /// The document.
+    pub id: String,
+    /// The condition on its newest version.
+    pub expect: Expect,
+    /// What to write.
+    pub action: Action,
+    /// When the new version expires (microseconds since the epoch).
+    pub expires_at: Option<u64>,
+}
+
+/// What the store knows of one version, without its body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionMeta {
+    /// The document id.
+    pub id: String,
+    /// The document kind.
+    pub kind: String,
+    /// Per-document version number.
+    pub version: u64,
+    /// Store-wide sequence number.
+    pub seq: u64,
+    /// Update time, microseconds since the Unix epoch.
+    pub time: u64,
+    /// Whether this version is a tombstone.
+    pub tombstone: bool,
+    /// Expiry, microseconds since the Unix epoch.
+    pub expires_at: Option<u64>,
+}
+
+/// One version with its body bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Version {
+    /// The version's metadata.
+    pub meta: VersionMeta,
+    /// The body bytes (empty for a tombstone).
+    pub body: Vec<u8>,
+}
+
+/// Which version of a document a read asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Selector {
+    /// The newest version.
+    Newest,
+    /// A given version number.
+    Version(u64),
+    /// The version current at this time (microseconds since the epoch).
+    AtTime(u64),
+    /// The version current at this snapshot seq.
+    AtSeq(u64),
+}
+
+/// What opening a store found and did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OpenStats {
+    /// Segment files read.
+    pub segments: u64,
+    /// Records (versions) read.
+    pub records: u64,
+    /// Bytes cut from the end of the active segment (a torn or unfinished tail).
+    pub truncated_bytes: u64,
+    /// Whole or partial records among those bytes that were valid frames of an unfinished batch.
+    pub truncated_records: u64,
+    /// Time spent opening, in microseconds.
+    pub open_micros: u64,
+}

@@ -1,0 +1,453 @@
+//! The single writer: group commit of concurrent batches into one append and one sync
+//! (FORMAT.md §5).
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+
+use crate::engine::{SegmentReader, Shared};
+use crate::error::{Error, Result};
+use crate::index::{SeqEntry, OPEN_END};
+use crate::log::frame::{self, FRAME_HEADER_LEN, MAX_PAYLOAD_LEN};
+use crate::log::record::{Record, MAX_ID_LEN, MAX_KIND_LEN, RECORD_HEADER_LEN};
+use crate::log::segment::{self, SEGMENT_HEADER_LEN};
+use crate::options::Durability;
+use crate::recovery::{create_segment, ActiveSegment};
+use crate::types::{Action, Expect, VersionMeta, WriteOp};
+
+pub(crate) enum Request {
+    Commit {
+        ops: Vec<WriteOp>,
+        time: Option<u64>,
+        reply: Sender<Result<Vec<VersionMeta>>>,
+    },
+    Flush {
+        reply: Sender<Result<()>>,
+    },
+}
+
+/// A document's newest state as the writer sees it, including this group's unpublished writes.
+#[derive(Clone)]
+struct DocState {
+    version: u64,
+    tombstone: bool,
+    kind: Arc<str>,
+    expires_at: Option<u64>,
+    body: Arc<Vec<u8>>,
+}
+
+/// One version about to be written.
+struct NewRecord {
+    id: String,
+    kind: Arc<str>,
+    version: u64,
+    seq: u64,
+    time: u64,
+    tombstone: bool,
+    expires_at: Option<u64>,
+    body: Arc<Vec<u8>>,
+}
+
+impl NewRecord {
+    fn meta(&self) -> VersionMeta {
+        VersionMeta {
+            id: self.id.clone(),
+            kind: self.kind.to_string(),
+            version: self.version,
+            seq: self.seq,
+            time: self.time,
+            tombstone: self.tombstone,
+            expires_at: self.expires_at,
+        }
+    }
+}
+
+pub(crate) struct Writer {
+    shared: Arc<Shared>,
+    rx: Receiver<Request>,
+    active: ActiveSegment,
+    last_seq: u64,
+    last_time: u64,
+    /// When unsynced bytes must be synced at the latest (buffered durability).
+    sync_due: Option<Instant>,
+}
+
+fn now_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+fn io_error_copy(e: &Error) -> Error {
+    match e {
+        Error::Io { op, path, source } => Error::Io {
+            op,
+            path: path.clone(),
+            source: std::io::Error::new(source.kind(), source.to_string()),
+        },
+        _ => Error::Poisoned,
+    }
+}
+
+impl Writer {
+    pub(crate) fn new(shared: Arc<Shared>, rx: Receiver<Request>, active: ActiveSegment) -> Self {
+        let (last_seq, last_time) = {
+            let state = shared.state.read();
+            (state.index.last_seq(), state.index.last_time())
+        };
+        Writer {
+            shared,
+            rx,
+            active,
+            last_seq,
+            last_time,
+            sync_due: None,
+        }
+    }
+
+    pub(crate) fn run(mut self) {
+        loop {
+            let first = match self.sync_due {
+                Some(due) => match self.rx.recv_deadline(due) {
+                    Ok(request) => request,
+                    Err(RecvTimeoutError::Timeout) => {
+                        let _ = self.sync_now();
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break,
+                },
+                None => match self.rx.recv() {
+                    Ok(request) => request,
+                    Err(_) => break,
+                },
+            };
+            let mut group = vec![first];
+            while group.len() < 4096 {
+                match self.rx.try_recv() {
+                    Ok(request) => group.push(request),
+                    Err(_) => break,
+                }
+            }
+            self.process(group);
+        }
+        if self.sync_due.is_some() {
+            let _ = self.sync_now();
+        }
+    }
+
+    fn fail(&self, error: Error) -> Error {
+        self.shared.poisoned.store(true, Ordering::Release);
+        error
+    }
+
+    fn sync_now(&mut self) -> Result<()> {
+        self.sync_due = None;
+        let path = segment::path(&self.shared.dir, u64::from(self.active.number));
+        self.active
+            .file
+            .sync()
+            .map_err(|e| self.fail(Error::io("fsync", path, e)))
+    }
+
+    fn process(&mut self, group: Vec<Request>) {
+        let mut flushes = Vec::new();
+        let mut commits = Vec::new();
+        for request in group {
+            match request {
+                Request::Commit { ops, time, reply } => commits.push((ops, time, reply)),
+                Request::Flush { reply } => flushes.push(reply),
+            }
+        }
+        self.commit_group(commits);
+        let flushed = if flushes.is_empty() || self.shared.poisoned.load(Ordering::Acquire) {
+            Err(Error::Poisoned)
+        } else {
+            self.sync_now()
+        };
+        for reply in flushes {
+            let _ = reply.send(match &flushed {
+                Ok(()) => Ok(()),
+                Err(e) => Err(io_error_copy(e)),
+            });
+        }
+    }
+
+    fn commit_group(&mut self, commits: Vec<(Vec<WriteOp>, Option<u64>, Sender<Result<Vec<VersionMeta>>>)>) {
+        if commits.is_empty() {
+            return;
+        }
+        if self.shared.poisoned.load(Ordering::Acquire) {
+            for (_, _, reply) in commits {
+                let _ = reply.send(Err(Error::Poisoned));
+            }
+            return;
+        }
+        let mut overlay: HashMap<String, DocState> = HashMap::new();
+        let mut buf: Vec<u8> = Vec::new();
+        let mut entries: Vec<(String, u64, u64, SeqEntry)> = Vec::new();
+        let mut replies: Vec<(Sender<Result<Vec<VersionMeta>>>, Result<Vec<VersionMeta>>)> = Vec::new();
+        let mut group_first_seq = self.last_seq + 1;
+        let mut failure: Option<Error> = None;
+        for (ops, time, reply) in commits {
+            if failure.is_some() {
+                replies.push((reply, Err(Error::Poisoned)));
+                continue;
+            }
+            let records = match self.prepare(ops, time, &mut overlay) {
+                Ok(records) => records,
+                Err(e) => {
+                    replies.push((reply, Err(e)));
+                    continue;
+                }
+            };
+            let size: usize = records
+                .iter()
+                .map(|r| FRAME_HEADER_LEN + RECORD_HEADER_LEN + r.id.len() + r.kind.len() + r.body.len())
+                .sum();
+            let used = self.active.len + buf.len() as u64;
+            if used > SEGMENT_HEADER_LEN as u64 && used + size as u64 > self.shared.options.segment_size {
+                // Seal the active segment between batches; a batch never spans segments.
+                let next_first_seq = records.first().map_or(self.last_seq + 1, |r| r.seq);
+                if let Err(e) = self.write_buf(&buf).and_then(|()| self.roll(next_first_seq)) {
+                    failure = Some(e);
+                    replies.push((reply, Err(Error::Poisoned)));
+                    continue;
+                }
+                buf.clear();
+                group_first_seq = records.first().map_or(group_first_seq, |r| r.seq);
+            }
+            let mut offset = self.active.len + buf.len() as u64;
+            let last = records.len() - 1;
+            for (i, r) in records.iter().enumerate() {
+                let record = Record {
+                    seq: r.seq,
+                    group: group_first_seq,
+                    version: r.version,
+                    time: r.time,
+                    expires_at: r.expires_at,
+                    tombstone: r.tombstone,
+                    batch_end: i == last,
+                    id: &r.id,
+                    kind: &r.kind,
+                    body: &r.body,
+                };
+                let payload_len = record.encoded_len();
+                frame::encode_with(&mut buf, payload_len, |out| record.encode(out));
+                let len = (FRAME_HEADER_LEN + payload_len) as u32;
+                entries.push((
+                    r.id.clone(),
+                    r.version,
+                    r.seq,
+                    SeqEntry {
+                        time: r.time,
+                        end: OPEN_END,
+                        segment: self.active.number,
+                        // A segment is at most MAX_SEGMENT_SIZE (2 GiB) plus one batch, and
+                        // `prepare` refuses batches that would pass u32 offsets.
+                        offset: offset as u32,
+                        len,
+                        tombstone: r.tombstone,
+                    },
+                ));
+                offset += u64::from(len);
+            }
+            replies.push((reply, Ok(records.iter().map(NewRecord::meta).collect())));
+        }
+        if failure.is_none() {
+            let durable = self.write_buf(&buf).and_then(|()| match self.shared.options.durability {
+                Durability::Sync => self.sync_now(),
+                Durability::Buffered(interval) => {
+                    self.sync_due.get_or_insert_with(|| Instant::now() + interval);
+                    Ok(())
+                }
+                Durability::None => Ok(()),
+            });
+            if let Err(e) = durable {
+                failure = Some(e);
+            }
+        }
+        match failure {
+            None => {
+                let mut state = self.shared.state.write();
+                for (id, version, seq, entry) in entries {
+                    state.index.push(&id, version, seq, entry);
+                }
+            }
+            Some(e) => {
+                // Nothing of this group is published or acknowledged; the store is poisoned and
+                // recovery decides on reopen what of the written bytes counts (FORMAT.md §6).
+                for (_, result) in &mut replies {
+                    if result.is_ok() {
+                        *result = Err(io_error_copy(&e));
+                    }
+                }
+            }
+        }
+        for (reply, result) in replies {
+            let _ = reply.send(result);
+        }
+    }
+
+    fn write_buf(&mut self, buf: &[u8]) -> Result<()> {
+        if buf.is_empty() {
+            return Ok(());
+        }
+        let path = segment::path(&self.shared.dir, u64::from(self.active.number));
+        self.active
+            .file
+            .write_all_at(buf, self.active.len)
+            .map_err(|e| self.fail(Error::io("write", path, e)))?;
+        self.active.len += buf.len() as u64;
+        Ok(())
+    }
+
+    /// Seals the active segment (synced, then mapped) and starts the next one.
+    fn roll(&mut self, next_first_seq: u64) -> Result<()> {
+        self.sync_now()?;
+        let shared = Arc::clone(&self.shared);
+        let sealed = self.active.number;
+        let next = create_segment(shared.backend.as_ref(), &shared.dir, sealed + 1, next_first_seq)
+            .map_err(|e| self.fail(e))?;
+        let path = segment::path(&shared.dir, u64::from(sealed));
+        let map = self
+            .active
+            .file
+            .map()
+            .map_err(|e| self.fail(Error::io("map segment", path, e)))?;
+        {
+            let mut state = shared.state.write();
+            state.segments.insert(sealed, SegmentReader::Mapped(map));
+            state.segments.insert(next.number, SegmentReader::File(Arc::clone(&next.file)));
+        }
+        self.active = next;
+        Ok(())
+    }
+
+    /// Checks a batch against the newest state and turns it into records with their seqs,
+    /// versions and time. On error nothing of the batch is kept.
+    fn prepare(&mut self, ops: Vec<WriteOp>, time: Option<u64>, overlay: &mut HashMap<String, DocState>) -> Result<Vec<NewRecord>> {
+        let time = match time {
+            Some(t) if t <= self.last_time => {
+                return Err(Error::TimeNotLater {
+                    requested: t,
+                    last: self.last_time,
+                })
+            }
+            Some(t) => t,
+            None => now_micros().max(self.last_time),
+        };
+        let mut local: HashMap<String, DocState> = HashMap::new();
+        let mut records = Vec::with_capacity(ops.len());
+        let mut bytes = 0usize;
+        for (i, op) in ops.into_iter().enumerate() {
+            if op.id.is_empty() || op.id.len() > MAX_ID_LEN {
+                return Err(Error::TooLarge(format!("id of {} bytes is outside 1..={MAX_ID_LEN}", op.id.len())));
+            }
+            let current = match local.get(&op.id).or_else(|| overlay.get(&op.id)) {
+                Some(state) => Some(state.clone()),
+                None => self.load(&op.id)?,
+            };
+            let live = current.as_ref().filter(|c| !c.tombstone);
+            let matches = match op.expect {
+                Expect::Any => true,
+                Expect::Version(v) => live.is_some_and(|c| c.version == v),
+                Expect::Absent => live.is_none(),
+            };
+            if !matches {
+                return Err(Error::Conflict {
+                    id: op.id,
+                    expected: match op.expect {
+                        Expect::Version(v) => Some(v),
+                        _ => None,
+                    },
+                    actual: live.map(|c| c.version),
+                });
+            }
+            let version = current.as_ref().map_or(0, |c| c.version + 1);
+            let state = match op.action {
+                Action::Put { kind, body } => {
+                    if kind.len() > MAX_KIND_LEN {
+                        return Err(Error::TooLarge(format!("kind of {} bytes is over {MAX_KIND_LEN}", kind.len())));
+                    }
+                    DocState {
+                        version,
+                        tombstone: false,
+                        kind: Arc::from(kind),
+                        expires_at: op.expires_at,
+                        body: Arc::new(body),
+                    }
+                }
+                Action::Update(update) => {
+                    let Some(live) = live else {
+                        return Err(Error::NotFound { id: op.id });
+                    };
+                    let body = update(&live.body).map_err(|source| Error::Rejected {
+                        id: op.id.clone(),
+                        source,
+                    })?;
+                    DocState {
+                        version,
+                        tombstone: false,
+                        kind: Arc::clone(&live.kind),
+                        expires_at: op.expires_at.or(live.expires_at),
+                        body: Arc::new(body),
+                    }
+                }
+                Action::Delete => {
+                    let Some(live) = live else {
+                        return Err(Error::NotFound { id: op.id });
+                    };
+                    DocState {
+                        version,
+                        tombstone: true,
+                        kind: Arc::clone(&live.kind),
+                        expires_at: None,
+                        body: Arc::new(Vec::new()),
+                    }
+                }
+            };
+            let payload = RECORD_HEADER_LEN + op.id.len() + state.kind.len() + state.body.len();
+            bytes += FRAME_HEADER_LEN + payload;
+            if payload > MAX_PAYLOAD_LEN || bytes as u64 + self.shared.options.segment_size > u64::from(u32::MAX) {
+                return Err(Error::TooLarge(format!(
+                    "batch of {bytes} bytes (at operation {i}) is too large for one segment"
+                )));
+            }
+            records.push(NewRecord {
+                id: op.id.clone(),
+                kind: Arc::clone(&state.kind),
+                version,
+                seq: self.last_seq + 1 + records.len() as u64,
+                time,
+                tombstone: state.tombstone,
+                expires_at: state.expires_at,
+                body: Arc::clone(&state.body),
+            });
+            local.insert(op.id, state);
+        }
+        self.last_seq += records.len() as u64;
+        self.last_time = time;
+        overlay.extend(local);
+        Ok(records)
+    }
+
+    /// The newest published state of `id`, read from the log.
+    fn load(&self, id: &str) -> Result<Option<DocState>> {
+        let Some(seq) = self.shared.state.read().index.chain(id).map(|c| c.newest_seq()) else {
+            return Ok(None);
+        };
+        let Some(v) = self.shared.read_seq(seq)? else {
+            return Ok(None);
+        };
+        Ok(Some(DocState {
+            version: v.meta.version,
+            tombstone: v.meta.tombstone,
+            kind: Arc::from(v.meta.kind),
+            expires_at: v.meta.expires_at,
+            body: Arc::new(v.body),
+        }))
+    }
+}

@@ -1,0 +1,53 @@
+//! Basic engine behaviour on the simulated and the real file system.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use strata_storage::backend::{CrashMode, SimBackend};
+use strata_storage::{Action, Engine, EngineOptions, Error, Expect, Selector, WriteOp};
+
+fn put(id: &str, body: &str) -> WriteOp {
+    WriteOp {
+        id: id.into(),
+        expect: Expect::Any,
+        action: Action::Put { kind: "k".into(), body: body.as_bytes().to_vec() },
+        expires_at: None,
+    }
+}
+
+#[test]
+fn writes_survive_reopen_across_segments() {
+    let sim = SimBackend::new();
+    let dir = Path::new("/db");
+    let opts = EngineOptions::default().with_segment_size(4096);
+    {
+        let (engine, _) = Engine::open_with(Arc::new(sim.clone()), dir, opts.clone()).unwrap();
+        for i in 0..200 {
+            engine.commit(vec![put(&format!("/d/{}", i % 17), &format!("{{\"i\":{i}}}"))], None).unwrap();
+        }
+        assert!(engine.counts().segments > 2);
+    }
+    let (engine, stats) = Engine::open_with(Arc::new(sim.image().materialize(CrashMode::DropUnsynced)), dir, opts).unwrap();
+    assert_eq!(stats.records, 200);
+    assert_eq!(engine.last_seq(), 200);
+    let v = engine.get("/d/3", Selector::Newest).unwrap().unwrap();
+    assert_eq!(v.body, b"{\"i\":190}");
+    assert_eq!(engine.history("/d/3").unwrap().len(), 12);
+    let old = engine.get("/d/3", Selector::Version(0)).unwrap().unwrap();
+    assert_eq!(old.body, b"{\"i\":3}");
+}
+
+#[test]
+fn conflicts_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, _) = Engine::open(dir.path(), EngineOptions::default()).unwrap();
+    engine.commit(vec![put("/a", "{}")], None).unwrap();
+    let mut op = put("/b", "{}");
+    op.expect = Expect::Version(3);
+    let err = engine.commit(vec![put("/c", "{}"), op], None).unwrap_err();
+    assert!(matches!(err, Error::Conflict { expected: Some(3), actual: None, .. }), "{err}");
+    assert_eq!(engine.last_seq(), 1);
+    assert!(engine.get("/c", Selector::Newest).unwrap().is_none());
+    let second = Engine::open(dir.path(), EngineOptions::default()).unwrap_err();
+    assert!(matches!(second, Error::Locked { .. }), "{second}");
+}
