@@ -1,1 +1,40 @@
+//! Strata: an embedded, multi-version document store.
+//!
+//! Every write makes a new immutable version of a JSON document (a per-document version number,
+//! a store-wide sequence number, an update time, a tombstone on delete) and appends it to a
+//! crash-safe, checksummed, segmented log. Reads see the present or any moment of the past.
+//!
+//! ```
+//! use serde_json::json;
+//! use strata::{Options, Store};
+//!
+//! let dir = tempfile::tempdir().expect("a temporary directory");
+//! let store = Store::open(dir.path(), Options::default())?;
+//! let created = store.put("/packages/serde", "package", json!({"name": "serde", "downloads": 10}))?;
+//! store.patch("/packages/serde", json!({"downloads": 11}))?;
+//! store.delete("/packages/serde")?;
+//!
+//! assert!(store.get("/packages/serde")?.is_none());
+//! let then = store.get_at("/packages/serde", created.update_time_micros)?.expect("existed then");
+//! assert_eq!(then.body["downloads"], 10);
+//! let versions: Vec<u64> = store.history("/packages/serde")?.iter().map(|d| d.meta.version).collect();
+//! assert_eq!(versions, [0, 1, 2]);
+//! # Ok::<_, strata::Error>(())
+//! ```
+#![warn(missing_docs)]
 
+mod batch;
+mod document;
+mod error;
+mod options;
+mod store;
+mod validate;
+
+pub use batch::{Batch, Expect, WriteOptions};
+pub use document::{Document, Meta};
+pub use error::{CorruptionKind, Error, Result};
+pub use options::{Durability, Limits, Options};
+pub use store::{List, OpenStats, Store};
+
+/// File-system backends: the real one and the simulated one used by crash tests.
+pub use storage::backend;

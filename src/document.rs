@@ -1,0 +1,56 @@
+//! Documents and their metadata.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// What the store knows of one version of a document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Meta {
+    /// The document id.
+    pub id: String,
+    /// The document kind.
+    pub kind: String,
+    /// Per-document version: 0 on create, +1 on every update or delete.
+    pub version: u64,
+    /// Store-wide commit sequence number.
+    pub seq: u64,
+    /// Commit time, microseconds since the Unix epoch.
+    pub update_time_micros: u64,
+    /// Whether this version is a tombstone (written by a delete).
+    pub deleted: bool,
+    /// When this version expires, microseconds since the Unix epoch.
+    pub expires_at: Option<u64>,
+}
+
+impl From<storage::VersionMeta> for Meta {
+    fn from(m: storage::VersionMeta) -> Self {
+        Meta {
+            id: m.id,
+            kind: m.kind,
+            version: m.version,
+            seq: m.seq,
+            update_time_micros: m.time,
+            deleted: m.tombstone,
+            expires_at: m.expires_at,
+        }
+    }
+}
+
+/// One version of a document: its metadata and its body (`null` for a tombstone).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Document {
+    /// Metadata.
+    pub meta: Meta,
+    /// The JSON body, always an object except for tombstones (`null`).
+    pub body: Value,
+}
+
+impl Document {
+    /// Converts the body to `T`.
+    pub fn body_as<T: serde::de::DeserializeOwned>(&self) -> crate::Result<T> {
+        T::deserialize(&self.body).map_err(|source| crate::Error::Decode {
+            id: self.meta.id.clone(),
+            source,
+        })
+    }
+}

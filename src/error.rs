@@ -1,0 +1,172 @@
+//! Errors of the store.
+
+use std::io;
+use std::path::PathBuf;
+
+pub use storage::CorruptionKind;
+
+/// The result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong when using a [`crate::Store`].
+///
+/// Domain outcomes a caller branches on ([`Error::Conflict`], [`Error::NotFound`]) are distinct
+/// from input errors (`Invalid*`, `*TooLarge`, ...) and from failures of the disk
+/// ([`Error::Io`], [`Error::Corruption`], [`Error::Poisoned`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A document id is empty, too long or contains NUL.
+    #[error("invalid document id {id:?}: {reason}")]
+    InvalidId {
+        /// The id as given (cut to 64 characters).
+        id: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A kind is empty, too long or contains NUL.
+    #[error("invalid kind {kind:?}: {reason}")]
+    InvalidKind {
+        /// The kind as given (cut to 64 characters).
+        kind: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A body or patch is not a JSON object, or is malformed.
+    #[error("invalid body for {id}: {reason}")]
+    InvalidBody {
+        /// The document.
+        id: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A body is larger than [`crate::Limits::max_document_bytes`].
+    #[error("document {id} is {size} bytes, over the limit of {limit}")]
+    DocumentTooLarge {
+        /// The document.
+        id: String,
+        /// Its encoded size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A body nests deeper than [`crate::Limits::max_depth`].
+    #[error("document {id} nests deeper than the limit of {limit} levels")]
+    DocumentTooDeep {
+        /// The document.
+        id: String,
+        /// The limit.
+        limit: usize,
+    },
+    /// A field name is longer than [`crate::Limits::max_field_name_bytes`].
+    #[error("document {id} has a field name of {len} bytes, over the limit of {limit}")]
+    FieldNameTooLong {
+        /// The document.
+        id: String,
+        /// The field name's length.
+        len: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// An expected version did not match; nothing of the batch was written.
+    #[error("version conflict on {id}: expected {}, actual {}", show(*.expected), show(*.actual))]
+    Conflict {
+        /// The document.
+        id: String,
+        /// The version expected (`None`: expected absent).
+        expected: Option<u64>,
+        /// Its newest version (`None`: absent or deleted).
+        actual: Option<u64>,
+    },
+    /// A patch or delete named a document that does not exist or is deleted.
+    #[error("document {id} not found")]
+    NotFound {
+        /// The document.
+        id: String,
+    },
+    /// A batch asked for an update time that is not later than the store's last one.
+    #[error("update time {requested} us is not later than the store's last update time {last} us")]
+    TimeNotLater {
+        /// The time asked for.
+        requested: u64,
+        /// The store's last update time.
+        last: u64,
+    },
+    /// A body could not be turned into the requested type (or back).
+    #[error("cannot convert document {id}: {source}")]
+    Decode {
+        /// The document.
+        id: String,
+        /// The serde error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// Bytes on disk are damaged; the store names the file and offset.
+    #[error("corruption in {file} at offset {offset}: {kind}")]
+    Corruption {
+        /// The damaged file.
+        file: PathBuf,
+        /// Offset of the bad frame or header.
+        offset: u64,
+        /// What is wrong.
+        kind: CorruptionKind,
+    },
+    /// Another open store holds the data directory.
+    #[error("data directory {path} is locked by another open store")]
+    Locked {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// An earlier write or fsync failed; reopen the store to recover.
+    #[error("store is poisoned by an earlier failed write or fsync; reopen it to recover")]
+    Poisoned,
+    /// The store was closed.
+    #[error("store is closed")]
+    Closed,
+    /// An IO call failed.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// An option is out of range.
+    #[error("invalid option: {0}")]
+    InvalidOption(String),
+    /// A batch is too large for one log segment.
+    #[error("{0}")]
+    BatchTooLarge(String),
+}
+
+fn show(v: Option<u64>) -> String {
+    v.map_or_else(|| "absent".to_owned(), |v| v.to_string())
+}
+
+impl From<storage::Error> for Error {
+    fn from(e: storage::Error) -> Self {
+        match e {
+            storage::Error::Io { op, path, source } => Error::Io { op, path, source },
+            storage::Error::Corruption { file, offset, kind } => Error::Corruption { file, offset, kind },
+            storage::Error::Locked { path } => Error::Locked { path },
+            storage::Error::Poisoned => Error::Poisoned,
+            storage::Error::Closed => Error::Closed,
+            storage::Error::Conflict { id, expected, actual } => Error::Conflict { id, expected, actual },
+            storage::Error::NotFound { id } => Error::NotFound { id },
+            storage::Error::TimeNotLater { requested, last } => Error::TimeNotLater { requested, last },
+            storage::Error::Rejected { id, source } => match source.downcast::<Error>() {
+                Ok(inner) => *inner,
+                Err(other) => Error::InvalidBody {
+                    id,
+                    reason: other.to_string(),
+                },
+            },
+            storage::Error::TooLarge(msg) => Error::BatchTooLarge(msg),
+            storage::Error::InvalidOption(msg) => Error::InvalidOption(msg),
+            other => Error::InvalidOption(other.to_string()),
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! Options of a store.
+
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+pub use storage::Durability;
+
+/// Limits on what a document may be (DESIGN §2). Input over a limit is a typed error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// Largest encoded body, in bytes. Default 16 MiB.
+    pub max_document_bytes: usize,
+    /// Deepest nesting of objects and arrays. Default 64.
+    pub max_depth: usize,
+    /// Longest field name, in bytes. Default 1024.
+    pub max_field_name_bytes: usize,
+    /// Longest document id, in bytes (at most 1024). Default 1024.
+    pub max_id_bytes: usize,
+    /// Longest kind, in bytes (at most 256). Default 256.
+    pub max_kind_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_document_bytes: 16 << 20,
+            max_depth: 64,
+            max_field_name_bytes: 1024,
+            max_id_bytes: storage::MAX_ID_LEN,
+            max_kind_bytes: storage::MAX_KIND_LEN,
+        }
+    }
+}
+
+impl Limits {
+    /// Sets the largest encoded body.
+    pub fn with_max_document_bytes(mut self, bytes: usize) -> Self {
+        self.max_document_bytes = bytes;
+        self
+    }
+
+    /// Sets the deepest nesting.
+    pub fn with_max_depth(mut self, depth: usize) -> Self {
+        self.max_depth = depth;
+        self
+    }
+
+    /// Sets the longest field name.
+    pub fn with_max_field_name_bytes(mut self, bytes: usize) -> Self {
+        self.max_field_name_bytes = bytes;
+        self
+    }
+
+    /// Sets the longest id.
+    pub fn with_max_id_bytes(mut self, bytes: usize) -> Self {
+        self.max_id_bytes = bytes;
+        self
+    }
+
+    /// Sets the longest kind.
+    pub fn with_max_kind_bytes(mut self, bytes: usize) -> Self {
+        self.max_kind_bytes = bytes;
+        self
+    }
+}
+
+/// Options of [`crate::Store::open`]. Every setter accepts any value; `open` validates.
+///
+/// ```
+/// use std::time::Duration;
+/// use strata::{Durability, Options};
+/// let options = Options::default()
+///     .with_durability(Durability::Buffered(Duration::from_millis(10)))
+///     .with_segment_size(128 << 20);
+/// # let _ = options;
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Options {
+    /// When writes are acknowledged. Default [`Durability::Sync`].
+    pub durability: Durability,
+    /// Size at which a log segment is sealed. Default 64 MiB.
+    pub segment_size: u64,
+    /// Document limits.
+    pub limits: Limits,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            durability: Durability::Sync,
+            segment_size: 64 << 20,
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl Options {
+    /// Sets the durability mode.
+    pub fn with_durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// Sets buffered durability with this sync interval.
+    pub fn with_buffered_sync(self, interval: Duration) -> Self {
+        self.with_durability(Durability::Buffered(interval))
+    }
+
+    /// Sets the segment size.
+    pub fn with_segment_size(mut self, bytes: u64) -> Self {
+        self.segment_size = bytes;
+        self
+    }
+
+    /// Sets the document limits.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        let l = &self.limits;
+        let check = |ok: bool, msg: String| if ok { Ok(()) } else { Err(Error::InvalidOption(msg)) };
+        check(
+            (1..=storage::MAX_ID_LEN).contains(&l.max_id_bytes),
+            format!("max_id_bytes {} is outside 1..={}", l.max_id_bytes, storage::MAX_ID_LEN),
+        )?;
+        check(
+            (1..=storage::MAX_KIND_LEN).contains(&l.max_kind_bytes),
+            format!("max_kind_bytes {} is outside 1..={}", l.max_kind_bytes, storage::MAX_KIND_LEN),
+        )?;
+        check(l.max_depth >= 1, "max_depth must be at least 1".into())?;
+        check(l.max_field_name_bytes >= 1, "max_field_name_bytes must be at least 1".into())?;
+        check(
+            (2..=256 << 20).contains(&l.max_document_bytes),
+            format!("max_document_bytes {} is outside 2..=268435456", l.max_document_bytes),
+        )?;
+        Ok(())
+    }
+
+    pub(crate) fn engine_options(&self) -> storage::EngineOptions {
+        storage::EngineOptions::default()
+            .with_segment_size(self.segment_size)
+            .with_durability(self.durability)
+    }
+}

@@ -1,0 +1,342 @@
+//! The store: writes, point reads of the present and the past, history and listing.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+use storage::backend::{Backend, OsBackend, SimBackend};
+use storage::{Action, Engine, Expect, Selector, Version, WriteOp};
+
+use crate::batch::{Batch, OpKind, WriteOptions};
+use crate::document::{Document, Meta};
+use crate::error::{Error, Result};
+use crate::options::Options;
+use crate::validate;
+
+/// What opening a store found: how much it read and whether it had to repair a torn tail.
+pub use storage::OpenStats;
+
+/// Name of the log directory inside a data directory.
+const LOG_DIR: &str = "log";
+
+#[derive(Debug)]
+struct Inner {
+    engine: Engine,
+    options: Options,
+    open_stats: OpenStats,
+    path: Option<PathBuf>,
+}
+
+/// An open store of versioned JSON documents. Cheap to clone; every clone is the same store,
+/// and it can be shared across threads.
+///
+/// ```
+/// use serde_json::json;
+/// use strata::{Options, Store};
+/// let dir = tempfile::tempdir().expect("a temporary directory");
+/// let store = Store::open(dir.path(), Options::default())?;
+/// let v0 = store.put("/users/ada", "user", json!({"name": "Ada", "langs": ["en"]}))?;
+/// store.patch("/users/ada", json!({"langs": ["en", "fr"]}))?;
+/// let doc = store.get("/users/ada")?.expect("present");
+/// assert_eq!(doc.meta.version, 1);
+/// assert_eq!(doc.body["langs"][1], "fr");
+/// let then = store.get_at("/users/ada", v0.update_time_micros)?.expect("present then");
+/// assert_eq!(then.meta.version, 0);
+/// # Ok::<_, strata::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+fn now_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+impl Store {
+    /// Opens the store in directory `path`, creating it if needed and recovering from any crash.
+    pub fn open(path: impl AsRef<Path>, options: Options) -> Result<Store> {
+        Self::open_with_backend(Arc::new(OsBackend), path.as_ref(), options)
+    }
+
+    /// A store that lives in memory only (a simulated file system); gone when dropped.
+    pub fn open_in_memory(options: Options) -> Result<Store> {
+        Self::open_with_backend(Arc::new(SimBackend::new()), Path::new("/strata"), options)
+    }
+
+    /// Opens a store on any [`storage::backend::Backend`], e.g. the simulated one of crash tests.
+    pub fn open_with_backend(backend: Arc<dyn Backend>, path: &Path, options: Options) -> Result<Store> {
+        options.validate()?;
+        let (engine, open_stats) = Engine::open_with(backend, &path.join(LOG_DIR), options.engine_options())?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                engine,
+                options,
+                open_stats,
+                path: Some(path.to_path_buf()),
+            }),
+        })
+    }
+
+    /// The data directory.
+    pub fn path(&self) -> Option<&Path> {
+        self.inner.path.as_deref()
+    }
+
+    /// What opening found and repaired.
+    pub fn open_stats(&self) -> &OpenStats {
+        &self.inner.open_stats
+    }
+
+    /// The options the store was opened with.
+    pub fn options(&self) -> &Options {
+        &self.inner.options
+    }
+
+    /// The newest seq: the number of versions ever committed.
+    pub fn last_seq(&self) -> u64 {
+        self.inner.engine.last_seq()
+    }
+
+    /// Makes every acknowledged write durable now (for buffered durability).
+    pub fn flush(&self) -> Result<()> {
+        Ok(self.inner.engine.flush()?)
+    }
+
+    /// Replaces the body of `id` with `body` (a JSON object), creating the document if needed.
+    pub fn put(&self, id: &str, kind: &str, body: Value) -> Result<Meta> {
+        self.write_one(Batch::new().put(id, kind, body))
+    }
+
+    /// [`Store::put`] if the newest version matches `expect`; otherwise [`Error::Conflict`].
+    pub fn put_if(&self, id: &str, kind: &str, body: Value, expect: Expect) -> Result<Meta> {
+        self.write_one(Batch::new().put_if(id, kind, body, expect))
+    }
+
+    /// [`Store::put`] with options (expected version, expiry).
+    pub fn put_with(&self, id: &str, kind: &str, body: Value, options: WriteOptions) -> Result<Meta> {
+        self.write_one(Batch::new().put_with(id, kind, body, options))
+    }
+
+    /// Serializes `value` and puts it; it must serialize to a JSON object.
+    pub fn put_as<T: Serialize + ?Sized>(&self, id: &str, kind: &str, value: &T) -> Result<Meta> {
+        let body = serde_json::to_value(value).map_err(|source| Error::Decode {
+            id: id.to_owned(),
+            source,
+        })?;
+        self.put(id, kind, body)
+    }
+
+    /// Applies an RFC 7386 merge patch (a JSON object) to the newest body of `id`.
+    pub fn patch(&self, id: &str, patch: Value) -> Result<Meta> {
+        self.write_one(Batch::new().patch(id, patch))
+    }
+
+    /// [`Store::patch`] if the newest version matches `expect`.
+    pub fn patch_if(&self, id: &str, patch: Value, expect: Expect) -> Result<Meta> {
+        self.write_one(Batch::new().patch_if(id, patch, expect))
+    }
+
+    /// Writes a tombstone for `id`: it disappears from current reads, its history stays.
+    pub fn delete(&self, id: &str) -> Result<Meta> {
+        self.write_one(Batch::new().delete(id))
+    }
+
+    /// [`Store::delete`] if the newest version matches `expect`.
+    pub fn delete_if(&self, id: &str, expect: Expect) -> Result<Meta> {
+        self.write_one(Batch::new().delete_if(id, expect))
+    }
+
+    fn write_one(&self, batch: Batch) -> Result<Meta> {
+        let mut metas = self.write(batch)?;
+        metas.pop().ok_or(Error::Closed)
+    }
+
+    /// Commits a batch atomically and returns the new versions in batch order.
+    pub fn write(&self, batch: Batch) -> Result<Vec<Meta>> {
+        let limits = &self.inner.options.limits;
+        let mut ops = Vec::with_capacity(batch.ops.len());
+        for op in batch.ops {
+            validate::id(&op.id, limits)?;
+            let WriteOptions { expect, expires_at } = op.options;
+            let action = match op.kind {
+                OpKind::Put { kind, body } => {
+                    validate::kind(&kind, limits)?;
+                    let body = validate::body(&op.id, &body, limits)?;
+                    Action::Put { kind, body }
+                }
+                OpKind::Patch { patch } => {
+                    if !patch.is_object() {
+                        return Err(Error::InvalidBody {
+                            id: op.id,
+                            reason: "a merge patch must be a JSON object".into(),
+                        });
+                    }
+                    let id = op.id.clone();
+                    let limits = limits.clone();
+                    Action::Update(Box::new(move |current: &[u8]| {
+                        let mut body: Value = serde_json::from_slice(current)
+                            .map_err(|source| Error::Decode { id: id.clone(), source })?;
+                        validate::merge_patch(&mut body, &patch);
+                        Ok(validate::body(&id, &body, &limits)?)
+                    }))
+                }
+                OpKind::Delete => Action::Delete,
+            };
+            ops.push(WriteOp {
+                id: op.id,
+                expect,
+                action,
+                expires_at,
+            });
+        }
+        let metas = self.inner.engine.commit(ops, batch.time)?;
+        Ok(metas.into_iter().map(Meta::from).collect())
+    }
+
+    fn document(&self, version: Version) -> Result<Document> {
+        let body = if version.meta.tombstone {
+            Value::Null
+        } else {
+            serde_json::from_slice(&version.body).map_err(|source| Error::Decode {
+                id: version.meta.id.clone(),
+                source,
+            })?
+        };
+        Ok(Document {
+            meta: version.meta.into(),
+            body,
+        })
+    }
+
+    /// A version is visible at `time` unless it is a tombstone or expired by then.
+    fn visible(&self, version: Option<Version>, time: u64) -> Result<Option<Document>> {
+        match version {
+            Some(v) if !v.meta.tombstone && v.meta.expires_at.is_none_or(|e| e > time) => self.document(v).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// The current version of `id`; `None` if it does not exist, is deleted or has expired.
+    pub fn get(&self, id: &str) -> Result<Option<Document>> {
+        let v = self.inner.engine.get(id, Selector::Newest)?;
+        self.visible(v, now_micros())
+    }
+
+    /// The current body of `id` as a `T`.
+    pub fn get_as<T: DeserializeOwned>(&self, id: &str) -> Result<Option<T>> {
+        self.get(id)?.map(|d| d.body_as()).transpose()
+    }
+
+    /// Version `version` of `id`, tombstones included (their body is `null`).
+    pub fn get_version(&self, id: &str, version: u64) -> Result<Option<Document>> {
+        match self.inner.engine.get(id, Selector::Version(version))? {
+            Some(v) => self.document(v).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The version of `id` visible at `time_micros` (DESIGN §2); `None` if it did not exist,
+    /// was deleted or had expired then.
+    pub fn get_at(&self, id: &str, time_micros: u64) -> Result<Option<Document>> {
+        let v = self.inner.engine.get(id, Selector::AtTime(time_micros))?;
+        self.visible(v, time_micros)
+    }
+
+    /// Every retained version of `id`, oldest first, tombstones included.
+    pub fn history(&self, id: &str) -> Result<Vec<Document>> {
+        self.inner
+            .engine
+            .history(id)?
+            .into_iter()
+            .map(|v| self.document(v))
+            .collect()
+    }
+
+    /// The current documents whose id starts with `prefix`, in id order, read from one snapshot
+    /// taken when this call is made (writes made while iterating are not seen).
+    ///
+    /// ```
+    /// # use serde_json::json;
+    /// # let store = strata::Store::open_in_memory(Default::default())?;
+    /// store.put("/users/b", "user", json!({}))?;
+    /// store.put("/users/a", "user", json!({}))?;
+    /// store.put("/teams/x", "team", json!({}))?;
+    /// let ids: Vec<String> = store
+    ///     .list("/users/")
+    ///     .map(|d| d.map(|d| d.meta.id))
+    ///     .collect::<Result<_, _>>()?;
+    /// assert_eq!(ids, ["/users/a", "/users/b"]);
+    /// # Ok::<_, strata::Error>(())
+    /// ```
+    pub fn list(&self, prefix: &str) -> List {
+        List {
+            store: self.clone(),
+            prefix: prefix.to_owned(),
+            after: None,
+            pending: VecDeque::new(),
+            at_seq: self.inner.engine.last_seq(),
+            time: now_micros(),
+            exhausted: false,
+        }
+    }
+}
+
+/// The iterator of [`Store::list`].
+#[derive(Debug)]
+#[must_use]
+pub struct List {
+    store: Store,
+    prefix: String,
+    after: Option<String>,
+    pending: VecDeque<String>,
+    at_seq: u64,
+    time: u64,
+    exhausted: bool,
+}
+
+const LIST_CHUNK: usize = 256;
+
+impl Iterator for List {
+    type Item = Result<Document>;
+
+    fn next(&mut self) -> Option<Result<Document>> {
+        loop {
+            if self.pending.is_empty() {
+                if self.exhausted {
+                    return None;
+                }
+                let ids = self
+                    .store
+                    .inner
+                    .engine
+                    .ids_with_prefix(&self.prefix, self.after.as_deref(), LIST_CHUNK);
+                self.exhausted = ids.len() < LIST_CHUNK;
+                self.after = ids.last().cloned();
+                self.pending.extend(ids);
+                if self.pending.is_empty() {
+                    return None;
+                }
+            }
+            let id = self.pending.pop_front()?;
+            let found = self
+                .store
+                .inner
+                .engine
+                .get(&id, Selector::AtSeq(self.at_seq))
+                .map_err(Error::from)
+                .and_then(|v| self.store.visible(v, self.time));
+            match found {
+                Ok(Some(doc)) => return Some(Ok(doc)),
+                Ok(None) => continue,
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+}

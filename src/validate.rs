@@ -1,0 +1,180 @@
+//! Checks of user input against [`Limits`] (DESIGN §2), and RFC 7386 merge patches.
+
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+use crate::options::Limits;
+
+fn cut(s: &str) -> String {
+    s.chars().take(64).collect()
+}
+
+pub(crate) fn id(id: &str, limits: &Limits) -> Result<()> {
+    let reason = if id.is_empty() {
+        "it is empty".to_owned()
+    } else if id.len() > limits.max_id_bytes {
+        format!("it is {} bytes, over the limit of {}", id.len(), limits.max_id_bytes)
+    } else if id.contains('\0') {
+        "it contains NUL".to_owned()
+    } else {
+        return Ok(());
+    };
+    Err(Error::InvalidId { id: cut(id), reason })
+}
+
+pub(crate) fn kind(kind: &str, limits: &Limits) -> Result<()> {
+    let reason = if kind.is_empty() {
+        "it is empty".to_owned()
+    } else if kind.len() > limits.max_kind_bytes {
+        format!("it is {} bytes, over the limit of {}", kind.len(), limits.max_kind_bytes)
+    } else if kind.contains('\0') {
+        "it contains NUL".to_owned()
+    } else {
+        return Ok(());
+    };
+    Err(Error::InvalidKind { kind: cut(kind), reason })
+}
+
+/// Checks shape, depth and field names without recursion (a hostile value may nest deeper than
+/// the stack allows), then encodes and checks the size.
+pub(crate) fn body(id: &str, body: &Value, limits: &Limits) -> Result<Vec<u8>> {
+    if !body.is_object() {
+        return Err(Error::InvalidBody {
+            id: id.to_owned(),
+            reason: format!("a body must be a JSON object, not {}", type_name(body)),
+        });
+    }
+    let mut stack: Vec<(&Value, usize)> = vec![(body, 1)];
+    while let Some((value, depth)) = stack.pop() {
+        let children: Box<dyn Iterator<Item = &Value>> = match value {
+            Value::Object(map) => {
+                for key in map.keys() {
+                    if key.len() > limits.max_field_name_bytes {
+                        return Err(Error::FieldNameTooLong {
+                            id: id.to_owned(),
+                            len: key.len(),
+                            limit: limits.max_field_name_bytes,
+                        });
+                    }
+                }
+                Box::new(map.values())
+            }
+            Value::Array(items) => Box::new(items.iter()),
+            _ => continue,
+        };
+        if depth > limits.max_depth {
+            return Err(Error::DocumentTooDeep {
+                id: id.to_owned(),
+                limit: limits.max_depth,
+            });
+        }
+        stack.extend(children.map(|c| (c, depth + 1)));
+    }
+    let bytes = serde_json::to_vec(body).map_err(|source| Error::Decode {
+        id: id.to_owned(),
+        source,
+    })?;
+    if bytes.len() > limits.max_document_bytes {
+        return Err(Error::DocumentTooLarge {
+            id: id.to_owned(),
+            size: bytes.len(),
+            limit: limits.max_document_bytes,
+        });
+    }
+    Ok(bytes)
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Applies an RFC 7386 merge patch to `target`.
+pub(crate) fn merge_patch(target: &mut Value, patch: &Value) {
+    let Value::Object(patch) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = Value::Object(Map::new());
+    }
+    if let Value::Object(map) = target {
+        for (key, value) in patch {
+            if value.is_null() {
+                map.remove(key);
+            } else {
+                merge_patch(map.entry(key.clone()).or_insert(Value::Null), value);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn rfc7386_examples() {
+        // The test cases of RFC 7386 appendix A.
+        let cases = [
+            (json!({"a":"b"}), json!({"a":"c"}), json!({"a":"c"})),
+            (json!({"a":"b"}), json!({"b":"c"}), json!({"a":"b","b":"c"})),
+            (json!({"a":"b"}), json!({"a":null}), json!({})),
+            (json!({"a":"b","b":"c"}), json!({"a":null}), json!({"b":"c"})),
+            (json!({"a":["b"]}), json!({"a":"c"}), json!({"a":"c"})),
+            (json!({"a":"c"}), json!({"a":["b"]}), json!({"a":["b"]})),
+            (json!({"a":{"b":"c"}}), json!({"a":{"b":"d","c":null}}), json!({"a":{"b":"d"}})),
+            (json!({"a":[{"b":"c"}]}), json!({"a":[1]}), json!({"a":[1]})),
+            (json!(["a","b"]), json!(["c","d"]), json!(["c","d"])),
+            (json!({"a":"b"}), json!(["c"]), json!(["c"])),
+            (json!({"a":"foo"}), json!(null), json!(null)),
+            (json!({"a":"foo"}), json!("bar"), json!("bar")),
+            (json!({"e":null}), json!({"a":1}), json!({"e":null,"a":1})),
+            (json!([1,2]), json!({"a":"b","c":null}), json!({"a":"b"})),
+            (json!({}), json!({"a":{"bb":{"ccc":null}}}), json!({"a":{"bb":{}}})),
+        ];
+        for (mut target, patch, expected) in cases {
+            merge_patch(&mut target, &patch);
+            assert_eq!(target, expected, "patch {patch}");
+        }
+    }
+
+    #[test]
+    fn deep_values_are_rejected_without_recursion() {
+        let mut v = json!(1);
+        for _ in 0..100_000 {
+            v = Value::Array(vec![v]);
+        }
+        let mut map = Map::new();
+        map.insert("x".to_owned(), v);
+        let body = Value::Object(map);
+        let err = body_check(&body);
+        assert!(matches!(err, Err(Error::DocumentTooDeep { limit: 64, .. })), "{err:?}");
+        // Dropping a value this deep would overflow serde_json's recursive drop; leak it.
+        std::mem::forget(body);
+    }
+
+    fn body_check(v: &Value) -> Result<Vec<u8>> {
+        body("/t", v, &Limits::default())
+    }
+
+    #[test]
+    fn limits_are_enforced() {
+        let limits = Limits::default().with_max_document_bytes(20).with_max_field_name_bytes(3);
+        assert!(matches!(body("/t", &json!([]), &limits), Err(Error::InvalidBody { .. })));
+        assert!(matches!(body("/t", &json!({"abcd":1}), &limits), Err(Error::FieldNameTooLong { len: 4, .. })));
+        assert!(matches!(body("/t", &json!({"a":"0123456789012345678"}), &limits), Err(Error::DocumentTooLarge { .. })));
+        assert!(body("/t", &json!({"a":1}), &limits).is_ok());
+        assert!(matches!(id("", &limits), Err(Error::InvalidId { .. })));
+        assert!(matches!(id("a\0b", &limits), Err(Error::InvalidId { .. })));
+        assert!(matches!(id(&"x".repeat(1025), &limits), Err(Error::InvalidId { .. })));
+        assert!(matches!(kind(&"x".repeat(257), &limits), Err(Error::InvalidKind { .. })));
+    }
+}
