@@ -1,0 +1,201 @@
+//! Command-line parsing and the commands.
+
+mod demo;
+mod time;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use serde_json::{json, Value};
+use strata::{Document, Meta, Options, Store};
+
+/// Default data directory when neither `--data` nor `STRATA_DATA` is given.
+const DEFAULT_DATA_DIR: &str = "strata-data";
+
+#[derive(Parser)]
+#[command(name = "strata", version, about = "Strata: an embedded multi-version document store")]
+struct Cli {
+    /// Data directory (default: $STRATA_DATA, else ./strata-data).
+    #[arg(long, global = true, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write, update and delete documents, then read the present and the past, with timings.
+    Demo {
+        /// Documents to ingest.
+        #[arg(long, default_value_t = 20_000)]
+        documents: u64,
+    },
+    /// Replace a document's body (a JSON object).
+    Put { id: String, kind: String, body: String },
+    /// Apply an RFC 7386 merge patch (a JSON object) to a document.
+    Patch { id: String, patch: String },
+    /// Delete a document (writes a tombstone; history stays).
+    Delete { id: String },
+    /// Read a document: current, at a time, or a given version.
+    Get {
+        id: String,
+        /// A past time: RFC 3339 or microseconds since the epoch.
+        #[arg(long, conflicts_with = "version")]
+        at: Option<String>,
+        /// A version number.
+        #[arg(long)]
+        version: Option<u64>,
+    },
+    /// Every retained version of a document, oldest first.
+    History { id: String },
+    /// Current documents whose id starts with a prefix.
+    List {
+        #[arg(default_value = "")]
+        prefix: String,
+    },
+}
+
+/// A failure the command reports: a message and an exit code.
+struct Failure {
+    message: String,
+    code: u8,
+}
+
+impl From<strata::Error> for Failure {
+    fn from(e: strata::Error) -> Self {
+        let code = match e {
+            strata::Error::NotFound { .. } => 3,
+            strata::Error::Conflict { .. } => 4,
+            strata::Error::Locked { .. } => 5,
+            strata::Error::Corruption { .. } => 6,
+            _ => 1,
+        };
+        Failure {
+            message: e.to_string(),
+            code,
+        }
+    }
+}
+
+fn usage(message: String) -> Failure {
+    Failure { message, code: 2 }
+}
+
+pub(crate) fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let data = cli
+        .data
+        .clone()
+        .or_else(|| std::env::var_os("STRATA_DATA").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+    match run(cli, data) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("strata: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn parse_json(text: &str) -> Result<Value, Failure> {
+    serde_json::from_str(text).map_err(|e| usage(format!("malformed JSON: {e}")))
+}
+
+fn run(cli: Cli, data: PathBuf) -> Result<(), Failure> {
+    let format = cli.format;
+    if let Command::Demo { documents } = cli.command {
+        return demo::run(&data, documents, format == Format::Json).map_err(Failure::from);
+    }
+    let store = Store::open(&data, Options::default())?;
+    match cli.command {
+        Command::Demo { .. } => unreachable!("handled above"),
+        Command::Put { id, kind, body } => print_meta(format, &store.put(&id, &kind, parse_json(&body)?)?),
+        Command::Patch { id, patch } => print_meta(format, &store.patch(&id, parse_json(&patch)?)?),
+        Command::Delete { id } => print_meta(format, &store.delete(&id)?),
+        Command::Get { id, at, version } => {
+            let doc = match (at, version) {
+                (Some(at), _) => store.get_at(&id, time::parse_time(&at).map_err(usage)?)?,
+                (None, Some(v)) => store.get_version(&id, v)?,
+                (None, None) => store.get(&id)?,
+            };
+            match doc {
+                Some(doc) => print_documents(format, &[doc]),
+                None => {
+                    return Err(Failure {
+                        message: format!("document {id} not found"),
+                        code: 3,
+                    })
+                }
+            }
+        }
+        Command::History { id } => print_documents(format, &store.history(&id)?),
+        Command::List { prefix } => {
+            let docs = store.list(&prefix).collect::<Result<Vec<_>, _>>()?;
+            print_documents(format, &docs)
+        }
+    }
+    Ok(())
+}
+
+fn meta_json(m: &Meta) -> Value {
+    json!({
+        "id": m.id,
+        "kind": m.kind,
+        "version": m.version,
+        "seq": m.seq,
+        "updated": time::format_micros(m.update_time_micros),
+        "update_time_micros": m.update_time_micros,
+        "deleted": m.deleted,
+        "expires_at": m.expires_at,
+    })
+}
+
+fn print_meta(format: Format, m: &Meta) {
+    match format {
+        Format::Json => println!("{}", json!({ "meta": meta_json(m) })),
+        Format::Table => println!(
+            "{}  version {}  seq {}  at {}{}",
+            m.id,
+            m.version,
+            m.seq,
+            time::format_micros(m.update_time_micros),
+            if m.deleted { "  (deleted)" } else { "" }
+        ),
+    }
+}
+
+fn print_documents(format: Format, docs: &[Document]) {
+    match format {
+        Format::Json => {
+            let documents: Vec<Value> = docs
+                .iter()
+                .map(|d| json!({ "meta": meta_json(&d.meta), "body": d.body }))
+                .collect();
+            println!("{}", json!({ "count": docs.len(), "documents": documents }));
+        }
+        Format::Table => {
+            println!("{:<32} {:>7} {:>8} {:<27} BODY", "ID", "VERSION", "SEQ", "UPDATED");
+            for d in docs {
+                let body = if d.meta.deleted { "(deleted)".to_owned() } else { d.body.to_string() };
+                println!(
+                    "{:<32} {:>7} {:>8} {:<27} {}",
+                    d.meta.id,
+                    d.meta.version,
+                    d.meta.seq,
+                    time::format_micros(d.meta.update_time_micros),
+                    body
+                );
+            }
+        }
+    }
+}

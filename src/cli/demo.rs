@@ -1,0 +1,189 @@
+//! `strata demo`: the main job of a fresh checkout, on the default data directory.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use strata::{Batch, Expect, Options, Result, Store};
+
+use super::time::format_micros;
+
+const SECTIONS: [&str; 6] = ["python", "rust", "web", "database", "games", "science"];
+
+fn package(i: u64, run: u64) -> Value {
+    json!({
+        "name": format!("pkg-{i}"),
+        "section": SECTIONS[(i % SECTIONS.len() as u64) as usize],
+        "version": format!("{}.{}.{}", run, i % 10, i % 7),
+        "installed_size": 1000 + (i * 7919) % 50_000,
+        "maintainer": { "name": format!("maintainer {}", i % 97), "email": format!("m{}@example.org", i % 97) },
+        "description": format!("package number {i}: a small library for {} work, rebuilt in run {run}", SECTIONS[(i % 6) as usize]),
+    })
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort_unstable();
+    samples.get(samples.len() / 2).copied().unwrap_or_default()
+}
+
+fn us(d: Duration) -> String {
+    format!("{:.1} us", d.as_secs_f64() * 1e6)
+}
+
+/// A tiny deterministic generator, enough to pick ids.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, bound: u64) -> u64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (self.0 >> 33) % bound.max(1)
+    }
+}
+
+pub(crate) fn run(data: &Path, documents: u64, json_output: bool) -> Result<()> {
+    let say = |line: String| {
+        if !json_output {
+            println!("{line}");
+        }
+    };
+    let documents = documents.max(10);
+    let started = Instant::now();
+    let store = Store::open(data, Options::default())?;
+    let open_time = started.elapsed();
+    let stats = store.open_stats().clone();
+    let run = store.last_seq() / (documents + 200) + 1;
+    say(format!(
+        "opened {} in {} ({} versions in {} segments recovered, {} torn bytes cut); demo run {run}",
+        data.display(),
+        us(open_time),
+        stats.records,
+        stats.segments,
+        stats.truncated_bytes
+    ));
+
+    // 1. Batched, durable ingest.
+    let t = Instant::now();
+    let mut i = 0;
+    while i < documents {
+        let mut batch = Batch::new();
+        for j in i..(i + 1000).min(documents) {
+            batch = batch.put(format!("/packages/pkg-{j:06}"), "package", package(j, run));
+        }
+        store.write(batch)?;
+        i += 1000;
+    }
+    let ingest = t.elapsed();
+    say(format!(
+        "ingested {documents} package documents in batches of 1000 (fsync per batch): {:.0} ms, {:.0} versions/s",
+        ingest.as_secs_f64() * 1e3,
+        documents as f64 / ingest.as_secs_f64()
+    ));
+
+    // 2. Single durable writes.
+    let mut lat = Vec::new();
+    for k in 0..50 {
+        let t = Instant::now();
+        store.put(&format!("/events/{run}-{k}"), "event", json!({ "n": k, "run": run }))?;
+        lat.push(t.elapsed());
+    }
+    say(format!("50 single-document durable puts: median {}", us(median(lat))));
+
+    // 3. Updates, a conditional write, a delete.
+    let id = "/packages/pkg-000042";
+    let before = store.get(id)?.map(|d| d.meta);
+    let before_update = store.last_seq();
+    let v_update = store.patch(id, json!({ "installed_size": 4242, "tags": ["demo", "patched"] }))?;
+    let conflict = store.patch_if(id, json!({ "installed_size": 1 }), Expect::Version(v_update.version - 1));
+    let deleted = store.delete("/packages/pkg-000007")?;
+    say(format!(
+        "patched {id} to version {}; a patch expecting version {} was refused: {}",
+        v_update.version,
+        v_update.version - 1,
+        conflict.err().map_or_else(|| "no error?".to_owned(), |e| e.to_string())
+    ));
+    say(format!("deleted /packages/pkg-000007 (tombstone version {})", deleted.version));
+
+    // 4. Reads of the present and the past.
+    let now = store.get(id)?;
+    let then = match &before {
+        Some(m) => store.get_at(id, m.update_time_micros)?,
+        None => None,
+    };
+    say(format!(
+        "current  {id}: version {} installed_size {}",
+        now.as_ref().map_or(0, |d| d.meta.version),
+        now.as_ref().map_or(Value::Null, |d| d.body["installed_size"].clone())
+    ));
+    if let Some(then) = &then {
+        say(format!(
+            "as of {}: version {} installed_size {}",
+            format_micros(then.meta.update_time_micros),
+            then.meta.version,
+            then.body["installed_size"]
+        ));
+    }
+    say(format!(
+        "/packages/pkg-000007 now: {}; versions in its history: {}",
+        if store.get("/packages/pkg-000007")?.is_some() { "present" } else { "absent (deleted)" },
+        store.history("/packages/pkg-000007")?.len()
+    ));
+    say(format!("history of {id}:"));
+    let history = store.history(id)?;
+    for d in history.iter().rev().take(5).rev() {
+        say(format!(
+            "  version {:>3}  seq {:>8}  {}  installed_size {}",
+            d.meta.version,
+            d.meta.seq,
+            format_micros(d.meta.update_time_micros),
+            d.body.get("installed_size").cloned().unwrap_or(Value::Null)
+        ));
+    }
+
+    // 5. Read latencies.
+    let mut rng = Lcg(42);
+    let ids: Vec<String> = (0..10_000).map(|_| format!("/packages/pkg-{:06}", rng.next(documents))).collect();
+    let mut lat = Vec::with_capacity(ids.len());
+    for id in &ids {
+        let t = Instant::now();
+        std::hint::black_box(store.get(id)?);
+        lat.push(t.elapsed());
+    }
+    let get_median = median(lat);
+    let past = before.as_ref().map_or(0, |m| m.update_time_micros);
+    let mut lat = Vec::with_capacity(ids.len());
+    for id in &ids {
+        let t = Instant::now();
+        std::hint::black_box(store.get_at(id, past)?);
+        lat.push(t.elapsed());
+    }
+    let get_at_median = median(lat);
+    say(format!(
+        "10000 random current gets: median {}; as-of gets: median {}",
+        us(get_median),
+        us(get_at_median)
+    ));
+    let t = Instant::now();
+    let listed = store.list("/packages/").count();
+    say(format!("listed {listed} current /packages/ documents in {:.1} ms", t.elapsed().as_secs_f64() * 1e3));
+    say(format!(
+        "the store now holds {} versions; versions before this run's update: {before_update}. Run the demo again to add more history.",
+        store.last_seq()
+    ));
+    if json_output {
+        println!(
+            "{}",
+            json!({
+                "data": data.display().to_string(),
+                "run": run,
+                "open_micros": open_time.as_micros() as u64,
+                "ingested": documents,
+                "ingest_versions_per_second": documents as f64 / ingest.as_secs_f64(),
+                "get_median_micros": get_median.as_secs_f64() * 1e6,
+                "get_at_median_micros": get_at_median.as_secs_f64() * 1e6,
+                "listed": listed,
+                "versions": store.last_seq(),
+            })
+        );
+    }
+    Ok(())
+}
