@@ -96,15 +96,30 @@ impl Batch {
     }
 
     /// [`Batch::put`] if the newest version matches `expect`.
-    pub fn put_if(self, id: impl Into<String>, kind: impl Into<String>, body: Value, expect: Expect) -> Self {
+    pub fn put_if(
+        self,
+        id: impl Into<String>,
+        kind: impl Into<String>,
+        body: Value,
+        expect: Expect,
+    ) -> Self {
         self.put_with(id, kind, body, WriteOptions::default().expect(expect))
     }
 
     /// [`Batch::put`] with options.
-    pub fn put_with(mut self, id: impl Into<String>, kind: impl Into<String>, body: Value, options: WriteOptions) -> Self {
+    pub fn put_with(
+        mut self,
+        id: impl Into<String>,
+        kind: impl Into<String>,
+        body: Value,
+        options: WriteOptions,
+    ) -> Self {
         self.ops.push(Op {
             id: id.into(),
-            kind: OpKind::Put { kind: kind.into(), body },
+            kind: OpKind::Put {
+                kind: kind.into(),
+                body,
+            },
             options,
         });
         self
@@ -121,7 +136,12 @@ impl Batch {
     }
 
     /// [`Batch::patch`] with options.
-    pub fn patch_with(mut self, id: impl Into<String>, patch: Value, options: WriteOptions) -> Self {
+    pub fn patch_with(
+        mut self,
+        id: impl Into<String>,
+        patch: Value,
+        options: WriteOptions,
+    ) -> Self {
         self.ops.push(Op {
             id: id.into(),
             kind: OpKind::Patch { patch },

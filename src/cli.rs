@@ -14,7 +14,11 @@ use strata::{Document, Meta, Options, Store};
 const DEFAULT_DATA_DIR: &str = "strata-data";
 
 #[derive(Parser)]
-#[command(name = "strata", version, about = "Strata: an embedded multi-version document store")]
+#[command(
+    name = "strata",
+    version,
+    about = "Strata: an embedded multi-version document store"
+)]
 struct Cli {
     /// Data directory (default: $STRATA_DATA, else ./strata-data).
     #[arg(long, global = true, value_name = "DIR")]
@@ -41,7 +45,11 @@ enum Command {
         documents: u64,
     },
     /// Replace a document's body (a JSON object).
-    Put { id: String, kind: String, body: String },
+    Put {
+        id: String,
+        kind: String,
+        body: String,
+    },
     /// Apply an RFC 7386 merge patch (a JSON object) to a document.
     Patch { id: String, patch: String },
     /// Delete a document (writes a tombstone; history stays).
@@ -119,7 +127,9 @@ fn run(cli: Cli, data: PathBuf) -> Result<(), Failure> {
     let store = Store::open(&data, Options::default())?;
     match cli.command {
         Command::Demo { .. } => unreachable!("handled above"),
-        Command::Put { id, kind, body } => print_meta(format, &store.put(&id, &kind, parse_json(&body)?)?),
+        Command::Put { id, kind, body } => {
+            print_meta(format, &store.put(&id, &kind, parse_json(&body)?)?)
+        }
         Command::Patch { id, patch } => print_meta(format, &store.patch(&id, parse_json(&patch)?)?),
         Command::Delete { id } => print_meta(format, &store.delete(&id)?),
         Command::Get { id, at, version } => {
@@ -184,9 +194,16 @@ fn print_documents(format: Format, docs: &[Document]) {
             println!("{}", json!({ "count": docs.len(), "documents": documents }));
         }
         Format::Table => {
-            println!("{:<32} {:>7} {:>8} {:<27} BODY", "ID", "VERSION", "SEQ", "UPDATED");
+            println!(
+                "{:<32} {:>7} {:>8} {:<27} BODY",
+                "ID", "VERSION", "SEQ", "UPDATED"
+            );
             for d in docs {
-                let body = if d.meta.deleted { "(deleted)".to_owned() } else { d.body.to_string() };
+                let body = if d.meta.deleted {
+                    "(deleted)".to_owned()
+                } else {
+                    d.body.to_string()
+                };
                 println!(
                     "{:<32} {:>7} {:>8} {:<27} {}",
                     d.meta.id,

@@ -150,13 +150,25 @@ impl From<storage::Error> for Error {
     fn from(e: storage::Error) -> Self {
         match e {
             storage::Error::Io { op, path, source } => Error::Io { op, path, source },
-            storage::Error::Corruption { file, offset, kind } => Error::Corruption { file, offset, kind },
+            storage::Error::Corruption { file, offset, kind } => {
+                Error::Corruption { file, offset, kind }
+            }
             storage::Error::Locked { path } => Error::Locked { path },
             storage::Error::Poisoned => Error::Poisoned,
             storage::Error::Closed => Error::Closed,
-            storage::Error::Conflict { id, expected, actual } => Error::Conflict { id, expected, actual },
+            storage::Error::Conflict {
+                id,
+                expected,
+                actual,
+            } => Error::Conflict {
+                id,
+                expected,
+                actual,
+            },
             storage::Error::NotFound { id } => Error::NotFound { id },
-            storage::Error::TimeNotLater { requested, last } => Error::TimeNotLater { requested, last },
+            storage::Error::TimeNotLater { requested, last } => {
+                Error::TimeNotLater { requested, last }
+            }
             storage::Error::Rejected { id, source } => match source.downcast::<Error>() {
                 Ok(inner) => *inner,
                 Err(other) => Error::InvalidBody {

@@ -123,20 +123,40 @@ impl Options {
 
     pub(crate) fn validate(&self) -> Result<()> {
         let l = &self.limits;
-        let check = |ok: bool, msg: String| if ok { Ok(()) } else { Err(Error::InvalidOption(msg)) };
+        let check = |ok: bool, msg: String| {
+            if ok {
+                Ok(())
+            } else {
+                Err(Error::InvalidOption(msg))
+            }
+        };
         check(
             (1..=storage::MAX_ID_LEN).contains(&l.max_id_bytes),
-            format!("max_id_bytes {} is outside 1..={}", l.max_id_bytes, storage::MAX_ID_LEN),
+            format!(
+                "max_id_bytes {} is outside 1..={}",
+                l.max_id_bytes,
+                storage::MAX_ID_LEN
+            ),
         )?;
         check(
             (1..=storage::MAX_KIND_LEN).contains(&l.max_kind_bytes),
-            format!("max_kind_bytes {} is outside 1..={}", l.max_kind_bytes, storage::MAX_KIND_LEN),
+            format!(
+                "max_kind_bytes {} is outside 1..={}",
+                l.max_kind_bytes,
+                storage::MAX_KIND_LEN
+            ),
         )?;
         check(l.max_depth >= 1, "max_depth must be at least 1".into())?;
-        check(l.max_field_name_bytes >= 1, "max_field_name_bytes must be at least 1".into())?;
+        check(
+            l.max_field_name_bytes >= 1,
+            "max_field_name_bytes must be at least 1".into(),
+        )?;
         check(
             (2..=256 << 20).contains(&l.max_document_bytes),
-            format!("max_document_bytes {} is outside 2..=268435456", l.max_document_bytes),
+            format!(
+                "max_document_bytes {} is outside 2..=268435456",
+                l.max_document_bytes
+            ),
         )?;
         Ok(())
     }

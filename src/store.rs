@@ -71,9 +71,14 @@ impl Store {
     }
 
     /// Opens a store on any [`storage::backend::Backend`], e.g. the simulated one of crash tests.
-    pub fn open_with_backend(backend: Arc<dyn Backend>, path: &Path, options: Options) -> Result<Store> {
+    pub fn open_with_backend(
+        backend: Arc<dyn Backend>,
+        path: &Path,
+        options: Options,
+    ) -> Result<Store> {
         options.validate()?;
-        let (engine, open_stats) = Engine::open_with(backend, &path.join(LOG_DIR), options.engine_options())?;
+        let (engine, open_stats) =
+            Engine::open_with(backend, &path.join(LOG_DIR), options.engine_options())?;
         Ok(Store {
             inner: Arc::new(Inner {
                 engine,
@@ -120,7 +125,13 @@ impl Store {
     }
 
     /// [`Store::put`] with options (expected version, expiry).
-    pub fn put_with(&self, id: &str, kind: &str, body: Value, options: WriteOptions) -> Result<Meta> {
+    pub fn put_with(
+        &self,
+        id: &str,
+        kind: &str,
+        body: Value,
+        options: WriteOptions,
+    ) -> Result<Meta> {
         self.write_one(Batch::new().put_with(id, kind, body, options))
     }
 
@@ -181,8 +192,11 @@ impl Store {
                     let id = op.id.clone();
                     let limits = limits.clone();
                     Action::Update(Box::new(move |current: &[u8]| {
-                        let mut body: Value = serde_json::from_slice(current)
-                            .map_err(|source| Error::Decode { id: id.clone(), source })?;
+                        let mut body: Value =
+                            serde_json::from_slice(current).map_err(|source| Error::Decode {
+                                id: id.clone(),
+                                source,
+                            })?;
                         validate::merge_patch(&mut body, &patch);
                         Ok(validate::body(&id, &body, &limits)?)
                     }))
@@ -218,7 +232,9 @@ impl Store {
     /// A version is visible at `time` unless it is a tombstone or expired by then.
     fn visible(&self, version: Option<Version>, time: u64) -> Result<Option<Document>> {
         match version {
-            Some(v) if !v.meta.tombstone && v.meta.expires_at.is_none_or(|e| e > time) => self.document(v).map(Some),
+            Some(v) if !v.meta.tombstone && v.meta.expires_at.is_none_or(|e| e > time) => {
+                self.document(v).map(Some)
+            }
             _ => Ok(None),
         }
     }
@@ -312,11 +328,11 @@ impl Iterator for List {
                 if self.exhausted {
                     return None;
                 }
-                let ids = self
-                    .store
-                    .inner
-                    .engine
-                    .ids_with_prefix(&self.prefix, self.after.as_deref(), LIST_CHUNK);
+                let ids = self.store.inner.engine.ids_with_prefix(
+                    &self.prefix,
+                    self.after.as_deref(),
+                    LIST_CHUNK,
+                );
                 self.exhausted = ids.len() < LIST_CHUNK;
                 self.after = ids.last().cloned();
                 self.pending.extend(ids);

@@ -13,26 +13,40 @@ pub(crate) fn id(id: &str, limits: &Limits) -> Result<()> {
     let reason = if id.is_empty() {
         "it is empty".to_owned()
     } else if id.len() > limits.max_id_bytes {
-        format!("it is {} bytes, over the limit of {}", id.len(), limits.max_id_bytes)
+        format!(
+            "it is {} bytes, over the limit of {}",
+            id.len(),
+            limits.max_id_bytes
+        )
     } else if id.contains('\0') {
         "it contains NUL".to_owned()
     } else {
         return Ok(());
     };
-    Err(Error::InvalidId { id: cut(id), reason })
+    Err(Error::InvalidId {
+        id: cut(id),
+        reason,
+    })
 }
 
 pub(crate) fn kind(kind: &str, limits: &Limits) -> Result<()> {
     let reason = if kind.is_empty() {
         "it is empty".to_owned()
     } else if kind.len() > limits.max_kind_bytes {
-        format!("it is {} bytes, over the limit of {}", kind.len(), limits.max_kind_bytes)
+        format!(
+            "it is {} bytes, over the limit of {}",
+            kind.len(),
+            limits.max_kind_bytes
+        )
     } else if kind.contains('\0') {
         "it contains NUL".to_owned()
     } else {
         return Ok(());
     };
-    Err(Error::InvalidKind { kind: cut(kind), reason })
+    Err(Error::InvalidKind {
+        kind: cut(kind),
+        reason,
+    })
 }
 
 /// Checks shape, depth and field names without recursion (a hostile value may nest deeper than
@@ -127,18 +141,30 @@ mod tests {
             (json!({"a":"b"}), json!({"a":"c"}), json!({"a":"c"})),
             (json!({"a":"b"}), json!({"b":"c"}), json!({"a":"b","b":"c"})),
             (json!({"a":"b"}), json!({"a":null}), json!({})),
-            (json!({"a":"b","b":"c"}), json!({"a":null}), json!({"b":"c"})),
+            (
+                json!({"a":"b","b":"c"}),
+                json!({"a":null}),
+                json!({"b":"c"}),
+            ),
             (json!({"a":["b"]}), json!({"a":"c"}), json!({"a":"c"})),
             (json!({"a":"c"}), json!({"a":["b"]}), json!({"a":["b"]})),
-            (json!({"a":{"b":"c"}}), json!({"a":{"b":"d","c":null}}), json!({"a":{"b":"d"}})),
+            (
+                json!({"a":{"b":"c"}}),
+                json!({"a":{"b":"d","c":null}}),
+                json!({"a":{"b":"d"}}),
+            ),
             (json!({"a":[{"b":"c"}]}), json!({"a":[1]}), json!({"a":[1]})),
-            (json!(["a","b"]), json!(["c","d"]), json!(["c","d"])),
+            (json!(["a", "b"]), json!(["c", "d"]), json!(["c", "d"])),
             (json!({"a":"b"}), json!(["c"]), json!(["c"])),
             (json!({"a":"foo"}), json!(null), json!(null)),
             (json!({"a":"foo"}), json!("bar"), json!("bar")),
             (json!({"e":null}), json!({"a":1}), json!({"e":null,"a":1})),
-            (json!([1,2]), json!({"a":"b","c":null}), json!({"a":"b"})),
-            (json!({}), json!({"a":{"bb":{"ccc":null}}}), json!({"a":{"bb":{}}})),
+            (json!([1, 2]), json!({"a":"b","c":null}), json!({"a":"b"})),
+            (
+                json!({}),
+                json!({"a":{"bb":{"ccc":null}}}),
+                json!({"a":{"bb":{}}}),
+            ),
         ];
         for (mut target, patch, expected) in cases {
             merge_patch(&mut target, &patch);
@@ -156,7 +182,10 @@ mod tests {
         map.insert("x".to_owned(), v);
         let body = Value::Object(map);
         let err = body_check(&body);
-        assert!(matches!(err, Err(Error::DocumentTooDeep { limit: 64, .. })), "{err:?}");
+        assert!(
+            matches!(err, Err(Error::DocumentTooDeep { limit: 64, .. })),
+            "{err:?}"
+        );
         // Dropping a value this deep would overflow serde_json's recursive drop; leak it.
         std::mem::forget(body);
     }
@@ -167,14 +196,31 @@ mod tests {
 
     #[test]
     fn limits_are_enforced() {
-        let limits = Limits::default().with_max_document_bytes(20).with_max_field_name_bytes(3);
-        assert!(matches!(body("/t", &json!([]), &limits), Err(Error::InvalidBody { .. })));
-        assert!(matches!(body("/t", &json!({"abcd":1}), &limits), Err(Error::FieldNameTooLong { len: 4, .. })));
-        assert!(matches!(body("/t", &json!({"a":"0123456789012345678"}), &limits), Err(Error::DocumentTooLarge { .. })));
+        let limits = Limits::default()
+            .with_max_document_bytes(20)
+            .with_max_field_name_bytes(3);
+        assert!(matches!(
+            body("/t", &json!([]), &limits),
+            Err(Error::InvalidBody { .. })
+        ));
+        assert!(matches!(
+            body("/t", &json!({"abcd":1}), &limits),
+            Err(Error::FieldNameTooLong { len: 4, .. })
+        ));
+        assert!(matches!(
+            body("/t", &json!({"a":"0123456789012345678"}), &limits),
+            Err(Error::DocumentTooLarge { .. })
+        ));
         assert!(body("/t", &json!({"a":1}), &limits).is_ok());
         assert!(matches!(id("", &limits), Err(Error::InvalidId { .. })));
         assert!(matches!(id("a\0b", &limits), Err(Error::InvalidId { .. })));
-        assert!(matches!(id(&"x".repeat(1025), &limits), Err(Error::InvalidId { .. })));
-        assert!(matches!(kind(&"x".repeat(257), &limits), Err(Error::InvalidKind { .. })));
+        assert!(matches!(
+            id(&"x".repeat(1025), &limits),
+            Err(Error::InvalidId { .. })
+        ));
+        assert!(matches!(
+            kind(&"x".repeat(257), &limits),
+            Err(Error::InvalidKind { .. })
+        ));
     }
 }

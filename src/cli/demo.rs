@@ -35,7 +35,10 @@ struct Lcg(u64);
 
 impl Lcg {
     fn next(&mut self, bound: u64) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (self.0 >> 33) % bound.max(1)
     }
 }
@@ -83,25 +86,44 @@ pub(crate) fn run(data: &Path, documents: u64, json_output: bool) -> Result<()> 
     let mut lat = Vec::new();
     for k in 0..50 {
         let t = Instant::now();
-        store.put(&format!("/events/{run}-{k}"), "event", json!({ "n": k, "run": run }))?;
+        store.put(
+            &format!("/events/{run}-{k}"),
+            "event",
+            json!({ "n": k, "run": run }),
+        )?;
         lat.push(t.elapsed());
     }
-    say(format!("50 single-document durable puts: median {}", us(median(lat))));
+    say(format!(
+        "50 single-document durable puts: median {}",
+        us(median(lat))
+    ));
 
     // 3. Updates, a conditional write, a delete.
     let id = "/packages/pkg-000042";
     let before = store.get(id)?.map(|d| d.meta);
     let before_update = store.last_seq();
-    let v_update = store.patch(id, json!({ "installed_size": 4242, "tags": ["demo", "patched"] }))?;
-    let conflict = store.patch_if(id, json!({ "installed_size": 1 }), Expect::Version(v_update.version - 1));
+    let v_update = store.patch(
+        id,
+        json!({ "installed_size": 4242, "tags": ["demo", "patched"] }),
+    )?;
+    let conflict = store.patch_if(
+        id,
+        json!({ "installed_size": 1 }),
+        Expect::Version(v_update.version - 1),
+    );
     let deleted = store.delete("/packages/pkg-000007")?;
     say(format!(
         "patched {id} to version {}; a patch expecting version {} was refused: {}",
         v_update.version,
         v_update.version - 1,
-        conflict.err().map_or_else(|| "no error?".to_owned(), |e| e.to_string())
+        conflict
+            .err()
+            .map_or_else(|| "no error?".to_owned(), |e| e.to_string())
     ));
-    say(format!("deleted /packages/pkg-000007 (tombstone version {})", deleted.version));
+    say(format!(
+        "deleted /packages/pkg-000007 (tombstone version {})",
+        deleted.version
+    ));
 
     // 4. Reads of the present and the past.
     let now = store.get(id)?;
@@ -112,7 +134,8 @@ pub(crate) fn run(data: &Path, documents: u64, json_output: bool) -> Result<()> 
     say(format!(
         "current  {id}: version {} installed_size {}",
         now.as_ref().map_or(0, |d| d.meta.version),
-        now.as_ref().map_or(Value::Null, |d| d.body["installed_size"].clone())
+        now.as_ref()
+            .map_or(Value::Null, |d| d.body["installed_size"].clone())
     ));
     if let Some(then) = &then {
         say(format!(
@@ -124,7 +147,11 @@ pub(crate) fn run(data: &Path, documents: u64, json_output: bool) -> Result<()> 
     }
     say(format!(
         "/packages/pkg-000007 now: {}; versions in its history: {}",
-        if store.get("/packages/pkg-000007")?.is_some() { "present" } else { "absent (deleted)" },
+        if store.get("/packages/pkg-000007")?.is_some() {
+            "present"
+        } else {
+            "absent (deleted)"
+        },
         store.history("/packages/pkg-000007")?.len()
     ));
     say(format!("history of {id}:"));
@@ -141,7 +168,9 @@ pub(crate) fn run(data: &Path, documents: u64, json_output: bool) -> Result<()> 
 
     // 5. Read latencies.
     let mut rng = Lcg(42);
-    let ids: Vec<String> = (0..10_000).map(|_| format!("/packages/pkg-{:06}", rng.next(documents))).collect();
+    let ids: Vec<String> = (0..10_000)
+        .map(|_| format!("/packages/pkg-{:06}", rng.next(documents)))
+        .collect();
     let mut lat = Vec::with_capacity(ids.len());
     for id in &ids {
         let t = Instant::now();
@@ -164,7 +193,10 @@ pub(crate) fn run(data: &Path, documents: u64, json_output: bool) -> Result<()> 
     ));
     let t = Instant::now();
     let listed = store.list("/packages/").count();
-    say(format!("listed {listed} current /packages/ documents in {:.1} ms", t.elapsed().as_secs_f64() * 1e3));
+    say(format!(
+        "listed {listed} current /packages/ documents in {:.1} ms",
+        t.elapsed().as_secs_f64() * 1e3
+    ));
     say(format!(
         "the store now holds {} versions; versions before this run's update: {before_update}. Run the demo again to add more history.",
         store.last_seq()

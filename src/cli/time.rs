@@ -21,15 +21,29 @@ pub(crate) fn parse_time(s: &str) -> Result<u64, String> {
     if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
         return s.parse().map_err(|e| format!("bad time {s:?}: {e}"));
     }
-    let bad = || format!("bad time {s:?}: expected microseconds or RFC 3339 like 2026-01-02T03:04:05Z");
+    let bad =
+        || format!("bad time {s:?}: expected microseconds or RFC 3339 like 2026-01-02T03:04:05Z");
     let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !(b[10] == b'T' || b[10] == b't' || b[10] == b' ') || b[13] != b':' || b[16] != b':' {
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !(b[10] == b'T' || b[10] == b't' || b[10] == b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return Err(bad());
     }
     let num = |r: std::ops::Range<usize>| -> Result<i64, String> {
         s.get(r).and_then(|x| x.parse::<i64>().ok()).ok_or_else(bad)
     };
-    let (y, mo, d, h, mi, sec) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
+    let (y, mo, d, h, mi, sec) = (
+        num(0..4)?,
+        num(5..7)?,
+        num(8..10)?,
+        num(11..13)?,
+        num(14..16)?,
+        num(17..19)?,
+    );
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
         return Err(bad());
     }
@@ -92,11 +106,23 @@ mod tests {
 
     #[test]
     fn round_trips() {
-        for micros in [0u64, 1, 951_782_400_000_000, 1_764_000_000_123_456, 4_102_444_800_000_000] {
+        for micros in [
+            0u64,
+            1,
+            951_782_400_000_000,
+            1_764_000_000_123_456,
+            4_102_444_800_000_000,
+        ] {
             assert_eq!(parse_time(&format_micros(micros)), Ok(micros));
         }
-        assert_eq!(parse_time("2026-01-01T00:00:00Z"), Ok(1_767_225_600_000_000));
-        assert_eq!(parse_time("2026-01-01T01:00:00+01:00"), Ok(1_767_225_600_000_000));
+        assert_eq!(
+            parse_time("2026-01-01T00:00:00Z"),
+            Ok(1_767_225_600_000_000)
+        );
+        assert_eq!(
+            parse_time("2026-01-01T01:00:00+01:00"),
+            Ok(1_767_225_600_000_000)
+        );
         assert_eq!(parse_time("12345"), Ok(12345));
         assert!(parse_time("yesterday").is_err());
         assert!(parse_time("2026-13-01T00:00:00Z").is_err());

@@ -16,7 +16,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use os::OsBackend;
-pub use sim::{CrashMode, Fault, SimBackend, SimImage};
+pub use sim::{CrashMode, Fault, FaultOp, SimBackend, SimImage};
 
 /// A file system the engine can run on.
 pub trait Backend: Send + Sync + Debug + 'static {
@@ -36,7 +36,9 @@ pub trait Backend: Send + Sync + Debug + 'static {
 }
 
 /// Holds a directory lock until dropped.
-pub struct LockGuard(#[expect(dead_code, reason = "held only for its Drop")] Box<dyn Any + Send + Sync>);
+pub struct LockGuard(
+    #[expect(dead_code, reason = "held only for its Drop")] Box<dyn Any + Send + Sync>,
+);
 
 impl LockGuard {
     pub(crate) fn new(inner: impl Any + Send + Sync) -> Self {

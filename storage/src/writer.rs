@@ -175,7 +175,10 @@ impl Writer {
         }
     }
 
-    fn commit_group(&mut self, commits: Vec<(Vec<WriteOp>, Option<u64>, Sender<Result<Vec<VersionMeta>>>)>) {
+    fn commit_group(
+        &mut self,
+        commits: Vec<(Vec<WriteOp>, Option<u64>, Sender<Result<Vec<VersionMeta>>>)>,
+    ) {
         if commits.is_empty() {
             return;
         }
@@ -188,7 +191,8 @@ impl Writer {
         let mut overlay: HashMap<String, DocState> = HashMap::new();
         let mut buf: Vec<u8> = Vec::new();
         let mut entries: Vec<(String, u64, u64, SeqEntry)> = Vec::new();
-        let mut replies: Vec<(Sender<Result<Vec<VersionMeta>>>, Result<Vec<VersionMeta>>)> = Vec::new();
+        let mut replies: Vec<(Sender<Result<Vec<VersionMeta>>>, Result<Vec<VersionMeta>>)> =
+            Vec::new();
         let mut group_first_seq = self.last_seq + 1;
         let mut failure: Option<Error> = None;
         for (ops, time, reply) in commits {
@@ -205,13 +209,20 @@ impl Writer {
             };
             let size: usize = records
                 .iter()
-                .map(|r| FRAME_HEADER_LEN + RECORD_HEADER_LEN + r.id.len() + r.kind.len() + r.body.len())
+                .map(|r| {
+                    FRAME_HEADER_LEN + RECORD_HEADER_LEN + r.id.len() + r.kind.len() + r.body.len()
+                })
                 .sum();
             let used = self.active.len + buf.len() as u64;
-            if used > SEGMENT_HEADER_LEN as u64 && used + size as u64 > self.shared.options.segment_size {
+            if used > SEGMENT_HEADER_LEN as u64
+                && used + size as u64 > self.shared.options.segment_size
+            {
                 // Seal the active segment between batches; a batch never spans segments.
                 let next_first_seq = records.first().map_or(self.last_seq + 1, |r| r.seq);
-                if let Err(e) = self.write_buf(&buf).and_then(|()| self.roll(next_first_seq)) {
+                if let Err(e) = self
+                    .write_buf(&buf)
+                    .and_then(|()| self.roll(next_first_seq))
+                {
                     failure = Some(e);
                     replies.push((reply, Err(Error::Poisoned)));
                     continue;
@@ -257,14 +268,17 @@ impl Writer {
             replies.push((reply, Ok(records.iter().map(NewRecord::meta).collect())));
         }
         if failure.is_none() {
-            let durable = self.write_buf(&buf).and_then(|()| match self.shared.options.durability {
-                Durability::Sync => self.sync_now(),
-                Durability::Buffered(interval) => {
-                    self.sync_due.get_or_insert_with(|| Instant::now() + interval);
-                    Ok(())
-                }
-                Durability::None => Ok(()),
-            });
+            let durable =
+                self.write_buf(&buf)
+                    .and_then(|()| match self.shared.options.durability {
+                        Durability::Sync => self.sync_now(),
+                        Durability::Buffered(interval) => {
+                            self.sync_due
+                                .get_or_insert_with(|| Instant::now() + interval);
+                            Ok(())
+                        }
+                        Durability::None => Ok(()),
+                    });
             if let Err(e) = durable {
                 failure = Some(e);
             }
@@ -309,8 +323,13 @@ impl Writer {
         self.sync_now()?;
         let shared = Arc::clone(&self.shared);
         let sealed = self.active.number;
-        let next = create_segment(shared.backend.as_ref(), &shared.dir, sealed + 1, next_first_seq)
-            .map_err(|e| self.fail(e))?;
+        let next = create_segment(
+            shared.backend.as_ref(),
+            &shared.dir,
+            sealed + 1,
+            next_first_seq,
+        )
+        .map_err(|e| self.fail(e))?;
         let path = segment::path(&shared.dir, u64::from(sealed));
         let map = self
             .active
@@ -320,7 +339,9 @@ impl Writer {
         {
             let mut state = shared.state.write();
             state.segments.insert(sealed, SegmentReader::Mapped(map));
-            state.segments.insert(next.number, SegmentReader::File(Arc::clone(&next.file)));
+            state
+                .segments
+                .insert(next.number, SegmentReader::File(Arc::clone(&next.file)));
         }
         self.active = next;
         Ok(())
@@ -328,7 +349,12 @@ impl Writer {
 
     /// Checks a batch against the newest state and turns it into records with their seqs,
     /// versions and time. On error nothing of the batch is kept.
-    fn prepare(&mut self, ops: Vec<WriteOp>, time: Option<u64>, overlay: &mut HashMap<String, DocState>) -> Result<Vec<NewRecord>> {
+    fn prepare(
+        &mut self,
+        ops: Vec<WriteOp>,
+        time: Option<u64>,
+        overlay: &mut HashMap<String, DocState>,
+    ) -> Result<Vec<NewRecord>> {
         let time = match time {
             Some(t) if t <= self.last_time => {
                 return Err(Error::TimeNotLater {
@@ -337,14 +363,18 @@ impl Writer {
                 })
             }
             Some(t) => t,
-            None => now_micros().max(self.last_time),
+            // Every batch gets its own moment, so `AsOf(t)` of a batch's time sees exactly that batch.
+            None => now_micros().max(self.last_time + 1),
         };
         let mut local: HashMap<String, DocState> = HashMap::new();
         let mut records = Vec::with_capacity(ops.len());
         let mut bytes = 0usize;
         for (i, op) in ops.into_iter().enumerate() {
             if op.id.is_empty() || op.id.len() > MAX_ID_LEN {
-                return Err(Error::TooLarge(format!("id of {} bytes is outside 1..={MAX_ID_LEN}", op.id.len())));
+                return Err(Error::TooLarge(format!(
+                    "id of {} bytes is outside 1..={MAX_ID_LEN}",
+                    op.id.len()
+                )));
             }
             let current = match local.get(&op.id).or_else(|| overlay.get(&op.id)) {
                 Some(state) => Some(state.clone()),
@@ -370,7 +400,10 @@ impl Writer {
             let state = match op.action {
                 Action::Put { kind, body } => {
                     if kind.len() > MAX_KIND_LEN {
-                        return Err(Error::TooLarge(format!("kind of {} bytes is over {MAX_KIND_LEN}", kind.len())));
+                        return Err(Error::TooLarge(format!(
+                            "kind of {} bytes is over {MAX_KIND_LEN}",
+                            kind.len()
+                        )));
                     }
                     DocState {
                         version,
@@ -411,7 +444,9 @@ impl Writer {
             };
             let payload = RECORD_HEADER_LEN + op.id.len() + state.kind.len() + state.body.len();
             bytes += FRAME_HEADER_LEN + payload;
-            if payload > MAX_PAYLOAD_LEN || bytes as u64 + self.shared.options.segment_size > u64::from(u32::MAX) {
+            if payload > MAX_PAYLOAD_LEN
+                || bytes as u64 + self.shared.options.segment_size > u64::from(u32::MAX)
+            {
                 return Err(Error::TooLarge(format!(
                     "batch of {bytes} bytes (at operation {i}) is too large for one segment"
                 )));
@@ -436,7 +471,14 @@ impl Writer {
 
     /// The newest published state of `id`, read from the log.
     fn load(&self, id: &str) -> Result<Option<DocState>> {
-        let Some(seq) = self.shared.state.read().index.chain(id).map(|c| c.newest_seq()) else {
+        let Some(seq) = self
+            .shared
+            .state
+            .read()
+            .index
+            .chain(id)
+            .map(|c| c.newest_seq())
+        else {
             return Ok(None);
         };
         let Some(v) = self.shared.read_seq(seq)? else {
