@@ -167,7 +167,11 @@ impl fmt::Display for CorruptionKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CorruptionKind::BadMagic => write!(f, "bad magic"),
-            CorruptionKind::UnsupportedVersion { found, oldest, newest } => write!(
+            CorruptionKind::UnsupportedVersion {
+                found,
+                oldest,
+                newest,
+            } => write!(
                 f,
                 "unsupported format version {found} (this build reads {oldest}..={newest})"
             ),
@@ -182,7 +186,10 @@ impl fmt::Display for CorruptionKind {
                 write!(f, "sequence gap (expected seq {expected}, found {found})")
             }
             CorruptionKind::VersionGap { expected, found } => {
-                write!(f, "version gap (expected version {expected}, found {found})")
+                write!(
+                    f,
+                    "version gap (expected version {expected}, found {found})"
+                )
             }
             CorruptionKind::TimeBackwards => write!(f, "update time goes backwards"),
             CorruptionKind::BadSegment(what) => write!(f, "bad segment: {what}"),

@@ -168,7 +168,12 @@ impl VersionIndex {
     }
 
     /// Up to `limit` ids starting with `prefix`, after `after` (exclusive), in id order.
-    pub(crate) fn ids_with_prefix(&self, prefix: &str, after: Option<&str>, limit: usize) -> Vec<Arc<str>> {
+    pub(crate) fn ids_with_prefix(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Vec<Arc<str>> {
         let start: Bound<&str> = match after {
             Some(a) if a >= prefix => Bound::Excluded(a),
             _ => Bound::Included(prefix),
@@ -198,7 +203,14 @@ mod tests {
     use super::*;
 
     fn entry(time: u64, tombstone: bool) -> SeqEntry {
-        SeqEntry { time, end: OPEN_END, segment: 1, offset: 0, len: 0, tombstone }
+        SeqEntry {
+            time,
+            end: OPEN_END,
+            segment: 1,
+            offset: 0,
+            len: 0,
+            tombstone,
+        }
     }
 
     #[test]

@@ -25,7 +25,10 @@
 
 pub mod backend;
 mod engine;
+mod engine;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod index;
 mod log;
 mod options;

@@ -68,7 +68,13 @@ struct Replay {
 }
 
 impl Replay {
-    fn record(&mut self, segment: u32, offset: u64, len: u32, record: &Record<'_>) -> Result<(), CorruptionKind> {
+    fn record(
+        &mut self,
+        segment: u32,
+        offset: u64,
+        len: u32,
+        record: &Record<'_>,
+    ) -> Result<(), CorruptionKind> {
         if record.seq != self.next_seq {
             return Err(CorruptionKind::SeqGap {
                 expected: self.next_seq,
@@ -168,11 +174,17 @@ pub(crate) fn recover(backend: &dyn Backend, dir: &Path) -> Result<Recovered> {
             .map_err(|e| Error::io("open segment", path.clone(), e))?;
         stats.segments += 1;
         if number != last_number {
-            let map = file.map().map_err(|e| Error::io("map segment", path.clone(), e))?;
+            let map = file
+                .map()
+                .map_err(|e| Error::io("map segment", path.clone(), e))?;
             check_header(&map, number, replay.next_seq).map_err(|k| corrupt(0, k))?;
             for item in Scanner::new(&map, SEGMENT_HEADER_LEN) {
                 match item {
-                    ScanItem::Record { offset, len, record } => replay
+                    ScanItem::Record {
+                        offset,
+                        len,
+                        record,
+                    } => replay
                         .record(number32, offset, len, &record)
                         .map_err(|k| corrupt(offset, k))?,
                     ScanItem::Bad { offset, kind } => return Err(corrupt(offset, kind)),
@@ -185,14 +197,19 @@ pub(crate) fn recover(backend: &dyn Backend, dir: &Path) -> Result<Recovered> {
             continue;
         }
         // The active segment: read it whole, since it will be written again.
-        let len = file.len().map_err(|e| Error::io("stat segment", path.clone(), e))?;
+        let len = file
+            .len()
+            .map_err(|e| Error::io("stat segment", path.clone(), e))?;
         let mut bytes = vec![0u8; len as usize];
         file.read_exact_at(&mut bytes, 0)
             .map_err(|e| Error::io("read segment", path.clone(), e))?;
         let header = match check_header(&bytes, number, replay.next_seq) {
             Ok(header) => header,
             // A crash while the segment was being created (FORMAT.md §6): start it again.
-            Err(_) if bytes.len() <= SEGMENT_HEADER_LEN && !matches!(segment::SegmentHeader::decode(&bytes), Ok(_)) => {
+            Err(_)
+                if bytes.len() <= SEGMENT_HEADER_LEN
+                    && !matches!(segment::SegmentHeader::decode(&bytes), Ok(_)) =>
+            {
                 stats.truncated_bytes += len;
                 let fresh = create_segment(backend, dir, number32, replay.next_seq)?;
                 segments.insert(number32, SegmentReader::File(Arc::clone(&fresh.file)));
@@ -205,7 +222,11 @@ pub(crate) fn recover(backend: &dyn Backend, dir: &Path) -> Result<Recovered> {
         let mut last_good: Option<(u64, u64)> = None;
         for item in Scanner::new(&bytes, SEGMENT_HEADER_LEN) {
             match item {
-                ScanItem::Record { offset, len, record } => {
+                ScanItem::Record {
+                    offset,
+                    len,
+                    record,
+                } => {
                     replay
                         .record(number32, offset, len, &record)
                         .map_err(|k| corrupt(offset, k))?;
@@ -215,7 +236,9 @@ pub(crate) fn recover(backend: &dyn Backend, dir: &Path) -> Result<Recovered> {
                     }
                 }
                 ScanItem::Bad { offset, kind } => {
-                    if let Some((_, later)) = segment::find_valid_frame_after(&bytes, offset as usize) {
+                    if let Some((_, later)) =
+                        segment::find_valid_frame_after(&bytes, offset as usize)
+                    {
                         let same_write = match last_good {
                             Some((seq, group)) => later.group == group || later.group == seq + 1,
                             None => later.group == header.first_seq,
@@ -243,7 +266,9 @@ pub(crate) fn recover(backend: &dyn Backend, dir: &Path) -> Result<Recovered> {
         });
     }
     stats.records = replay.records;
-    let active = active.ok_or_else(|| Error::corruption(dir, 0, CorruptionKind::BadSegment("no active segment")))?;
+    let active = active.ok_or_else(|| {
+        Error::corruption(dir, 0, CorruptionKind::BadSegment("no active segment"))
+    })?;
     Ok(Recovered {
         state: State {
             index: replay.index,
@@ -257,7 +282,9 @@ pub(crate) fn recover(backend: &dyn Backend, dir: &Path) -> Result<Recovered> {
 fn check_header(bytes: &[u8], number: u64, next_seq: u64) -> Result<SegmentHeader, CorruptionKind> {
     let header = SegmentHeader::decode(bytes)?;
     if header.number != number {
-        return Err(CorruptionKind::BadSegment("header number disagrees with the file name"));
+        return Err(CorruptionKind::BadSegment(
+            "header number disagrees with the file name",
+        ));
     }
     if header.first_seq != next_seq {
         return Err(CorruptionKind::SeqGap {

@@ -10,7 +10,10 @@ fn put(id: &str, body: &str) -> WriteOp {
     WriteOp {
         id: id.into(),
         expect: Expect::Any,
-        action: Action::Put { kind: "k".into(), body: body.as_bytes().to_vec() },
+        action: Action::Put {
+            kind: "k".into(),
+            body: body.as_bytes().to_vec(),
+        },
         expires_at: None,
     }
 }
@@ -23,11 +26,21 @@ fn writes_survive_reopen_across_segments() {
     {
         let (engine, _) = Engine::open_with(Arc::new(sim.clone()), dir, opts.clone()).unwrap();
         for i in 0..200 {
-            engine.commit(vec![put(&format!("/d/{}", i % 17), &format!("{{\"i\":{i}}}"))], None).unwrap();
+            engine
+                .commit(
+                    vec![put(&format!("/d/{}", i % 17), &format!("{{\"i\":{i}}}"))],
+                    None,
+                )
+                .unwrap();
         }
         assert!(engine.counts().segments > 2);
     }
-    let (engine, stats) = Engine::open_with(Arc::new(sim.image().materialize(CrashMode::DropUnsynced)), dir, opts).unwrap();
+    let (engine, stats) = Engine::open_with(
+        Arc::new(sim.image().materialize(CrashMode::DropUnsynced)),
+        dir,
+        opts,
+    )
+    .unwrap();
     assert_eq!(stats.records, 200);
     assert_eq!(engine.last_seq(), 200);
     let v = engine.get("/d/3", Selector::Newest).unwrap().unwrap();
@@ -45,7 +58,17 @@ fn conflicts_write_nothing() {
     let mut op = put("/b", "{}");
     op.expect = Expect::Version(3);
     let err = engine.commit(vec![put("/c", "{}"), op], None).unwrap_err();
-    assert!(matches!(err, Error::Conflict { expected: Some(3), actual: None, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::Conflict {
+                expected: Some(3),
+                actual: None,
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert_eq!(engine.last_seq(), 1);
     assert!(engine.get("/c", Selector::Newest).unwrap().is_none());
     let second = Engine::open(dir.path(), EngineOptions::default()).unwrap_err();

@@ -223,7 +223,10 @@ fn snapshot(state: &State) -> SimImage {
 }
 
 fn not_found(path: &Path) -> io::Error {
-    io::Error::new(io::ErrorKind::NotFound, format!("{} not found", path.display()))
+    io::Error::new(
+        io::ErrorKind::NotFound,
+        format!("{} not found", path.display()),
+    )
 }
 
 impl Backend for SimBackend {
@@ -265,7 +268,11 @@ impl Backend for SimBackend {
 
     fn remove_file(&self, path: &Path) -> io::Result<()> {
         let mut state = self.state.lock();
-        state.files.remove(path).map(|_| ()).ok_or_else(|| not_found(path))
+        state
+            .files
+            .remove(path)
+            .map(|_| ())
+            .ok_or_else(|| not_found(path))
     }
 
     fn sync_dir(&self, path: &Path) -> io::Result<()> {
@@ -320,7 +327,10 @@ struct SimHandle {
 impl SimHandle {
     fn with_file<T>(&self, f: impl FnOnce(&mut SimFile) -> io::Result<T>) -> io::Result<T> {
         let mut state = self.state.lock();
-        let file = state.files.get_mut(&self.path).ok_or_else(|| not_found(&self.path))?;
+        let file = state
+            .files
+            .get_mut(&self.path)
+            .ok_or_else(|| not_found(&self.path))?;
         f(file)
     }
 }
@@ -359,7 +369,10 @@ impl BackendFile for SimHandle {
         let mut state = self.state.lock();
         SimBackend::check_fault(&mut state, FaultOp::Write)?;
         state.writes += 1;
-        let file = state.files.get_mut(&self.path).ok_or_else(|| not_found(&self.path))?;
+        let file = state
+            .files
+            .get_mut(&self.path)
+            .ok_or_else(|| not_found(&self.path))?;
         let start = offset as usize;
         if file.data.len() < start + buf.len() {
             file.data.resize(start + buf.len(), 0);
@@ -375,7 +388,10 @@ impl BackendFile for SimHandle {
             let image = snapshot(&state);
             state.images.push(image);
         }
-        let file = state.files.get_mut(&self.path).ok_or_else(|| not_found(&self.path))?;
+        let file = state
+            .files
+            .get_mut(&self.path)
+            .ok_or_else(|| not_found(&self.path))?;
         file.synced = file.data.clone();
         state.syncs += 1;
         if state.record {

@@ -112,7 +112,11 @@ mod tests {
         let mut out = Vec::new();
         encode(b"0123456789", &mut out);
         for cut in 0..out.len() {
-            assert_eq!(decode(&out[..cut]), Err(CorruptionKind::Truncated), "cut at {cut}");
+            assert_eq!(
+                decode(&out[..cut]),
+                Err(CorruptionKind::Truncated),
+                "cut at {cut}"
+            );
         }
     }
 }

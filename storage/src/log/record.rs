@@ -69,7 +69,9 @@ impl Record<'_> {
     pub(crate) fn decode(payload: &[u8]) -> Result<Record<'_>, CorruptionKind> {
         let header = payload
             .get(..RECORD_HEADER_LEN)
-            .ok_or(CorruptionKind::BadRecord("payload shorter than a record header"))?;
+            .ok_or(CorruptionKind::BadRecord(
+                "payload shorter than a record header",
+            ))?;
         let flags = u16_at(header, 40);
         if flags & !KNOWN_FLAGS != 0 {
             return Err(CorruptionKind::BadRecord("unknown flag bits"));
@@ -87,14 +89,17 @@ impl Record<'_> {
             return Err(CorruptionKind::BadRecord("kind length out of range"));
         }
         if RECORD_HEADER_LEN + id_len + kind_len + body_len != payload.len() {
-            return Err(CorruptionKind::BadRecord("field lengths disagree with the frame length"));
+            return Err(CorruptionKind::BadRecord(
+                "field lengths disagree with the frame length",
+            ));
         }
         let rest = &payload[RECORD_HEADER_LEN..];
         let (id, rest) = rest.split_at(id_len);
         let (kind, body) = rest.split_at(kind_len);
-        let id = std::str::from_utf8(id).map_err(|_| CorruptionKind::BadRecord("id is not UTF-8"))?;
-        let kind =
-            std::str::from_utf8(kind).map_err(|_| CorruptionKind::BadRecord("kind is not UTF-8"))?;
+        let id =
+            std::str::from_utf8(id).map_err(|_| CorruptionKind::BadRecord("id is not UTF-8"))?;
+        let kind = std::str::from_utf8(kind)
+            .map_err(|_| CorruptionKind::BadRecord("kind is not UTF-8"))?;
         let seq = u64_at(header, 0);
         let group = u64_at(header, 8);
         if seq == 0 || group == 0 || group > seq {
@@ -147,7 +152,20 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn arb_record() -> impl Strategy<Value = (u64, u64, u64, u64, Option<u64>, bool, bool, String, String, Vec<u8>)> {
+    fn arb_record() -> impl Strategy<
+        Value = (
+            u64,
+            u64,
+            u64,
+            u64,
+            Option<u64>,
+            bool,
+            bool,
+            String,
+            String,
+            Vec<u8>,
+        ),
+    > {
         (
             1u64..u64::MAX,
             any::<u64>(),

@@ -37,7 +37,9 @@ impl SegmentHeader {
     }
 
     pub(crate) fn decode(bytes: &[u8]) -> Result<Self, CorruptionKind> {
-        let h = bytes.get(..SEGMENT_HEADER_LEN).ok_or(CorruptionKind::Truncated)?;
+        let h = bytes
+            .get(..SEGMENT_HEADER_LEN)
+            .ok_or(CorruptionKind::Truncated)?;
         if h[0..8] != SEGMENT_MAGIC {
             return Err(CorruptionKind::BadMagic);
         }
@@ -61,7 +63,9 @@ impl SegmentHeader {
             });
         }
         if le32(12) != 0 || le32(32) != 0 {
-            return Err(CorruptionKind::BadSegment("reserved header bytes are not zero"));
+            return Err(CorruptionKind::BadSegment(
+                "reserved header bytes are not zero",
+            ));
         }
         let first_seq = le64(24);
         if first_seq == 0 {
@@ -130,7 +134,8 @@ impl<'a> Iterator for Scanner<'a> {
         }
         let offset = self.pos as u64;
         let rest = self.bytes.get(self.pos..).unwrap_or(&[]);
-        let decoded = frame::decode(rest).and_then(|(payload, len)| Ok((Record::decode(payload)?, len)));
+        let decoded =
+            frame::decode(rest).and_then(|(payload, len)| Ok((Record::decode(payload)?, len)));
         match decoded {
             Ok((record, len)) => {
                 self.pos += len;
@@ -169,7 +174,10 @@ mod tests {
 
     #[test]
     fn header_round_trip_and_damage() {
-        let h = SegmentHeader { number: 7, first_seq: 1234 };
+        let h = SegmentHeader {
+            number: 7,
+            first_seq: 1234,
+        };
         let bytes = h.encode();
         assert_eq!(SegmentHeader::decode(&bytes), Ok(h));
         for i in 0..SEGMENT_HEADER_LEN {
@@ -177,18 +185,29 @@ mod tests {
             b[i] ^= 0x01;
             assert!(SegmentHeader::decode(&b).is_err(), "flip at {i} undetected");
         }
-        assert_eq!(SegmentHeader::decode(&bytes[..10]), Err(CorruptionKind::Truncated));
+        assert_eq!(
+            SegmentHeader::decode(&bytes[..10]),
+            Err(CorruptionKind::Truncated)
+        );
     }
 
     #[test]
     fn future_format_version_is_named() {
-        let mut b = SegmentHeader { number: 1, first_seq: 1 }.encode();
+        let mut b = SegmentHeader {
+            number: 1,
+            first_seq: 1,
+        }
+        .encode();
         b[8..12].copy_from_slice(&99u32.to_le_bytes());
         let crc = crc32fast::hash(&b[0..36]);
         b[36..40].copy_from_slice(&crc.to_le_bytes());
         assert_eq!(
             SegmentHeader::decode(&b),
-            Err(CorruptionKind::UnsupportedVersion { found: 99, oldest: 1, newest: 1 })
+            Err(CorruptionKind::UnsupportedVersion {
+                found: 99,
+                oldest: 1,
+                newest: 1
+            })
         );
     }
 
