@@ -25,7 +25,6 @@
 
 pub mod backend;
 mod engine;
-mod engine;
 mod error;
 #[doc(hidden)]
 pub mod fuzzing;
