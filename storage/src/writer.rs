@@ -266,6 +266,13 @@ impl Writer {
                 offset += u64::from(len);
             }
             replies.push((reply, Ok(records.iter().map(NewRecord::meta).collect())));
+            // Bound the memory of a large group: write what is encoded; the sync comes at the end.
+            if buf.len() >= self.shared.options.max_group_bytes {
+                match self.write_buf(&buf) {
+                    Ok(()) => buf.clear(),
+                    Err(e) => failure = Some(e),
+                }
+            }
         }
         if failure.is_none() {
             let durable =
