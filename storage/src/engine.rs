@@ -218,7 +218,7 @@ impl Engine {
                 Selector::Newest => index.chain(id).map(|c| c.newest_seq()),
                 Selector::Version(v) => index.chain(id).and_then(|c| {
                     let i = usize::try_from(v.checked_sub(c.first_version)?).ok()?;
-                    c.seqs.get(i).copied()
+                    c.seqs.as_slice().get(i).copied()
                 }),
                 Selector::AtTime(t) => index.seq_current_at_time(id, t),
                 Selector::AtSeq(s) => index.seq_current_at(id, s),
@@ -242,7 +242,7 @@ impl Engine {
     /// Every retained version of `id`, oldest first, tombstones included.
     pub fn history(&self, id: &str) -> Result<Vec<Version>> {
         let seqs = match self.shared.state.read().index.chain(id) {
-            Some(chain) => chain.seqs.clone(),
+            Some(chain) => chain.seqs.as_slice().to_vec(),
             None => return Ok(Vec::new()),
         };
         let mut out = Vec::with_capacity(seqs.len());

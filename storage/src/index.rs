@@ -26,21 +26,52 @@ pub(crate) struct SeqEntry {
     pub tombstone: bool,
 }
 
+/// The seqs of a document's versions, oldest first; most documents have one version, which is
+/// kept inline instead of in a heap allocation.
+#[derive(Debug, Clone)]
+pub(crate) enum Seqs {
+    One([u64; 1]),
+    Many(Vec<u64>),
+}
+
+impl Seqs {
+    pub(crate) fn as_slice(&self) -> &[u64] {
+        match self {
+            Seqs::One(one) => one,
+            Seqs::Many(many) => many,
+        }
+    }
+
+    fn push(&mut self, seq: u64) {
+        match self {
+            Seqs::One([first]) => *self = Seqs::Many(vec![*first, seq]),
+            Seqs::Many(many) => many.push(seq),
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Seqs::One(_) => 0,
+            Seqs::Many(many) => many.capacity() * 8,
+        }
+    }
+}
+
 /// A document's versions, oldest first.
 #[derive(Debug, Clone)]
 pub(crate) struct Chain {
     pub first_version: u64,
-    pub seqs: Vec<u64>,
+    pub seqs: Seqs,
 }
 
 impl Chain {
     pub(crate) fn newest_seq(&self) -> u64 {
         // A chain is created with one seq and never emptied.
-        self.seqs.last().copied().unwrap_or(0)
+        self.seqs.as_slice().last().copied().unwrap_or(0)
     }
 
     pub(crate) fn newest_version(&self) -> u64 {
-        self.first_version + self.seqs.len() as u64 - 1
+        self.first_version + self.seqs.as_slice().len() as u64 - 1
     }
 }
 
@@ -126,7 +157,7 @@ impl VersionIndex {
                     key,
                     Chain {
                         first_version: version,
-                        seqs: vec![seq],
+                        seqs: Seqs::One([seq]),
                     },
                 );
                 if !tombstone {
@@ -154,17 +185,17 @@ impl VersionIndex {
     /// The seq of `id`'s version current at snapshot seq `at`.
     pub(crate) fn seq_current_at(&self, id: &str, at: u64) -> Option<u64> {
         let chain = self.docs.get(id)?;
-        let n = chain.seqs.partition_point(|&s| s <= at);
-        n.checked_sub(1).and_then(|i| chain.seqs.get(i).copied())
+        let seqs = chain.seqs.as_slice();
+        let n = seqs.partition_point(|&s| s <= at);
+        n.checked_sub(1).and_then(|i| seqs.get(i).copied())
     }
 
     /// The seq of `id`'s version current at `time`.
     pub(crate) fn seq_current_at_time(&self, id: &str, time: u64) -> Option<u64> {
         let chain = self.docs.get(id)?;
-        let n = chain
-            .seqs
-            .partition_point(|&s| self.entry(s).is_some_and(|e| e.time <= time));
-        n.checked_sub(1).and_then(|i| chain.seqs.get(i).copied())
+        let seqs = chain.seqs.as_slice();
+        let n = seqs.partition_point(|&s| self.entry(s).is_some_and(|e| e.time <= time));
+        n.checked_sub(1).and_then(|i| seqs.get(i).copied())
     }
 
     /// Up to `limit` ids starting with `prefix`, after `after` (exclusive), in id order.
@@ -189,7 +220,7 @@ impl VersionIndex {
     /// Approximate bytes of memory held, for stats and the memory benchmark.
     pub(crate) fn approximate_heap_bytes(&self) -> usize {
         let key_bytes: usize = self.docs.keys().map(|k| k.len() + 16).sum();
-        let chains: usize = self.docs.values().map(|c| c.seqs.capacity() * 8).sum();
+        let chains: usize = self.docs.values().map(|c| c.seqs.heap_bytes()).sum();
         self.docs.capacity() * (std::mem::size_of::<(Arc<str>, Chain)>() + 1)
             + self.order.len() * 24
             + key_bytes
@@ -211,6 +242,12 @@ mod tests {
             len: 0,
             tombstone,
         }
+    }
+
+    #[test]
+    fn chain_fits_in_a_cache_line_half() {
+        assert_eq!(std::mem::size_of::<Seqs>(), 24);
+        assert_eq!(std::mem::size_of::<Chain>(), 32);
     }
 
     #[test]
