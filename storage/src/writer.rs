@@ -9,7 +9,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use crate::engine::{SegmentReader, Shared};
-use crate::error::{Error, Result};
+use crate::error::{CorruptionKind, Error, Result};
 use crate::index::{SeqEntry, OPEN_END};
 use crate::log::frame::{self, FRAME_HEADER_LEN, MAX_PAYLOAD_LEN};
 use crate::log::record::{Record, MAX_ID_LEN, MAX_KIND_LEN, RECORD_HEADER_LEN};
@@ -34,9 +34,21 @@ pub(crate) enum Request {
 struct DocState {
     version: u64,
     tombstone: bool,
-    kind: Arc<str>,
-    expires_at: Option<u64>,
-    body: Arc<Vec<u8>>,
+    content: Content,
+}
+
+/// Where a document's newest kind, expiry and body are, read only when an operation needs them
+/// (a put does not).
+#[derive(Clone)]
+enum Content {
+    /// In the log, at this seq.
+    Published(u64),
+    /// Written earlier in this group.
+    Pending {
+        kind: Arc<str>,
+        expires_at: Option<u64>,
+        body: Arc<Vec<u8>>,
+    },
 }
 
 /// One version about to be written.
@@ -73,6 +85,8 @@ pub(crate) struct Writer {
     last_time: u64,
     /// When unsynced bytes must be synced at the latest (buffered durability).
     sync_due: Option<Instant>,
+    /// Whether bytes were written since the last sync (synced on close whatever the durability).
+    unsynced: bool,
 }
 
 fn now_micros() -> u64 {
@@ -105,6 +119,7 @@ impl Writer {
             last_seq,
             last_time,
             sync_due: None,
+            unsynced: false,
         }
     }
 
@@ -133,7 +148,7 @@ impl Writer {
             }
             self.process(group);
         }
-        if self.sync_due.is_some() {
+        if self.unsynced {
             let _ = self.sync_now();
         }
     }
@@ -145,6 +160,7 @@ impl Writer {
 
     fn sync_now(&mut self) -> Result<()> {
         self.sync_due = None;
+        self.unsynced = false;
         let path = segment::path(&self.shared.dir, u64::from(self.active.number));
         self.active
             .file
@@ -321,6 +337,7 @@ impl Writer {
             .file
             .write_all_at(buf, self.active.len)
             .map_err(|e| self.fail(Error::io("write", path, e)))?;
+        self.unsynced = true;
         self.active.len += buf.len() as u64;
         Ok(())
     }
@@ -385,7 +402,7 @@ impl Writer {
             }
             let current = match local.get(&op.id).or_else(|| overlay.get(&op.id)) {
                 Some(state) => Some(state.clone()),
-                None => self.load(&op.id)?,
+                None => self.load(&op.id),
             };
             let live = current.as_ref().filter(|c| !c.tombstone);
             let matches = match op.expect {
@@ -412,44 +429,29 @@ impl Writer {
                             kind.len()
                         )));
                     }
-                    DocState {
-                        version,
-                        tombstone: false,
-                        kind: Arc::from(kind),
-                        expires_at: op.expires_at,
-                        body: Arc::new(body),
-                    }
+                    (false, Arc::from(kind), op.expires_at, Arc::new(body))
                 }
                 Action::Update(update) => {
                     let Some(live) = live else {
                         return Err(Error::NotFound { id: op.id });
                     };
-                    let body = update(&live.body).map_err(|source| Error::Rejected {
+                    let (kind, expires_at, old) = self.resolve(&live.content)?;
+                    let body = update(&old).map_err(|source| Error::Rejected {
                         id: op.id.clone(),
                         source,
                     })?;
-                    DocState {
-                        version,
-                        tombstone: false,
-                        kind: Arc::clone(&live.kind),
-                        expires_at: op.expires_at.or(live.expires_at),
-                        body: Arc::new(body),
-                    }
+                    (false, kind, op.expires_at.or(expires_at), Arc::new(body))
                 }
                 Action::Delete => {
                     let Some(live) = live else {
                         return Err(Error::NotFound { id: op.id });
                     };
-                    DocState {
-                        version,
-                        tombstone: true,
-                        kind: Arc::clone(&live.kind),
-                        expires_at: None,
-                        body: Arc::new(Vec::new()),
-                    }
+                    let (kind, _, _) = self.resolve(&live.content)?;
+                    (true, kind, None, Arc::new(Vec::new()))
                 }
             };
-            let payload = RECORD_HEADER_LEN + op.id.len() + state.kind.len() + state.body.len();
+            let (tombstone, kind, expires_at, body) = state;
+            let payload = RECORD_HEADER_LEN + op.id.len() + kind.len() + body.len();
             bytes += FRAME_HEADER_LEN + payload;
             if payload > MAX_PAYLOAD_LEN
                 || bytes as u64 + self.shared.options.segment_size > u64::from(u32::MAX)
@@ -460,15 +462,26 @@ impl Writer {
             }
             records.push(NewRecord {
                 id: op.id.clone(),
-                kind: Arc::clone(&state.kind),
+                kind: Arc::clone(&kind),
                 version,
                 seq: self.last_seq + 1 + records.len() as u64,
                 time,
-                tombstone: state.tombstone,
-                expires_at: state.expires_at,
-                body: Arc::clone(&state.body),
+                tombstone,
+                expires_at,
+                body: Arc::clone(&body),
             });
-            local.insert(op.id, state);
+            local.insert(
+                op.id,
+                DocState {
+                    version,
+                    tombstone,
+                    content: Content::Pending {
+                        kind,
+                        expires_at,
+                        body,
+                    },
+                },
+            );
         }
         self.last_seq += records.len() as u64;
         self.last_time = time;
@@ -476,27 +489,36 @@ impl Writer {
         Ok(records)
     }
 
-    /// The newest published state of `id`, read from the log.
-    fn load(&self, id: &str) -> Result<Option<DocState>> {
-        let Some(seq) = self
-            .shared
-            .state
-            .read()
-            .index
-            .chain(id)
-            .map(|c| c.newest_seq())
-        else {
-            return Ok(None);
-        };
-        let Some(v) = self.shared.read_seq(seq)? else {
-            return Ok(None);
-        };
-        Ok(Some(DocState {
-            version: v.meta.version,
-            tombstone: v.meta.tombstone,
-            kind: Arc::from(v.meta.kind),
-            expires_at: v.meta.expires_at,
-            body: Arc::new(v.body),
-        }))
+    /// The newest published state of `id`, from the index alone.
+    fn load(&self, id: &str) -> Option<DocState> {
+        let state = self.shared.state.read();
+        let chain = state.index.chain(id)?;
+        let seq = chain.newest_seq();
+        Some(DocState {
+            version: chain.newest_version(),
+            tombstone: state.index.entry(seq)?.tombstone,
+            content: Content::Published(seq),
+        })
+    }
+
+    /// The kind, expiry and body of a document's newest version.
+    fn resolve(&self, content: &Content) -> Result<(Arc<str>, Option<u64>, Arc<Vec<u8>>)> {
+        match content {
+            Content::Pending {
+                kind,
+                expires_at,
+                body,
+            } => Ok((Arc::clone(kind), *expires_at, Arc::clone(body))),
+            Content::Published(seq) => {
+                let v = self.shared.read_seq(*seq)?.ok_or_else(|| {
+                    Error::corruption(
+                        &self.shared.dir,
+                        0,
+                        CorruptionKind::BadRecord("the version index names a missing seq"),
+                    )
+                })?;
+                Ok((Arc::from(v.meta.kind), v.meta.expires_at, Arc::new(v.body)))
+            }
+        }
     }
 }
