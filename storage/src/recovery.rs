@@ -102,19 +102,23 @@ impl Replay {
         self.next_seq += 1;
         self.last_time = record.time;
         let offset = u32::try_from(offset).map_err(|_| CorruptionKind::BadLength(offset))?;
-        self.pending.push((
-            record.id.to_owned(),
-            record.version,
-            record.seq,
-            SeqEntry {
-                time: record.time,
-                end: OPEN_END,
-                segment,
-                offset,
-                len,
-                tombstone: record.tombstone,
-            },
-        ));
+        let entry = SeqEntry {
+            time: record.time,
+            end: OPEN_END,
+            segment,
+            offset,
+            len,
+            tombstone: record.tombstone,
+        };
+        if record.batch_end && self.pending.is_empty() {
+            // A batch of one record (the common case) needs no copy of its id.
+            self.index
+                .push(record.id, record.version, record.seq, entry);
+            self.records += 1;
+            return Ok(());
+        }
+        self.pending
+            .push((record.id.to_owned(), record.version, record.seq, entry));
         if record.batch_end {
             for (id, version, seq, entry) in self.pending.drain(..) {
                 self.index.push(&id, version, seq, entry);
