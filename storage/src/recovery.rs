@@ -210,9 +210,17 @@ pub(crate) fn recover(backend: &dyn Backend, dir: &Path) -> Result<Recovered> {
         let header = match check_header(&bytes, number, replay.next_seq) {
             Ok(header) => header,
             // A crash while the segment was being created (FORMAT.md §6): start it again.
+            // Only a header that is short or whose magic or checksum fails can be an
+            // interrupted write; a whole, well-checksummed header of another format version (or
+            // with bad fields) is refused, never rewritten.
             Err(_)
                 if bytes.len() <= SEGMENT_HEADER_LEN
-                    && !matches!(segment::SegmentHeader::decode(&bytes), Ok(_)) =>
+                    && matches!(
+                        segment::SegmentHeader::decode(&bytes),
+                        Err(CorruptionKind::Truncated
+                            | CorruptionKind::BadMagic
+                            | CorruptionKind::ChecksumMismatch { .. })
+                    ) =>
             {
                 stats.truncated_bytes += len;
                 let fresh = create_segment(backend, dir, number32, replay.next_seq)?;
@@ -240,16 +248,17 @@ pub(crate) fn recover(backend: &dyn Backend, dir: &Path) -> Result<Recovered> {
                     }
                 }
                 ScanItem::Bad { offset, kind } => {
-                    if let Some((_, later)) =
-                        segment::find_valid_frame_after(&bytes, offset as usize)
+                    // Every later valid frame must belong to the write torn at `offset`; the
+                    // first one alone is not enough, since damage inside a batch leaves that
+                    // batch's own later frames valid (FORMAT.md §6.4).
+                    let same_write = |group: u64| match last_good {
+                        Some((seq, last_group)) => group == last_group || group == seq + 1,
+                        None => group == header.first_seq,
+                    };
+                    if segment::valid_frames_after(&bytes, offset as usize)
+                        .any(|(_, later)| !same_write(later.group))
                     {
-                        let same_write = match last_good {
-                            Some((seq, group)) => later.group == group || later.group == seq + 1,
-                            None => later.group == header.first_seq,
-                        };
-                        if !same_write {
-                            return Err(corrupt(offset, kind));
-                        }
+                        return Err(corrupt(offset, kind));
                     }
                     break;
                 }

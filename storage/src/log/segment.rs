@@ -156,16 +156,43 @@ impl<'a> Iterator for Scanner<'a> {
 /// Looks for any valid frame starting after `from` (used to tell a torn tail from damage in the
 /// middle of the active segment, FORMAT.md §6). Returns the first one found.
 pub(crate) fn find_valid_frame_after(bytes: &[u8], from: usize) -> Option<(u64, Record<'_>)> {
-    let mut pos = from + 1;
-    while pos + frame::FRAME_HEADER_LEN <= bytes.len() {
-        if let Ok((payload, _)) = frame::decode(&bytes[pos..]) {
-            if let Ok(record) = Record::decode(payload) {
-                return Some((pos as u64, record));
-            }
-        }
-        pos += 1;
+    valid_frames_after(bytes, from).next()
+}
+
+/// Every valid frame starting after `from`, in order: a byte-by-byte search that, once it finds
+/// a frame, continues after its end. Recovery needs all of them, not only the first: damage
+/// inside one batch leaves that batch's later frames valid, and the frames of later writes
+/// beyond them are what tells damage from a torn tail (FORMAT.md §6).
+pub(crate) fn valid_frames_after(bytes: &[u8], from: usize) -> ValidFramesAfter<'_> {
+    ValidFramesAfter {
+        bytes,
+        pos: from.saturating_add(1),
     }
-    None
+}
+
+/// The iterator of [`valid_frames_after`].
+pub(crate) struct ValidFramesAfter<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Iterator for ValidFramesAfter<'a> {
+    type Item = (u64, Record<'a>);
+
+    fn next(&mut self) -> Option<(u64, Record<'a>)> {
+        while self.pos + frame::FRAME_HEADER_LEN <= self.bytes.len() {
+            let at = self.pos;
+            let rest = self.bytes.get(at..).unwrap_or(&[]);
+            if let Ok((payload, len)) = frame::decode(rest) {
+                if let Ok(record) = Record::decode(payload) {
+                    self.pos = at + len;
+                    return Some((at as u64, record));
+                }
+            }
+            self.pos += 1;
+        }
+        None
+    }
 }
 
 #[cfg(test)]
