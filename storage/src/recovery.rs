@@ -270,7 +270,18 @@ pub(crate) fn recover(backend: &dyn Backend, dir: &Path) -> Result<Recovered> {
             file.set_len(valid_end)
                 .and_then(|()| file.sync())
                 .map_err(|e| Error::io("truncate torn tail", path.clone(), e))?;
+        } else {
+            // What recovery accepted must be durable before writes build on it: an earlier
+            // process may have died, or failed a sync, after writing these bytes (FORMAT.md §6.4).
+            file.sync()
+                .map_err(|e| Error::io("sync active segment", path.clone(), e))?;
         }
+        // Likewise the segment's directory entry: a failed open or roll may have created the
+        // file and never synced the directory, and syncing the file alone does not make its
+        // name durable.
+        backend
+            .sync_dir(dir)
+            .map_err(|e| Error::io("sync directory", dir, e))?;
         segments.insert(number32, SegmentReader::File(Arc::clone(&file)));
         active = Some(ActiveSegment {
             number: number32,

@@ -239,8 +239,10 @@ impl Writer {
                     .write_buf(&buf)
                     .and_then(|()| self.roll(next_first_seq))
                 {
+                    // This batch's writer gets the IO error itself, like the writers of the
+                    // batches before it in the group; only later batches just see `Poisoned`.
+                    replies.push((reply, Err(io_error_copy(&e))));
                     failure = Some(e);
-                    replies.push((reply, Err(Error::Poisoned)));
                     continue;
                 }
                 buf.clear();
