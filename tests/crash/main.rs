@@ -1,0 +1,16 @@
+//! Crash, corruption and fault tests of the store (STYLE.md "Tests" 3 and 4).
+//!
+//! - `sync_points`: power loss at every sync of a scripted workload on the simulated backend,
+//!   in every crash mode (drop, torn prefix, garbage, keep all).
+//! - `torn`: the last batch of a real log cut at every byte offset.
+//! - `corruption`: flipped bytes in sealed and active segments, future format versions.
+//! - `faults`: EIO and ENOSPC on the Nth write or fsync, poisoning and reopening.
+//! - `kill`: a child process writing with sync durability, killed with SIGKILL, again and
+//!   again on the same directory (`STRESS=1` for 200 kills).
+
+mod corruption;
+mod faults;
+mod kill;
+mod support;
+mod sync_points;
+mod torn;
