@@ -78,7 +78,15 @@ impl Store {
     ) -> Result<Store> {
         options.validate()?;
         let (engine, open_stats) =
-            Engine::open_with(backend, &path.join(LOG_DIR), options.engine_options())?;
+            Engine::open_with(backend, &path.join(LOG_DIR), options.engine_options()).map_err(
+                |e| match e {
+                    // The engine locks the log directory; the caller named the data directory.
+                    storage::Error::Locked { .. } => Error::Locked {
+                        path: path.to_path_buf(),
+                    },
+                    e => Error::from(e),
+                },
+            )?;
         Ok(Store {
             inner: Arc::new(Inner {
                 engine,
