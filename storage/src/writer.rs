@@ -18,11 +18,14 @@ use crate::options::Durability;
 use crate::recovery::{create_segment, ActiveSegment};
 use crate::types::{Action, Expect, VersionMeta, WriteOp};
 
+/// Where the writer sends a batch's outcome.
+pub(crate) type CommitReply = Sender<Result<Vec<VersionMeta>>>;
+
 pub(crate) enum Request {
     Commit {
         ops: Vec<WriteOp>,
         time: Option<u64>,
-        reply: Sender<Result<Vec<VersionMeta>>>,
+        reply: CommitReply,
     },
     Flush {
         reply: Sender<Result<()>>,
@@ -44,11 +47,15 @@ enum Content {
     /// In the log, at this seq.
     Published(u64),
     /// Written earlier in this group.
-    Pending {
-        kind: Arc<str>,
-        expires_at: Option<u64>,
-        body: Arc<Vec<u8>>,
-    },
+    Pending(Newest),
+}
+
+/// The kind, expiry and body of a document's newest version.
+#[derive(Clone)]
+struct Newest {
+    kind: Arc<str>,
+    expires_at: Option<u64>,
+    body: Arc<Vec<u8>>,
 }
 
 /// One version about to be written.
@@ -191,10 +198,7 @@ impl Writer {
         }
     }
 
-    fn commit_group(
-        &mut self,
-        commits: Vec<(Vec<WriteOp>, Option<u64>, Sender<Result<Vec<VersionMeta>>>)>,
-    ) {
+    fn commit_group(&mut self, commits: Vec<(Vec<WriteOp>, Option<u64>, CommitReply)>) {
         if commits.is_empty() {
             return;
         }
@@ -207,8 +211,7 @@ impl Writer {
         let mut overlay: HashMap<String, DocState> = HashMap::new();
         let mut buf: Vec<u8> = Vec::new();
         let mut entries: Vec<(String, u64, u64, SeqEntry)> = Vec::new();
-        let mut replies: Vec<(Sender<Result<Vec<VersionMeta>>>, Result<Vec<VersionMeta>>)> =
-            Vec::new();
+        let mut replies: Vec<(CommitReply, Result<Vec<VersionMeta>>)> = Vec::new();
         let mut group_first_seq = self.last_seq + 1;
         let mut failure: Option<Error> = None;
         for (ops, time, reply) in commits {
@@ -390,7 +393,16 @@ impl Writer {
             }
             Some(t) => t,
             // Every batch gets its own moment, so `AsOf(t)` of a batch's time sees exactly that batch.
-            None => now_micros().max(self.last_time + 1),
+            // After a batch at `u64::MAX` (explicit, or read from the log) there is no later one.
+            None => match self.last_time.checked_add(1) {
+                Some(next) => now_micros().max(next),
+                None => {
+                    return Err(Error::TimeNotLater {
+                        requested: now_micros(),
+                        last: self.last_time,
+                    })
+                }
+            },
         };
         let mut local: HashMap<String, DocState> = HashMap::new();
         let mut records = Vec::with_capacity(ops.len());
@@ -437,19 +449,24 @@ impl Writer {
                     let Some(live) = live else {
                         return Err(Error::NotFound { id: op.id });
                     };
-                    let (kind, expires_at, old) = self.resolve(&live.content)?;
-                    let body = update(&old).map_err(|source| Error::Rejected {
+                    let newest = self.resolve(&live.content)?;
+                    let body = update(&newest.body).map_err(|source| Error::Rejected {
                         id: op.id.clone(),
                         source,
                     })?;
-                    (false, kind, op.expires_at.or(expires_at), Arc::new(body))
+                    (
+                        false,
+                        newest.kind,
+                        op.expires_at.or(newest.expires_at),
+                        Arc::new(body),
+                    )
                 }
                 Action::Delete => {
                     let Some(live) = live else {
                         return Err(Error::NotFound { id: op.id });
                     };
-                    let (kind, _, _) = self.resolve(&live.content)?;
-                    (true, kind, None, Arc::new(Vec::new()))
+                    let newest = self.resolve(&live.content)?;
+                    (true, newest.kind, None, Arc::new(Vec::new()))
                 }
             };
             let (tombstone, kind, expires_at, body) = state;
@@ -477,11 +494,11 @@ impl Writer {
                 DocState {
                     version,
                     tombstone,
-                    content: Content::Pending {
+                    content: Content::Pending(Newest {
                         kind,
                         expires_at,
                         body,
-                    },
+                    }),
                 },
             );
         }
@@ -504,13 +521,9 @@ impl Writer {
     }
 
     /// The kind, expiry and body of a document's newest version.
-    fn resolve(&self, content: &Content) -> Result<(Arc<str>, Option<u64>, Arc<Vec<u8>>)> {
+    fn resolve(&self, content: &Content) -> Result<Newest> {
         match content {
-            Content::Pending {
-                kind,
-                expires_at,
-                body,
-            } => Ok((Arc::clone(kind), *expires_at, Arc::clone(body))),
+            Content::Pending(newest) => Ok(newest.clone()),
             Content::Published(seq) => {
                 let v = self.shared.read_seq(*seq)?.ok_or_else(|| {
                     Error::corruption(
@@ -519,7 +532,11 @@ impl Writer {
                         CorruptionKind::BadRecord("the version index names a missing seq"),
                     )
                 })?;
-                Ok((Arc::from(v.meta.kind), v.meta.expires_at, Arc::new(v.body)))
+                Ok(Newest {
+                    kind: Arc::from(v.meta.kind),
+                    expires_at: v.meta.expires_at,
+                    body: Arc::new(v.body),
+                })
             }
         }
     }

@@ -51,7 +51,7 @@ fn body(t: u64, b: u64) -> Value {
 
 /// The document batch `b` deletes, if any.
 fn deleted_by(b: u64) -> Option<u64> {
-    (b >= 3 && b % 5 == 0).then(|| b - 3)
+    (b >= 3 && b.is_multiple_of(5)).then(|| b - 3)
 }
 
 fn ops_in(b: u64) -> u64 {
