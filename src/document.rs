@@ -54,3 +54,39 @@ impl Document {
         })
     }
 }
+
+/// One version of a document with its body as the stored JSON bytes, not parsed: the fastest
+/// read when the caller forwards the JSON or decodes it itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawDocument {
+    /// Metadata.
+    pub meta: Meta,
+    /// The body as UTF-8 JSON text (empty for a tombstone).
+    pub body: Vec<u8>,
+}
+
+impl RawDocument {
+    /// Parses the body (`null` for a tombstone).
+    pub fn parse(&self) -> crate::Result<Document> {
+        let body = if self.meta.deleted {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_slice(&self.body).map_err(|source| crate::Error::Decode {
+                id: self.meta.id.clone(),
+                source,
+            })?
+        };
+        Ok(Document {
+            meta: self.meta.clone(),
+            body,
+        })
+    }
+
+    /// Converts the body to `T` straight from the bytes, without an intermediate `Value`.
+    pub fn body_as<T: serde::de::DeserializeOwned>(&self) -> crate::Result<T> {
+        serde_json::from_slice(&self.body).map_err(|source| crate::Error::Decode {
+            id: self.meta.id.clone(),
+            source,
+        })
+    }
+}

@@ -31,7 +31,7 @@ mod store;
 mod validate;
 
 pub use batch::{Batch, Expect, WriteOptions};
-pub use document::{Document, Meta};
+pub use document::{Document, Meta, RawDocument};
 pub use error::{CorruptionKind, Error, Result};
 pub use options::{Durability, Limits, Options};
 pub use store::{List, OpenStats, Store};

@@ -12,7 +12,7 @@ use storage::backend::{Backend, OsBackend, SimBackend};
 use storage::{Action, Engine, Expect, Selector, Version, WriteOp};
 
 use crate::batch::{Batch, OpKind, WriteOptions};
-use crate::document::{Document, Meta};
+use crate::document::{Document, Meta, RawDocument};
 use crate::error::{Error, Result};
 use crate::options::Options;
 use crate::validate;
@@ -57,6 +57,11 @@ fn now_micros() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as u64)
+}
+
+/// A version is visible at `time` unless it is a tombstone or has expired by then.
+fn visible_at(v: &Version, time: u64) -> bool {
+    !v.meta.tombstone && v.meta.expires_at.is_none_or(|e| e > time)
 }
 
 impl Store {
@@ -240,9 +245,7 @@ impl Store {
     /// A version is visible at `time` unless it is a tombstone or expired by then.
     fn visible(&self, version: Option<Version>, time: u64) -> Result<Option<Document>> {
         match version {
-            Some(v) if !v.meta.tombstone && v.meta.expires_at.is_none_or(|e| e > time) => {
-                self.document(v).map(Some)
-            }
+            Some(v) if visible_at(&v, time) => self.document(v).map(Some),
             _ => Ok(None),
         }
     }
@@ -253,9 +256,22 @@ impl Store {
         self.visible(v, now_micros())
     }
 
-    /// The current body of `id` as a `T`.
+    /// The current body of `id` as a `T`, decoded straight from the stored bytes.
     pub fn get_as<T: DeserializeOwned>(&self, id: &str) -> Result<Option<T>> {
-        self.get(id)?.map(|d| d.body_as()).transpose()
+        self.get_raw(id)?.map(|d| d.body_as()).transpose()
+    }
+
+    /// The current version of `id` with its body as stored JSON bytes (no parsing); `None` if it
+    /// does not exist, is deleted or has expired.
+    pub fn get_raw(&self, id: &str) -> Result<Option<RawDocument>> {
+        let now = now_micros();
+        match self.inner.engine.get(id, Selector::Newest)? {
+            Some(v) if visible_at(&v, now) => Ok(Some(RawDocument {
+                meta: v.meta.into(),
+                body: v.body,
+            })),
+            _ => Ok(None),
+        }
     }
 
     /// Version `version` of `id`, tombstones included (their body is `null`).

@@ -58,11 +58,19 @@ pub(crate) fn body(id: &str, body: &Value, limits: &Limits) -> Result<Vec<u8>> {
             reason: format!("a body must be a JSON object, not {}", type_name(body)),
         });
     }
+    let too_deep = || Error::DocumentTooDeep {
+        id: id.to_owned(),
+        limit: limits.max_depth,
+    };
+    // Only containers go on the stack; a scalar needs no visit.
     let mut stack: Vec<(&Value, usize)> = vec![(body, 1)];
     while let Some((value, depth)) = stack.pop() {
-        let children: Box<dyn Iterator<Item = &Value>> = match value {
+        if depth > limits.max_depth {
+            return Err(too_deep());
+        }
+        match value {
             Value::Object(map) => {
-                for key in map.keys() {
+                for (key, child) in map {
                     if key.len() > limits.max_field_name_bytes {
                         return Err(Error::FieldNameTooLong {
                             id: id.to_owned(),
@@ -70,21 +78,22 @@ pub(crate) fn body(id: &str, body: &Value, limits: &Limits) -> Result<Vec<u8>> {
                             limit: limits.max_field_name_bytes,
                         });
                     }
+                    if child.is_object() || child.is_array() {
+                        stack.push((child, depth + 1));
+                    }
                 }
-                Box::new(map.values())
             }
-            Value::Array(items) => Box::new(items.iter()),
-            _ => continue,
-        };
-        if depth > limits.max_depth {
-            return Err(Error::DocumentTooDeep {
-                id: id.to_owned(),
-                limit: limits.max_depth,
-            });
+            Value::Array(items) => stack.extend(
+                items
+                    .iter()
+                    .filter(|c| c.is_object() || c.is_array())
+                    .map(|c| (c, depth + 1)),
+            ),
+            _ => {}
         }
-        stack.extend(children.map(|c| (c, depth + 1)));
     }
-    let bytes = serde_json::to_vec(body).map_err(|source| Error::Decode {
+    let mut bytes = Vec::with_capacity(512);
+    serde_json::to_writer(&mut bytes, body).map_err(|source| Error::Decode {
         id: id.to_owned(),
         source,
     })?;

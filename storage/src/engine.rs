@@ -48,9 +48,10 @@ pub(crate) struct Shared {
 impl Shared {
     /// Reads and checks the frame of one version.
     pub(crate) fn read_entry(&self, entry: &SeqEntry, reader: &SegmentReader) -> Result<Version> {
-        let path = segment::path(&self.dir, u64::from(entry.segment));
+        // The path is built only when an error needs it: this is the hot read path.
+        let path = || segment::path(&self.dir, u64::from(entry.segment));
         let offset = u64::from(entry.offset);
-        let corrupt = |kind| Error::corruption(path.clone(), offset, kind);
+        let corrupt = |kind| Error::corruption(path(), offset, kind);
         let owned;
         let bytes: &[u8] = match reader {
             SegmentReader::Mapped(map) => map
@@ -59,7 +60,7 @@ impl Shared {
             SegmentReader::File(file) => {
                 let mut buf = vec![0u8; entry.len as usize];
                 file.read_exact_at(&mut buf, offset)
-                    .map_err(|e| Error::io("read", path.clone(), e))?;
+                    .map_err(|e| Error::io("read", path(), e))?;
                 owned = buf;
                 &owned
             }
@@ -241,17 +242,26 @@ impl Engine {
 
     /// Every retained version of `id`, oldest first, tombstones included.
     pub fn history(&self, id: &str) -> Result<Vec<Version>> {
-        let seqs = match self.shared.state.read().index.chain(id) {
-            Some(chain) => chain.seqs.as_slice().to_vec(),
-            None => return Ok(Vec::new()),
+        // Find every location under one read lock, then read without it.
+        let located: Vec<(SeqEntry, SegmentReader)> = {
+            let state = self.shared.state.read();
+            let Some(chain) = state.index.chain(id) else {
+                return Ok(Vec::new());
+            };
+            chain
+                .seqs
+                .as_slice()
+                .iter()
+                .filter_map(|&seq| {
+                    let entry = state.index.entry(seq)?;
+                    Some((*entry, state.segments.get(&entry.segment)?.clone()))
+                })
+                .collect()
         };
-        let mut out = Vec::with_capacity(seqs.len());
-        for seq in seqs {
-            if let Some(v) = self.shared.read_seq(seq)? {
-                out.push(v);
-            }
-        }
-        Ok(out)
+        located
+            .iter()
+            .map(|(entry, reader)| self.shared.read_entry(entry, reader))
+            .collect()
     }
 
     /// Reads the version with this seq.

@@ -71,7 +71,8 @@ impl Chain {
     }
 
     pub(crate) fn newest_version(&self) -> u64 {
-        self.first_version + self.seqs.as_slice().len() as u64 - 1
+        // Subtract first: a chain may start at any version, `u64::MAX` included.
+        self.first_version + (self.seqs.as_slice().len() as u64 - 1)
     }
 }
 

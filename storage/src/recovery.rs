@@ -1,7 +1,7 @@
 //! Opening the log: read every segment, rebuild the version index, cut a torn tail
 //! (FORMAT.md §6).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -62,6 +62,8 @@ struct Replay {
     index: VersionIndex,
     /// Records of the batch being read, applied when its last record arrives.
     pending: Vec<(String, u64, u64, SeqEntry)>,
+    /// The newest version of each id in `pending` (a batch may hold thousands of records).
+    pending_versions: HashMap<String, u64>,
     next_seq: u64,
     last_time: u64,
     records: u64,
@@ -85,16 +87,19 @@ impl Replay {
             return Err(CorruptionKind::TimeBackwards);
         }
         let newest = self
-            .pending
-            .iter()
-            .rev()
-            .find(|(id, ..)| id == record.id)
-            .map(|(_, version, ..)| *version)
+            .pending_versions
+            .get(record.id)
+            .copied()
             .or_else(|| self.index.chain(record.id).map(|c| c.newest_version()));
         if let Some(newest) = newest {
-            if record.version != newest.wrapping_add(1) {
+            let Some(expected) = newest.checked_add(1) else {
+                return Err(CorruptionKind::BadRecord(
+                    "a version follows version u64::MAX",
+                ));
+            };
+            if record.version != expected {
                 return Err(CorruptionKind::VersionGap {
-                    expected: newest.wrapping_add(1),
+                    expected,
                     found: record.version,
                 });
             }
@@ -117,9 +122,12 @@ impl Replay {
             self.records += 1;
             return Ok(());
         }
+        self.pending_versions
+            .insert(record.id.to_owned(), record.version);
         self.pending
             .push((record.id.to_owned(), record.version, record.seq, entry));
         if record.batch_end {
+            self.pending_versions.clear();
             for (id, version, seq, entry) in self.pending.drain(..) {
                 self.index.push(&id, version, seq, entry);
                 self.records += 1;
@@ -134,6 +142,7 @@ impl Replay {
         self.next_seq -= n;
         self.last_time = self.index.last_time();
         self.pending.clear();
+        self.pending_versions.clear();
         n
     }
 }
@@ -150,6 +159,7 @@ pub(crate) fn recover(backend: &dyn Backend, dir: &Path) -> Result<Recovered> {
     let mut replay = Replay {
         index: VersionIndex::new(1),
         pending: Vec::new(),
+        pending_versions: HashMap::new(),
         next_seq: 1,
         last_time: 0,
         records: 0,

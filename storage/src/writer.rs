@@ -352,10 +352,16 @@ impl Writer {
         self.sync_now()?;
         let shared = Arc::clone(&self.shared);
         let sealed = self.active.number;
+        // Only a log written elsewhere can have used up the segment numbers.
+        let next_number = sealed.checked_add(1).ok_or_else(|| {
+            self.fail(Error::TooLarge(format!(
+                "segment {sealed} is full and is the last segment number"
+            )))
+        })?;
         let next = create_segment(
             shared.backend.as_ref(),
             &shared.dir,
-            sealed + 1,
+            next_number,
             next_first_seq,
         )
         .map_err(|e| self.fail(e))?;
@@ -404,7 +410,7 @@ impl Writer {
                 }
             },
         };
-        let mut local: HashMap<String, DocState> = HashMap::new();
+        let mut local: HashMap<String, DocState> = HashMap::with_capacity(ops.len());
         let mut records = Vec::with_capacity(ops.len());
         let mut bytes = 0usize;
         for (i, op) in ops.into_iter().enumerate() {
@@ -434,7 +440,16 @@ impl Writer {
                     actual: live.map(|c| c.version),
                 });
             }
-            let version = current.as_ref().map_or(0, |c| c.version + 1);
+            let version = match &current {
+                None => 0,
+                // Only a log written elsewhere can hold a version this high.
+                Some(c) => c.version.checked_add(1).ok_or_else(|| {
+                    Error::TooLarge(format!(
+                        "document {} has no version after {}",
+                        op.id, c.version
+                    ))
+                })?,
+            };
             let state = match op.action {
                 Action::Put { kind, body } => {
                     if kind.len() > MAX_KIND_LEN {
