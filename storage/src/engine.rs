@@ -5,9 +5,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use crossbeam_channel::Sender;
-use parking_lot::{Mutex, RwLock};
+use parking_lot::RwLock;
 
 use crate::backend::{Backend, BackendFile, LockGuard, Mapped, OsBackend};
 use crate::error::{CorruptionKind, Error, Result};
@@ -15,10 +16,10 @@ use crate::index::{SeqEntry, VersionIndex};
 use crate::log::frame;
 use crate::log::record::Record;
 use crate::log::segment;
-use crate::options::EngineOptions;
+use crate::options::{Durability, EngineOptions};
 use crate::recovery;
 use crate::types::{OpenStats, Selector, Version, VersionMeta, WriteOp};
-use crate::writer::{Request, Writer};
+use crate::writer::{Committer, Writer};
 
 /// How a segment is read.
 #[derive(Debug, Clone)]
@@ -97,22 +98,50 @@ impl Shared {
     }
 }
 
-/// Stops the writer thread when the last handle goes.
-#[derive(Debug)]
+/// The write side: the group committer, the flusher thread of buffered durability, and the
+/// directory lock. Dropped with the last handle: stops the flusher, syncs, unlocks.
 struct WriterHandle {
-    tx: Option<Sender<Request>>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    committer: Arc<Committer>,
+    flusher: Option<(Sender<()>, JoinHandle<()>)>,
     _lock: LockGuard,
+}
+
+impl std::fmt::Debug for WriterHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WriterHandle")
+    }
 }
 
 impl Drop for WriterHandle {
     fn drop(&mut self) {
-        // Closing the channel tells the writer to finish the queued work, sync and stop.
-        drop(self.tx.take());
-        if let Some(thread) = self.thread.lock().take() {
+        if let Some((stop, thread)) = self.flusher.take() {
+            drop(stop);
             let _ = thread.join();
         }
+        self.committer.close();
     }
+}
+
+/// Starts the thread that syncs buffered writes once their interval has passed.
+fn spawn_flusher(
+    committer: &Arc<Committer>,
+    interval: Duration,
+    dir: &Path,
+) -> Result<(Sender<()>, JoinHandle<()>)> {
+    let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
+    let committer = Arc::clone(committer);
+    // Checking four times per interval bounds the delay of a sync to 1.25 intervals.
+    let tick = (interval / 4).max(Duration::from_millis(1));
+    let thread = std::thread::Builder::new()
+        .name("strata-flusher".into())
+        .spawn(move || {
+            while let Err(crossbeam_channel::RecvTimeoutError::Timeout) = stopped.recv_timeout(tick)
+            {
+                committer.sync_if_due();
+            }
+        })
+        .map_err(|e| Error::io("spawn flusher thread", dir, e))?;
+    Ok((stop, thread))
 }
 
 /// An open log: append batches, read versions. Cheap to clone and share across threads.
@@ -158,29 +187,26 @@ impl Engine {
             state: RwLock::new(recovered.state),
             poisoned: AtomicBool::new(false),
         });
-        let (tx, rx) = crossbeam_channel::unbounded();
-        let writer = Writer::new(Arc::clone(&shared), rx, recovered.active);
-        let thread = std::thread::Builder::new()
-            .name("strata-writer".into())
-            .spawn(move || writer.run())
-            .map_err(|e| Error::io("spawn writer thread", dir, e))?;
+        let committer = Arc::new(Committer::new(Writer::new(
+            Arc::clone(&shared),
+            recovered.active,
+        )));
+        let flusher = match shared.options.durability {
+            Durability::Buffered(interval) => Some(spawn_flusher(&committer, interval, dir)?),
+            _ => None,
+        };
         stats.open_micros = started.elapsed().as_micros() as u64;
         Ok((
             Engine {
                 shared,
                 writer: Arc::new(WriterHandle {
-                    tx: Some(tx),
-                    thread: Mutex::new(Some(thread)),
+                    committer,
+                    flusher,
                     _lock: lock,
                 }),
             },
             stats,
         ))
-    }
-
-    fn send(&self, request: Request) -> Result<()> {
-        let tx = self.writer.tx.as_ref().ok_or(Error::Closed)?;
-        tx.send(request).map_err(|_| Error::Closed)
     }
 
     /// Appends `ops` as one atomic batch and returns the new versions, once they are as durable
@@ -193,16 +219,12 @@ impl Engine {
         if ops.is_empty() {
             return Ok(Vec::new());
         }
-        let (reply, rx) = crossbeam_channel::bounded(1);
-        self.send(Request::Commit { ops, time, reply })?;
-        rx.recv().map_err(|_| Error::Closed)?
+        self.writer.committer.commit(ops, time)
     }
 
     /// Makes every acknowledged write durable now (useful with buffered durability).
     pub fn flush(&self) -> Result<()> {
-        let (reply, rx) = crossbeam_channel::bounded(1);
-        self.send(Request::Flush { reply })?;
-        rx.recv().map_err(|_| Error::Closed)?
+        self.writer.committer.flush()
     }
 
     /// Whether an earlier IO failure poisoned the engine.

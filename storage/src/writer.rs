@@ -6,7 +6,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::Sender;
+use parking_lot::Mutex;
 
 use crate::engine::{SegmentReader, Shared};
 use crate::error::{CorruptionKind, Error, Result};
@@ -18,18 +19,133 @@ use crate::options::Durability;
 use crate::recovery::{create_segment, ActiveSegment};
 use crate::types::{Action, Expect, VersionMeta, WriteOp};
 
-/// Where the writer sends a batch's outcome.
-pub(crate) type CommitReply = Sender<Result<Vec<VersionMeta>>>;
+/// What a waiting committer is told: its batch's outcome, or that it leads the next group.
+pub(crate) enum Signal {
+    Done(Result<Vec<VersionMeta>>),
+    Lead,
+}
 
-pub(crate) enum Request {
-    Commit {
-        ops: Vec<WriteOp>,
-        time: Option<u64>,
-        reply: CommitReply,
-    },
-    Flush {
-        reply: Sender<Result<()>>,
-    },
+/// Where a committer waits for its [`Signal`].
+pub(crate) type CommitReply = Sender<Signal>;
+
+/// A batch waiting for the next group commit.
+pub(crate) struct Request {
+    ops: Vec<WriteOp>,
+    time: Option<u64>,
+    reply: CommitReply,
+}
+
+#[derive(Default)]
+struct Queue {
+    pending: Vec<Request>,
+    /// Whether some committer is leading (writing a group or about to).
+    leader: bool,
+}
+
+/// Group commit without a writer thread (the leader/follower scheme of LevelDB and RocksDB):
+/// the first committer to find no leader becomes it, takes every queued batch, writes and syncs
+/// them as one group, then hands leadership to the first batch queued meanwhile, if any. A lone
+/// writer thus commits on its own thread, with no hand-off; concurrent writers share a sync.
+pub(crate) struct Committer {
+    queue: Mutex<Queue>,
+    writer: Mutex<Writer>,
+}
+
+/// Resets the queue if a leader unwinds, so the store fails instead of hanging.
+struct LeaderGuard<'a> {
+    committer: &'a Committer,
+    armed: bool,
+}
+
+impl Drop for LeaderGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            let writer = self.committer.writer.lock();
+            writer.shared.poisoned.store(true, Ordering::Release);
+            drop(writer);
+            let mut queue = self.committer.queue.lock();
+            queue.leader = false;
+            for request in queue.pending.drain(..) {
+                let _ = request.reply.send(Signal::Done(Err(Error::Poisoned)));
+            }
+        }
+    }
+}
+
+impl Committer {
+    pub(crate) fn new(writer: Writer) -> Self {
+        Committer {
+            queue: Mutex::new(Queue::default()),
+            writer: Mutex::new(writer),
+        }
+    }
+
+    /// Commits one batch as part of the next group; returns once it is as durable as promised.
+    pub(crate) fn commit(&self, ops: Vec<WriteOp>, time: Option<u64>) -> Result<Vec<VersionMeta>> {
+        let (reply, rx) = crossbeam_channel::bounded(1);
+        let lead = {
+            let mut queue = self.queue.lock();
+            queue.pending.push(Request { ops, time, reply });
+            !std::mem::replace(&mut queue.leader, true)
+        };
+        if !lead {
+            match rx.recv() {
+                Ok(Signal::Done(result)) => return result,
+                Ok(Signal::Lead) => {}
+                Err(_) => return Err(Error::Closed),
+            }
+        }
+        let mut guard = LeaderGuard {
+            committer: self,
+            armed: true,
+        };
+        // Our own batch is queued, so the first group holds it.
+        let group = std::mem::take(&mut self.queue.lock().pending);
+        self.writer.lock().commit_group(group);
+        let result = match rx.try_recv() {
+            Ok(Signal::Done(result)) => result,
+            _ => Err(Error::Closed),
+        };
+        {
+            let mut queue = self.queue.lock();
+            match queue.pending.first() {
+                // Leadership passes on; `leader` stays set.
+                Some(next) => {
+                    let _ = next.reply.send(Signal::Lead);
+                }
+                None => queue.leader = false,
+            }
+        }
+        guard.armed = false;
+        result
+    }
+
+    /// Syncs every acknowledged write now.
+    pub(crate) fn flush(&self) -> Result<()> {
+        let mut writer = self.writer.lock();
+        if writer.shared.poisoned.load(Ordering::Acquire) {
+            return Err(Error::Poisoned);
+        }
+        writer.sync_now()
+    }
+
+    /// Syncs if a buffered sync is due (called by the flusher thread).
+    pub(crate) fn sync_if_due(&self) {
+        let mut writer = self.writer.lock();
+        if writer.sync_due.is_some_and(|due| due <= Instant::now())
+            && !writer.shared.poisoned.load(Ordering::Acquire)
+        {
+            let _ = writer.sync_now();
+        }
+    }
+
+    /// Syncs whatever was written since the last sync (the store is closing).
+    pub(crate) fn close(&self) {
+        let mut writer = self.writer.lock();
+        if writer.unsynced && !writer.shared.poisoned.load(Ordering::Acquire) {
+            let _ = writer.sync_now();
+        }
+    }
 }
 
 /// A document's newest state as the writer sees it, including this group's unpublished writes.
@@ -86,7 +202,6 @@ impl NewRecord {
 
 pub(crate) struct Writer {
     shared: Arc<Shared>,
-    rx: Receiver<Request>,
     active: ActiveSegment,
     last_seq: u64,
     last_time: u64,
@@ -114,49 +229,18 @@ fn io_error_copy(e: &Error) -> Error {
 }
 
 impl Writer {
-    pub(crate) fn new(shared: Arc<Shared>, rx: Receiver<Request>, active: ActiveSegment) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, active: ActiveSegment) -> Self {
         let (last_seq, last_time) = {
             let state = shared.state.read();
             (state.index.last_seq(), state.index.last_time())
         };
         Writer {
             shared,
-            rx,
             active,
             last_seq,
             last_time,
             sync_due: None,
             unsynced: false,
-        }
-    }
-
-    pub(crate) fn run(mut self) {
-        loop {
-            let first = match self.sync_due {
-                Some(due) => match self.rx.recv_deadline(due) {
-                    Ok(request) => request,
-                    Err(RecvTimeoutError::Timeout) => {
-                        let _ = self.sync_now();
-                        continue;
-                    }
-                    Err(RecvTimeoutError::Disconnected) => break,
-                },
-                None => match self.rx.recv() {
-                    Ok(request) => request,
-                    Err(_) => break,
-                },
-            };
-            let mut group = vec![first];
-            while group.len() < 4096 {
-                match self.rx.try_recv() {
-                    Ok(request) => group.push(request),
-                    Err(_) => break,
-                }
-            }
-            self.process(group);
-        }
-        if self.unsynced {
-            let _ = self.sync_now();
         }
     }
 
@@ -175,36 +259,13 @@ impl Writer {
             .map_err(|e| self.fail(Error::io("fsync", path, e)))
     }
 
-    fn process(&mut self, group: Vec<Request>) {
-        let mut flushes = Vec::new();
-        let mut commits = Vec::new();
-        for request in group {
-            match request {
-                Request::Commit { ops, time, reply } => commits.push((ops, time, reply)),
-                Request::Flush { reply } => flushes.push(reply),
-            }
-        }
-        self.commit_group(commits);
-        let flushed = if flushes.is_empty() || self.shared.poisoned.load(Ordering::Acquire) {
-            Err(Error::Poisoned)
-        } else {
-            self.sync_now()
-        };
-        for reply in flushes {
-            let _ = reply.send(match &flushed {
-                Ok(()) => Ok(()),
-                Err(e) => Err(io_error_copy(e)),
-            });
-        }
-    }
-
-    fn commit_group(&mut self, commits: Vec<(Vec<WriteOp>, Option<u64>, CommitReply)>) {
+    fn commit_group(&mut self, commits: Vec<Request>) {
         if commits.is_empty() {
             return;
         }
         if self.shared.poisoned.load(Ordering::Acquire) {
-            for (_, _, reply) in commits {
-                let _ = reply.send(Err(Error::Poisoned));
+            for request in commits {
+                let _ = request.reply.send(Signal::Done(Err(Error::Poisoned)));
             }
             return;
         }
@@ -214,7 +275,7 @@ impl Writer {
         let mut replies: Vec<(CommitReply, Result<Vec<VersionMeta>>)> = Vec::new();
         let mut group_first_seq = self.last_seq + 1;
         let mut failure: Option<Error> = None;
-        for (ops, time, reply) in commits {
+        for Request { ops, time, reply } in commits {
             if failure.is_some() {
                 replies.push((reply, Err(Error::Poisoned)));
                 continue;
@@ -329,7 +390,7 @@ impl Writer {
             }
         }
         for (reply, result) in replies {
-            let _ = reply.send(result);
+            let _ = reply.send(Signal::Done(result));
         }
     }
 
