@@ -296,6 +296,19 @@ fn get_current(c: &mut Criterion, fixtures: &Fixtures) {
     group.finish();
 }
 
+/// The newest version of a random existing document, its body returned as stored JSON bytes.
+fn get_current_raw(c: &mut Criterion, fixtures: &Fixtures) {
+    let mut group = c.benchmark_group("get_current_raw");
+    read_group(
+        &mut group,
+        fixtures,
+        Fixtures::point,
+        random_ids,
+        |engine, id| engine.get_raw(id).expect("read").expect("present"),
+    );
+    group.finish();
+}
+
 /// The version of a random document current at a random time between its first version and
 /// the newest commit, in a store of 100k documents with 10 versions each.
 fn get_as_of(c: &mut Criterion, fixtures: &Fixtures) {
@@ -386,6 +399,7 @@ fn main() {
     single_commits(&mut c, 8);
     batched_ingest(&mut c);
     get_current(&mut c, &fixtures);
+    get_current_raw(&mut c, &fixtures);
     get_as_of(&mut c, &fixtures);
     history(&mut c, &fixtures);
     open_store(&mut c, &fixtures);

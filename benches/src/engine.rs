@@ -46,6 +46,10 @@ pub trait BenchEngine: Send + Sync {
     /// The newest version of `id`.
     fn get(&self, id: &str) -> Result<Option<Doc>>;
 
+    /// The newest version of `id` with its body as the stored JSON bytes, unparsed: the read a
+    /// service makes when it forwards the JSON.
+    fn get_raw(&self, id: &str) -> Result<Option<(u64, Vec<u8>)>>;
+
     /// The version of `id` current at `time`: the newest one committed at or before it.
     fn get_at(&self, id: &str, time: u64) -> Result<Option<Doc>>;
 

@@ -167,6 +167,17 @@ impl BenchEngine for SqliteEngine {
         stmt.query_row(params![id], doc).optional()?.transpose()
     }
 
+    fn get_raw(&self, id: &str) -> Result<Option<(u64, Vec<u8>)>> {
+        let inner = self.lock();
+        let mut stmt = inner.conn.prepare_cached(GET)?;
+        Ok(stmt
+            .query_row(params![id], |row| {
+                let version: i64 = row.get(0)?;
+                Ok((version as u64, row.get_ref(3)?.as_bytes()?.to_vec()))
+            })
+            .optional()?)
+    }
+
     fn get_at(&self, id: &str, time: u64) -> Result<Option<Doc>> {
         let inner = self.lock();
         let mut stmt = inner.conn.prepare_cached(GET_AT)?;

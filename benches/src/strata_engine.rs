@@ -67,6 +67,10 @@ impl BenchEngine for StrataEngine {
         Ok(self.store.get(id)?.map(doc))
     }
 
+    fn get_raw(&self, id: &str) -> Result<Option<(u64, Vec<u8>)>> {
+        Ok(self.store.get_raw(id)?.map(|d| (d.meta.version, d.body)))
+    }
+
     fn get_at(&self, id: &str, time: u64) -> Result<Option<Doc>> {
         Ok(self.store.get_at(id, time)?.map(doc))
     }
