@@ -209,6 +209,10 @@ pub(crate) struct Writer {
     sync_due: Option<Instant>,
     /// Whether bytes were written since the last sync (synced on close whatever the durability).
     unsynced: bool,
+    /// The encode buffer, kept between groups.
+    buf: Vec<u8>,
+    /// The kind of the last record prepared, shared by the next records of the same kind.
+    last_kind: Option<Arc<str>>,
 }
 
 fn now_micros() -> u64 {
@@ -241,6 +245,8 @@ impl Writer {
             last_time,
             sync_due: None,
             unsynced: false,
+            buf: Vec::new(),
+            last_kind: None,
         }
     }
 
@@ -270,7 +276,10 @@ impl Writer {
             return;
         }
         let mut overlay: HashMap<String, DocState> = HashMap::new();
-        let mut buf: Vec<u8> = Vec::new();
+        // The encode buffer is reused across groups: a fresh megabyte per group would be mapped
+        // and unmapped by the allocator every time.
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
         let mut entries: Vec<(String, u64, u64, SeqEntry)> = Vec::new();
         let mut replies: Vec<(CommitReply, Result<Vec<VersionMeta>>)> = Vec::new();
         let mut group_first_seq = self.last_seq + 1;
@@ -312,6 +321,7 @@ impl Writer {
                 buf.clear();
                 group_first_seq = records.first().map_or(group_first_seq, |r| r.seq);
             }
+            buf.reserve(size);
             let mut offset = self.active.len + buf.len() as u64;
             let last = records.len() - 1;
             for (i, r) in records.iter().enumerate() {
@@ -388,6 +398,10 @@ impl Writer {
                     }
                 }
             }
+        }
+        // Keep the buffer for the next group, unless one huge batch inflated it.
+        if buf.capacity() <= 2 * self.shared.options.max_group_bytes {
+            self.buf = buf;
         }
         for (reply, result) in replies {
             let _ = reply.send(Signal::Done(result));
@@ -519,7 +533,15 @@ impl Writer {
                             kind.len()
                         )));
                     }
-                    (false, Arc::from(kind), op.expires_at, Arc::new(body))
+                    let kind = match &self.last_kind {
+                        Some(last) if **last == *kind => Arc::clone(last),
+                        _ => {
+                            let kind: Arc<str> = Arc::from(kind);
+                            self.last_kind = Some(Arc::clone(&kind));
+                            kind
+                        }
+                    };
+                    (false, kind, op.expires_at, Arc::new(body))
                 }
                 Action::Update(update) => {
                     let Some(live) = live else {
@@ -580,7 +602,11 @@ impl Writer {
         }
         self.last_seq += records.len() as u64;
         self.last_time = time;
-        overlay.extend(local);
+        if overlay.is_empty() {
+            *overlay = local;
+        } else {
+            overlay.extend(local);
+        }
         Ok(records)
     }
 
