@@ -9,11 +9,12 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 /// Workloads in the order of the table (criterion group names).
-const GROUPS: [&str; 7] = [
+const GROUPS: [&str; 8] = [
     "commit_1_thread",
     "commit_8_threads",
     "ingest_batch_1000",
     "get_current",
+    "get_current_raw",
     "get_as_of_time",
     "history_100_versions",
     "open_1m_versions",
