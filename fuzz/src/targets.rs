@@ -886,12 +886,16 @@ impl Model {
             }
             _ => {}
         }
+        // An expired document is absent for writes too, judged at the batch's time. A time the
+        // store picks lies after the last one and below u64::MAX; the expiries generated here (1
+        // and u64::MAX) give the same answer anywhere in that range.
+        let batch_time = time.unwrap_or(self.last_time.saturating_add(1));
         let mut local: BTreeMap<String, ModelVersion> = BTreeMap::new();
         let mut out = Vec::new();
         for op in ops {
             let id = op.id().to_owned();
             let current = local.get(&id).or_else(|| self.newest(&id)).cloned();
-            let live = current.as_ref().filter(|c| c.body.is_some());
+            let live = current.as_ref().filter(|c| c.visible_at(batch_time));
             let (expect, matches) = match op {
                 Planned::Put { expect, .. }
                 | Planned::Patch { expect, .. }

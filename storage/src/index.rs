@@ -24,6 +24,8 @@ pub(crate) struct SeqEntry {
     /// Total frame length.
     pub len: u32,
     pub tombstone: bool,
+    /// Whether the version carries an expiry (its time is in the record).
+    pub expires: bool,
 }
 
 /// The seqs of a document's versions, oldest first; most documents have one version, which is
@@ -242,6 +244,7 @@ mod tests {
             offset: 0,
             len: 0,
             tombstone,
+            expires: false,
         }
     }
 

@@ -114,6 +114,7 @@ impl Replay {
             offset,
             len,
             tombstone: record.tombstone,
+            expires: record.expires_at.is_some(),
         };
         if record.batch_end && self.pending.is_empty() {
             // A batch of one record (the common case) needs no copy of its id.

@@ -153,6 +153,7 @@ impl Committer {
 struct DocState {
     version: u64,
     tombstone: bool,
+    expires_at: Option<u64>,
     content: Content,
 }
 
@@ -353,6 +354,7 @@ impl Writer {
                         offset: offset as u32,
                         len,
                         tombstone: r.tombstone,
+                        expires: r.expires_at.is_some(),
                     },
                 ));
                 offset += u64::from(len);
@@ -497,9 +499,13 @@ impl Writer {
             }
             let current = match local.get(&op.id).or_else(|| overlay.get(&op.id)) {
                 Some(state) => Some(state.clone()),
-                None => self.load(&op.id),
+                None => self.load(&op.id)?,
             };
-            let live = current.as_ref().filter(|c| !c.tombstone);
+            // Expired is absent, for writes as for reads: a document whose newest version expired
+            // by this batch's time can be created again and cannot be patched.
+            let live = current
+                .as_ref()
+                .filter(|c| !c.tombstone && c.expires_at.is_none_or(|e| e > time));
             let matches = match op.expect {
                 Expect::Any => true,
                 Expect::Version(v) => live.is_some_and(|c| c.version == v),
@@ -592,6 +598,7 @@ impl Writer {
                 DocState {
                     version,
                     tombstone,
+                    expires_at,
                     content: Content::Pending(Newest {
                         kind,
                         expires_at,
@@ -610,16 +617,31 @@ impl Writer {
         Ok(records)
     }
 
-    /// The newest published state of `id`, from the index alone.
-    fn load(&self, id: &str) -> Option<DocState> {
-        let state = self.shared.state.read();
-        let chain = state.index.chain(id)?;
-        let seq = chain.newest_seq();
-        Some(DocState {
-            version: chain.newest_version(),
-            tombstone: state.index.entry(seq)?.tombstone,
+    /// The newest published state of `id`, from the index (and, for a version with an expiry,
+    /// its record).
+    fn load(&self, id: &str) -> Result<Option<DocState>> {
+        let (version, seq, entry) = {
+            let state = self.shared.state.read();
+            let Some(chain) = state.index.chain(id) else {
+                return Ok(None);
+            };
+            let seq = chain.newest_seq();
+            let Some(entry) = state.index.entry(seq).copied() else {
+                return Ok(None);
+            };
+            (chain.newest_version(), seq, entry)
+        };
+        let expires_at = if entry.expires {
+            self.shared.read_seq(seq)?.and_then(|v| v.meta.expires_at)
+        } else {
+            None
+        };
+        Ok(Some(DocState {
+            version,
+            tombstone: entry.tombstone,
+            expires_at,
             content: Content::Published(seq),
-        })
+        }))
     }
 
     /// The kind, expiry and body of a document's newest version.

@@ -840,3 +840,65 @@ fn a_data_directory_that_is_a_file_is_an_io_error() {
     assert!(matches!(err, Error::Io { .. }), "{err}");
     assert_eq!(std::fs::read(&file).unwrap(), b"not a directory");
 }
+
+/// Expiry is applied the same way to reads and to writes: an expired document is absent.
+#[test]
+fn an_expired_document_is_absent_for_reads_and_writes() {
+    let store = in_memory();
+    let now = store
+        .put("/clock", "tick", json!({}))
+        .unwrap()
+        .update_time_micros;
+    let expired = WriteOptions::default().expires_at(now);
+    let meta = store
+        .put_with("/gone", "session", json!({"user": "ada"}), expired)
+        .unwrap();
+    assert_eq!(meta.expires_at, Some(now));
+    assert!(store.get("/gone").unwrap().is_none());
+    assert!(store.get_raw("/gone").unwrap().is_none());
+    assert_eq!(store.list("/gone").count(), 0);
+    // Still in the history, and visible before its expiry.
+    assert_eq!(store.history("/gone").unwrap().len(), 1);
+    assert!(
+        store.get_at("/gone", now - 1).unwrap().is_none(),
+        "written after now - 1"
+    );
+    let before = store.last_seq();
+    let err = store.patch("/gone", json!({"user": "bob"})).unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err}");
+    let err = store.delete("/gone").unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err}");
+    assert_eq!(store.last_seq(), before, "refused writes wrote nothing");
+    // Creating it again works, and its version keeps counting.
+    let again = store
+        .put_if("/gone", "session", json!({"user": "cy"}), Expect::Absent)
+        .unwrap();
+    assert_eq!((again.version, again.expires_at), (1, None));
+    assert_eq!(store.get("/gone").unwrap().unwrap().body["user"], "cy");
+
+    // A document that expires later is live: a patch keeps its expiry.
+    let later = now + 3_600_000_000;
+    store
+        .put_with(
+            "/later",
+            "session",
+            json!({"n": 1}),
+            WriteOptions::default().expires_at(later),
+        )
+        .unwrap();
+    let patched = store.patch("/later", json!({"n": 2})).unwrap();
+    assert_eq!(patched.expires_at, Some(later));
+    let err = store
+        .put_if("/later", "session", json!({}), Expect::Absent)
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Conflict {
+                actual: Some(1),
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
