@@ -1,5 +1,13 @@
 //! Command-line parsing and the commands.
 
+/// `println!` for the CLI's output: a closed pipe (`strata ... | head`) ends the process quietly
+/// instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::emit(format_args!($($arg)*))
+    };
+}
+
 mod demo;
 mod time;
 
@@ -99,6 +107,20 @@ fn usage(message: String) -> Failure {
     Failure { message, code: 2 }
 }
 
+pub(crate) fn emit(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    if let Err(e) = writeln!(std::io::stdout().lock(), "{args}") {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eout!("strata: cannot write the output: {e}");
+        }
+        std::process::exit(if e.kind() == std::io::ErrorKind::BrokenPipe {
+            0
+        } else {
+            1
+        });
+    }
+}
+
 pub(crate) fn main() -> ExitCode {
     let cli = Cli::parse();
     let data = cli
@@ -109,7 +131,7 @@ pub(crate) fn main() -> ExitCode {
     match run(cli, data) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            eprintln!("strata: {}", f.message);
+            eout!("strata: {}", f.message);
             ExitCode::from(f.code)
         }
     }
@@ -172,8 +194,8 @@ fn meta_json(m: &Meta) -> Value {
 
 fn print_meta(format: Format, m: &Meta) {
     match format {
-        Format::Json => println!("{}", json!({ "meta": meta_json(m) })),
-        Format::Table => println!(
+        Format::Json => out!("{}", json!({ "meta": meta_json(m) })),
+        Format::Table => out!(
             "{}  version {}  seq {}  at {}{}",
             m.id,
             m.version,
@@ -191,12 +213,15 @@ fn print_documents(format: Format, docs: &[Document]) {
                 .iter()
                 .map(|d| json!({ "meta": meta_json(&d.meta), "body": d.body }))
                 .collect();
-            println!("{}", json!({ "count": docs.len(), "documents": documents }));
+            out!("{}", json!({ "count": docs.len(), "documents": documents }));
         }
         Format::Table => {
-            println!(
+            out!(
                 "{:<32} {:>7} {:>8} {:<27} BODY",
-                "ID", "VERSION", "SEQ", "UPDATED"
+                "ID",
+                "VERSION",
+                "SEQ",
+                "UPDATED"
             );
             for d in docs {
                 let body = if d.meta.deleted {
@@ -204,7 +229,7 @@ fn print_documents(format: Format, docs: &[Document]) {
                 } else {
                     d.body.to_string()
                 };
-                println!(
+                out!(
                     "{:<32} {:>7} {:>8} {:<27} {}",
                     d.meta.id,
                     d.meta.version,

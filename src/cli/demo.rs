@@ -46,7 +46,7 @@ impl Lcg {
 pub(crate) fn run(data: &Path, documents: u64, json_output: bool) -> Result<()> {
     let say = |line: String| {
         if !json_output {
-            println!("{line}");
+            out!("{line}");
         }
     };
     let documents = documents.max(10);
@@ -212,7 +212,7 @@ pub(crate) fn run(data: &Path, documents: u64, json_output: bool) -> Result<()> 
         store.last_seq()
     ));
     if json_output {
-        println!(
+        out!(
             "{}",
             json!({
                 "data": data.display().to_string(),
