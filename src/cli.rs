@@ -111,7 +111,7 @@ pub(crate) fn emit(args: std::fmt::Arguments<'_>) {
     use std::io::Write;
     if let Err(e) = writeln!(std::io::stdout().lock(), "{args}") {
         if e.kind() != std::io::ErrorKind::BrokenPipe {
-            eout!("strata: cannot write the output: {e}");
+            eprintln!("strata: cannot write the output: {e}");
         }
         std::process::exit(if e.kind() == std::io::ErrorKind::BrokenPipe {
             0
@@ -131,7 +131,7 @@ pub(crate) fn main() -> ExitCode {
     match run(cli, data) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            eout!("strata: {}", f.message);
+            eprintln!("strata: {}", f.message);
             ExitCode::from(f.code)
         }
     }
