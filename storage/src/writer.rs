@@ -210,6 +210,9 @@ pub(crate) struct Writer {
     sync_due: Option<Instant>,
     /// Whether bytes were written since the last sync (synced on close whatever the durability).
     unsynced: bool,
+    /// The first seq written since the last sync: the `group` of every record written until the
+    /// next sync.
+    torn_group: Option<u64>,
     /// The encode buffer, kept between groups.
     buf: Vec<u8>,
     /// The kind of the last record prepared, shared by the next records of the same kind.
@@ -246,6 +249,7 @@ impl Writer {
             last_time,
             sync_due: None,
             unsynced: false,
+            torn_group: None,
             buf: Vec::new(),
             last_kind: None,
         }
@@ -259,6 +263,7 @@ impl Writer {
     fn sync_now(&mut self) -> Result<()> {
         self.sync_due = None;
         self.unsynced = false;
+        self.torn_group = None;
         let path = segment::path(&self.shared.dir, u64::from(self.active.number));
         self.active
             .file
@@ -283,7 +288,9 @@ impl Writer {
         buf.clear();
         let mut entries: Vec<(String, u64, u64, SeqEntry)> = Vec::new();
         let mut replies: Vec<(CommitReply, Result<Vec<VersionMeta>>)> = Vec::new();
-        let mut group_first_seq = self.last_seq + 1;
+        // Every record written since the last sync carries the same `group` (FORMAT.md §4): a
+        // crash may tear any of those bytes, in any order, under every durability mode.
+        let mut group_first_seq = *self.torn_group.get_or_insert(self.last_seq + 1);
         let mut failure: Option<Error> = None;
         for Request { ops, time, reply } in commits {
             if failure.is_some() {
@@ -320,7 +327,10 @@ impl Writer {
                     continue;
                 }
                 buf.clear();
-                group_first_seq = records.first().map_or(group_first_seq, |r| r.seq);
+                // The roll synced: the records after it start a new group.
+                group_first_seq = *self
+                    .torn_group
+                    .get_or_insert(records.first().map_or(group_first_seq, |r| r.seq));
             }
             buf.reserve(size);
             let mut offset = self.active.len + buf.len() as u64;

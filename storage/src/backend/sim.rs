@@ -49,6 +49,14 @@ pub enum CrashMode {
     GarbagePrefix(usize),
     /// Everything written survives (the OS wrote it back before the power went).
     KeepAll,
+    /// Everything written survives except `len` bytes from `at` (counted from the first unsynced
+    /// byte), which read as zeros: pages written back out of order.
+    Hole {
+        /// Start of the lost bytes, relative to the first unsynced byte.
+        at: usize,
+        /// Number of lost bytes.
+        len: usize,
+    },
 }
 
 #[derive(Debug, Clone, Default)]
@@ -94,7 +102,7 @@ impl SimImage {
             let keep = match mode {
                 CrashMode::DropUnsynced => 0,
                 CrashMode::KeepPrefix(n) | CrashMode::GarbagePrefix(n) => n.min(tail.len()),
-                CrashMode::KeepAll => tail.len(),
+                CrashMode::KeepAll | CrashMode::Hole { .. } => tail.len(),
             };
             if keep > 0 {
                 bytes.truncate(unsynced_from);
@@ -103,6 +111,11 @@ impl SimImage {
                     for (i, b) in bytes[unsynced_from..].iter_mut().enumerate() {
                         *b ^= 0x5a ^ (i as u8);
                     }
+                }
+                if let CrashMode::Hole { at, len } = mode {
+                    let start = (unsynced_from + at).min(bytes.len());
+                    let end = start.saturating_add(len).min(bytes.len());
+                    bytes[start..end].fill(0);
                 }
             }
             files.insert(
