@@ -84,7 +84,9 @@ impl Batch {
     }
 
     /// Commits the batch with this update time (microseconds since the epoch), for imports and
-    /// replicas. It must be later than the store's last update time.
+    /// replicas. It must be later than the store's last update time
+    /// ([`crate::Error::TimeNotLater`]) and at most [`crate::Options::max_time_ahead`] ahead of
+    /// the clock ([`crate::Error::TimeTooFarAhead`]).
     pub fn at_time(mut self, micros: u64) -> Self {
         self.time = Some(micros);
         self

@@ -94,6 +94,15 @@ impl From<strata::Error> for Failure {
             strata::Error::Conflict { .. } => 4,
             strata::Error::Locked { .. } => 5,
             strata::Error::Corruption { .. } => 6,
+            strata::Error::InvalidId { .. }
+            | strata::Error::InvalidKind { .. }
+            | strata::Error::InvalidBody { .. }
+            | strata::Error::DocumentTooLarge { .. }
+            | strata::Error::DocumentTooDeep { .. }
+            | strata::Error::FieldNameTooLong { .. }
+            | strata::Error::TimeNotLater { .. }
+            | strata::Error::TimeTooFarAhead { .. }
+            | strata::Error::InvalidOption(_) => 2,
             _ => 1,
         };
         Failure {

@@ -92,6 +92,15 @@ pub enum Error {
         /// The store's last update time.
         last: u64,
     },
+    /// A batch asked for an update time too far ahead of the clock
+    /// ([`crate::Options::max_time_ahead`]): probably nanoseconds given for microseconds.
+    #[error("update time {requested} us is too far ahead of the clock (latest accepted now: {limit} us)")]
+    TimeTooFarAhead {
+        /// The time asked for.
+        requested: u64,
+        /// The latest time accepted now.
+        limit: u64,
+    },
     /// A body could not be turned into the requested type (or back).
     #[error("cannot convert document {id}: {source}")]
     Decode {
@@ -166,6 +175,9 @@ impl From<storage::Error> for Error {
                 actual,
             },
             storage::Error::NotFound { id } => Error::NotFound { id },
+            storage::Error::TimeTooFarAhead { requested, limit } => {
+                Error::TimeTooFarAhead { requested, limit }
+            }
             storage::Error::TimeNotLater { requested, last } => {
                 Error::TimeNotLater { requested, last }
             }

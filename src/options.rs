@@ -85,6 +85,8 @@ pub struct Options {
     pub segment_size: u64,
     /// Document limits.
     pub limits: Limits,
+    /// How far ahead of the clock a [`crate::Batch::at_time`] may be. Default one day.
+    pub max_time_ahead: Duration,
 }
 
 impl Default for Options {
@@ -93,6 +95,7 @@ impl Default for Options {
             durability: Durability::Sync,
             segment_size: 64 << 20,
             limits: Limits::default(),
+            max_time_ahead: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -112,6 +115,12 @@ impl Options {
     /// Sets the segment size.
     pub fn with_segment_size(mut self, bytes: u64) -> Self {
         self.segment_size = bytes;
+        self
+    }
+
+    /// Sets how far ahead of the clock an explicit batch time may be.
+    pub fn with_max_time_ahead(mut self, ahead: Duration) -> Self {
+        self.max_time_ahead = ahead;
         self
     }
 
@@ -165,5 +174,6 @@ impl Options {
         storage::EngineOptions::default()
             .with_segment_size(self.segment_size)
             .with_durability(self.durability)
+            .with_max_time_ahead(self.max_time_ahead)
     }
 }

@@ -14,7 +14,7 @@ use storage::{Action, Engine, Expect, Selector, Version, WriteOp};
 use crate::batch::{Batch, OpKind, WriteOptions};
 use crate::document::{Document, Meta, RawDocument};
 use crate::error::{Error, Result};
-use crate::options::Options;
+use crate::options::{Durability, Options};
 use crate::validate;
 
 /// What opening a store found: how much it read and whether it had to repair a torn tail.
@@ -70,8 +70,12 @@ impl Store {
         Self::open_with_backend(Arc::new(OsBackend), path.as_ref(), options)
     }
 
-    /// A store that lives in memory only (a simulated file system); gone when dropped.
+    /// A store that lives in memory only; gone when dropped. The durability option is ignored
+    /// (there is nothing to sync), so writes cost no copies of the log.
     pub fn open_in_memory(options: Options) -> Result<Store> {
+        // The engine validates durability options; check them before they are replaced.
+        options.engine_options().validate()?;
+        let options = options.with_durability(Durability::None);
         Self::open_with_backend(Arc::new(SimBackend::new()), Path::new("/strata"), options)
     }
 

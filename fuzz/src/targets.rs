@@ -626,6 +626,10 @@ enum Expected {
         requested: Option<u64>,
         last: u64,
     },
+    /// An explicit time more than `Options::max_time_ahead` (one day) ahead of the clock.
+    TimeTooFarAhead {
+        requested: u64,
+    },
 }
 
 /// What validating `body` finds, by the rules of `Limits` (see the store's `validate::body`):
@@ -878,6 +882,11 @@ impl Model {
                     last: self.last_time,
                 });
             }
+            // Generated times are a few microseconds after the last one (close to now) or
+            // u64::MAX, so the one-day margin is never a close call.
+            Some(t) if t > now_micros().saturating_add(86_400_000_000) => {
+                return Err(Expected::TimeTooFarAhead { requested: t });
+            }
             None if self.last_time == u64::MAX => {
                 return Err(Expected::TimeNotLater {
                     requested: None,
@@ -1010,6 +1019,9 @@ fn error_matches(error: &Error, expected: &Expected) -> bool {
                 last: l2,
             },
         ) => last == l2 && r2.is_none_or(|r| r == *requested),
+        (Error::TimeTooFarAhead { requested, .. }, Expected::TimeTooFarAhead { requested: r2 }) => {
+            requested == r2
+        }
         _ => false,
     }
 }

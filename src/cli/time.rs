@@ -24,6 +24,10 @@ pub(crate) fn parse_time(s: &str) -> Result<u64, String> {
     let bad =
         || format!("bad time {s:?}: expected microseconds or RFC 3339 like 2026-01-02T03:04:05Z");
     let b = s.as_bytes();
+    // Every position sliced below is then a character boundary.
+    if !s.is_ascii() {
+        return Err(bad());
+    }
     if b.len() < 20
         || b[4] != b'-'
         || b[7] != b'-'
@@ -63,7 +67,11 @@ pub(crate) fn parse_time(s: &str) -> Result<u64, String> {
     }
     let offset_secs = match rest {
         "Z" | "z" => 0,
-        o if o.len() == 6 && (o.starts_with('+') || o.starts_with('-')) && &o[3..4] == ":" => {
+        o if o.len() == 6
+            && o.is_ascii()
+            && (o.starts_with('+') || o.starts_with('-'))
+            && o.as_bytes()[3] == b':' =>
+        {
             let sign = if o.starts_with('-') { -1 } else { 1 };
             let oh: i64 = o[1..3].parse().map_err(|_| bad())?;
             let om: i64 = o[4..6].parse().map_err(|_| bad())?;
@@ -126,5 +134,8 @@ mod tests {
         assert_eq!(parse_time("12345"), Ok(12345));
         assert!(parse_time("yesterday").is_err());
         assert!(parse_time("2026-13-01T00:00:00Z").is_err());
+        // Regression: a multi-byte character where a digit or separator belongs panicked.
+        assert!(parse_time("2026-01-01T00:00:00+0é00").is_err());
+        assert!(parse_time("2026-01-01T00:00:0é").is_err());
     }
 }

@@ -71,6 +71,15 @@ pub enum Error {
         /// The newest time in the store.
         last: u64,
     },
+    /// A batch asked for an update time too far ahead of the clock
+    /// ([`crate::EngineOptions::max_time_ahead`]).
+    #[error("update time {requested} us is more than the allowed skew ahead of the clock (limit {limit} us)")]
+    TimeTooFarAhead {
+        /// The time asked for.
+        requested: u64,
+        /// The latest time accepted now.
+        limit: u64,
+    },
     /// An update callback rejected the newest body of a document.
     #[error("update of {id} rejected: {source}")]
     Rejected {

@@ -28,6 +28,8 @@ pub struct EngineOptions {
     pub durability: Durability,
     /// Most bytes of frames one group commit writes at once.
     pub max_group_bytes: usize,
+    /// How far ahead of the clock an explicit batch time may be. Default one day.
+    pub max_time_ahead: Duration,
 }
 
 /// Smallest accepted [`EngineOptions::segment_size`].
@@ -41,6 +43,7 @@ impl Default for EngineOptions {
             segment_size: 64 << 20,
             durability: Durability::Sync,
             max_group_bytes: 16 << 20,
+            max_time_ahead: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -52,13 +55,20 @@ impl EngineOptions {
         self
     }
 
+    /// Sets how far ahead of the clock an explicit batch time may be.
+    pub fn with_max_time_ahead(mut self, ahead: Duration) -> Self {
+        self.max_time_ahead = ahead;
+        self
+    }
+
     /// Sets the durability mode.
     pub fn with_durability(mut self, durability: Durability) -> Self {
         self.durability = durability;
         self
     }
 
-    pub(crate) fn validate(&self) -> Result<()> {
+    /// Checks every option; `Engine::open` does this too.
+    pub fn validate(&self) -> Result<()> {
         if !(MIN_SEGMENT_SIZE..=MAX_SEGMENT_SIZE).contains(&self.segment_size) {
             return Err(Error::InvalidOption(format!(
                 "segment size {} is outside {MIN_SEGMENT_SIZE}..={MAX_SEGMENT_SIZE} bytes",

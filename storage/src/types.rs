@@ -14,7 +14,11 @@ pub enum Expect {
     Absent,
 }
 
-/// Computes a document's new body from its newest body; runs on the writer thread.
+/// Computes a document's new body from its newest body.
+///
+/// It runs on whichever committing thread leads the group commit, while that thread holds the
+/// writer lock: it must be quick and must not commit to the same engine (that would deadlock).
+/// An error or a panic rejects its batch with [`crate::Error::Rejected`]; nothing is written.
 pub type UpdateFn = Box<dyn FnOnce(&[u8]) -> Result<Vec<u8>, BoxError> + Send>;
 
 /// What an operation writes.

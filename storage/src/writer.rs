@@ -484,7 +484,19 @@ impl Writer {
                     last: self.last_time,
                 })
             }
-            Some(t) => t,
+            Some(t) => {
+                // A time far ahead of the clock is almost always a unit mistake (nanoseconds for
+                // microseconds); accepting it would stamp every later write in the far future.
+                let limit = now_micros()
+                    .saturating_add(self.shared.options.max_time_ahead.as_micros() as u64);
+                if t > limit {
+                    return Err(Error::TimeTooFarAhead {
+                        requested: t,
+                        limit,
+                    });
+                }
+                t
+            }
             // Every batch gets its own moment, so `AsOf(t)` of a batch's time sees exactly that batch.
             // After a batch at `u64::MAX` (explicit, or read from the log) there is no later one.
             None => match self.last_time.checked_add(1) {
@@ -564,7 +576,12 @@ impl Writer {
                         return Err(Error::NotFound { id: op.id });
                     };
                     let newest = self.resolve(&live.content)?;
-                    let body = update(&newest.body).map_err(|source| Error::Rejected {
+                    // A panicking callback rejects its batch; it must not take the store down.
+                    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        update(&newest.body)
+                    }))
+                    .unwrap_or_else(|_| Err("the update callback panicked".into()));
+                    let body = outcome.map_err(|source| Error::Rejected {
                         id: op.id.clone(),
                         source,
                     })?;

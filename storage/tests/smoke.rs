@@ -183,3 +183,22 @@ fn a_hole_in_unsynced_buffered_writes_is_a_torn_tail() {
         assert!(stats.truncated_bytes > 0);
     }
 }
+
+/// Regression: a panicking update callback poisoned the engine although nothing was written.
+#[test]
+fn a_panicking_update_rejects_its_batch_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, _) = Engine::open(dir.path(), EngineOptions::default()).unwrap();
+    engine.commit(vec![put("/a", "{}")], None).unwrap();
+    let op = WriteOp {
+        id: "/a".into(),
+        expect: Expect::Any,
+        action: Action::Update(Box::new(|_| panic!("callback bug"))),
+        expires_at: None,
+    };
+    let err = engine.commit(vec![op], None).unwrap_err();
+    assert!(matches!(err, Error::Rejected { .. }), "{err}");
+    assert!(!engine.is_poisoned());
+    engine.commit(vec![put("/b", "{}")], None).unwrap();
+    assert_eq!(engine.last_seq(), 2);
+}

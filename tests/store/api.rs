@@ -902,3 +902,27 @@ fn an_expired_document_is_absent_for_reads_and_writes() {
         "{err}"
     );
 }
+
+/// Regression: `Batch::at_time(u64::MAX)` (or nanoseconds given for microseconds) was accepted
+/// and blocked every later write; times too far ahead of the clock are now refused.
+#[test]
+fn explicit_times_far_ahead_of_the_clock_are_refused() {
+    let store = in_memory();
+    let now = store.put("/a", "k", json!({})).unwrap().update_time_micros;
+    for t in [u64::MAX, now * 1000] {
+        let err = store
+            .write(Batch::new().at_time(t).put("/b", "k", json!({})))
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::TimeTooFarAhead { requested, .. } if requested == t),
+            "{err}"
+        );
+    }
+    assert_eq!(store.last_seq(), 1);
+    // An hour ahead is fine, and later writes follow it.
+    let ahead = now + 3_600_000_000;
+    store
+        .write(Batch::new().at_time(ahead).put("/b", "k", json!({})))
+        .unwrap();
+    assert!(store.put("/c", "k", json!({})).unwrap().update_time_micros > ahead);
+}
