@@ -106,6 +106,21 @@ impl Store {
         })
     }
 
+    /// The time current reads judge expiry at: the clock, or the store's last update time if that
+    /// is later (explicit batch times may run ahead of the clock), as the writer does.
+    fn now(&self) -> u64 {
+        now_micros().max(self.inner.engine.last_time())
+    }
+
+    /// [`Store::now`], read only when `version` has an expiry to judge (the hot path has none).
+    fn now_for(&self, version: Option<&Version>) -> u64 {
+        if version.is_some_and(|v| v.meta.expires_at.is_some()) {
+            self.now()
+        } else {
+            0
+        }
+    }
+
     /// The data directory.
     pub fn path(&self) -> Option<&Path> {
         self.inner.path.as_deref()
@@ -257,7 +272,8 @@ impl Store {
     /// The current version of `id`; `None` if it does not exist, is deleted or has expired.
     pub fn get(&self, id: &str) -> Result<Option<Document>> {
         let v = self.inner.engine.get(id, Selector::Newest)?;
-        self.visible(v, now_micros())
+        let now = self.now_for(v.as_ref());
+        self.visible(v, now)
     }
 
     /// The current body of `id` as a `T`, decoded straight from the stored bytes.
@@ -268,9 +284,8 @@ impl Store {
     /// The current version of `id` with its body as stored JSON bytes (no parsing); `None` if it
     /// does not exist, is deleted or has expired.
     pub fn get_raw(&self, id: &str) -> Result<Option<RawDocument>> {
-        let now = now_micros();
         match self.inner.engine.get(id, Selector::Newest)? {
-            Some(v) if visible_at(&v, now) => Ok(Some(RawDocument {
+            Some(v) if visible_at(&v, self.now_for(Some(&v))) => Ok(Some(RawDocument {
                 meta: v.meta.into(),
                 body: v.body,
             })),
@@ -326,7 +341,7 @@ impl Store {
             after: None,
             pending: VecDeque::new(),
             at_seq: self.inner.engine.last_seq(),
-            time: now_micros(),
+            time: self.now(),
             exhausted: false,
         }
     }

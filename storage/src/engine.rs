@@ -36,7 +36,7 @@ pub(crate) struct State {
     pub segments: BTreeMap<u32, SegmentReader>,
 }
 
-/// What the writer thread and the readers share.
+/// What the committers and the readers share.
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub dir: PathBuf,

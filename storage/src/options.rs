@@ -10,8 +10,9 @@ pub enum Durability {
     /// Acknowledge after `fdatasync` returned: nothing acknowledged is ever lost. The default.
     #[default]
     Sync,
-    /// Acknowledge after the write reached the OS; sync at most this long afterwards. A crash
-    /// can lose the writes of the last interval, never part of a batch.
+    /// Acknowledge after the write reached the OS; sync about this long afterwards (at most
+    /// 1.25 times it, plus a group in progress). A crash can lose the writes since the last
+    /// sync, never part of a batch.
     Buffered(Duration),
     /// Acknowledge after the write reached the OS and never sync explicitly (except when a
     /// segment is sealed or the store closes). For tests and rebuildable data.

@@ -168,6 +168,13 @@ pub(crate) fn recover(backend: &dyn Backend, dir: &Path) -> Result<Recovered> {
     let mut segments = BTreeMap::new();
     let Some(&last_number) = numbers.last() else {
         let active = create_segment(backend, dir, 1, 1)?;
+        // A new log directory: make its own entry durable too (FORMAT.md §5), or a power loss
+        // could drop the directory with everything acknowledged in it.
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            backend
+                .sync_dir(parent)
+                .map_err(|e| Error::io("sync directory", parent, e))?;
+        }
         segments.insert(1, SegmentReader::File(Arc::clone(&active.file)));
         return Ok(Recovered {
             state: State {
