@@ -9,44 +9,40 @@ fn cut(s: &str) -> String {
     s.chars().take(64).collect()
 }
 
-pub(crate) fn id(id: &str, limits: &Limits) -> Result<()> {
-    let reason = if id.is_empty() {
-        "it is empty".to_owned()
-    } else if id.len() > limits.max_id_bytes {
-        format!(
-            "it is {} bytes, over the limit of {}",
-            id.len(),
-            limits.max_id_bytes
-        )
-    } else if id.contains('\0') {
-        "it contains NUL".to_owned()
+/// What is wrong with an id or a kind (1..=`max` bytes, no NUL), if anything.
+fn name_problem(name: &str, max: usize) -> Option<String> {
+    if name.is_empty() {
+        Some("it is empty".to_owned())
+    } else if name.len() > max {
+        Some(format!(
+            "it is {} bytes, over the limit of {max}",
+            name.len()
+        ))
+    } else if name.contains('\0') {
+        Some("it contains NUL".to_owned())
     } else {
-        return Ok(());
-    };
-    Err(Error::InvalidId {
-        id: cut(id),
-        reason,
-    })
+        None
+    }
+}
+
+pub(crate) fn id(id: &str, limits: &Limits) -> Result<()> {
+    match name_problem(id, limits.max_id_bytes) {
+        Some(reason) => Err(Error::InvalidId {
+            id: cut(id),
+            reason,
+        }),
+        None => Ok(()),
+    }
 }
 
 pub(crate) fn kind(kind: &str, limits: &Limits) -> Result<()> {
-    let reason = if kind.is_empty() {
-        "it is empty".to_owned()
-    } else if kind.len() > limits.max_kind_bytes {
-        format!(
-            "it is {} bytes, over the limit of {}",
-            kind.len(),
-            limits.max_kind_bytes
-        )
-    } else if kind.contains('\0') {
-        "it contains NUL".to_owned()
-    } else {
-        return Ok(());
-    };
-    Err(Error::InvalidKind {
-        kind: cut(kind),
-        reason,
-    })
+    match name_problem(kind, limits.max_kind_bytes) {
+        Some(reason) => Err(Error::InvalidKind {
+            kind: cut(kind),
+            reason,
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Checks shape, depth and field names without recursion (a hostile value may nest deeper than
