@@ -84,18 +84,22 @@ impl Shared {
 
     /// Looks up where `seq` lives (under the read lock), then reads it (without the lock).
     pub(crate) fn read_seq(&self, seq: u64) -> Result<Option<Version>> {
-        let found = {
-            let state = self.state.read();
-            state.index.entry(seq).and_then(|e| {
-                let reader = state.segments.get(&e.segment)?.clone();
-                Some((*e, reader))
-            })
-        };
+        let found = locate(&self.state.read(), seq);
+        self.read_located(found)
+    }
+
+    fn read_located(&self, found: Option<(SeqEntry, SegmentReader)>) -> Result<Option<Version>> {
         match found {
             Some((entry, reader)) => self.read_entry(&entry, &reader).map(Some),
             None => Ok(None),
         }
     }
+}
+
+/// Where the version with `seq` lives, and how to read its segment.
+fn locate(state: &State, seq: u64) -> Option<(SeqEntry, SegmentReader)> {
+    let entry = state.index.entry(seq)?;
+    Some((*entry, state.segments.get(&entry.segment)?.clone()))
 }
 
 /// The write side: the group committer, the flusher thread of buffered durability, and the
@@ -234,10 +238,10 @@ impl Engine {
 
     /// Reads one version of `id`, tombstones included; `Ok(None)` if there is none.
     pub fn get(&self, id: &str, selector: Selector) -> Result<Option<Version>> {
-        let seq = {
+        let found = {
             let state = self.shared.state.read();
             let index = &state.index;
-            match selector {
+            let seq = match selector {
                 Selector::Newest => index.chain(id).map(|c| c.newest_seq()),
                 Selector::Version(v) => index.chain(id).and_then(|c| {
                     let i = usize::try_from(v.checked_sub(c.first_version)?).ok()?;
@@ -245,21 +249,11 @@ impl Engine {
                 }),
                 Selector::AtTime(t) => index.seq_current_at_time(id, t),
                 Selector::AtSeq(s) => index.seq_current_at(id, s),
-            }
+            };
+            // Find the location under the same lock: one acquisition per read.
+            seq.and_then(|seq| locate(&state, seq))
         };
-        match seq {
-            Some(seq) => self.shared.read_seq(seq),
-            None => Ok(None),
-        }
-    }
-
-    /// The metadata-free answer to "is there a newest version, and is it a tombstone?".
-    pub fn newest(&self, id: &str) -> Option<(u64, u64, bool)> {
-        let state = self.shared.state.read();
-        let chain = state.index.chain(id)?;
-        let seq = chain.newest_seq();
-        let tombstone = state.index.entry(seq)?.tombstone;
-        Some((chain.newest_version(), seq, tombstone))
+        self.shared.read_located(found)
     }
 
     /// Every retained version of `id`, oldest first, tombstones included.
@@ -274,10 +268,7 @@ impl Engine {
                 .seqs
                 .as_slice()
                 .iter()
-                .filter_map(|&seq| {
-                    let entry = state.index.entry(seq)?;
-                    Some((*entry, state.segments.get(&entry.segment)?.clone()))
-                })
+                .filter_map(|&seq| locate(&state, seq))
                 .collect()
         };
         located
