@@ -1,0 +1,81 @@
+//! Errors of the query crate.
+
+/// What can go wrong while parsing, indexing or running a query.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The text query does not parse.
+    #[error("query syntax error at byte {position}: expected {expected}, found {found}")]
+    Syntax {
+        /// Byte offset into the query text.
+        position: usize,
+        /// What the parser expected there.
+        expected: String,
+        /// What it found (a quoted excerpt, or "end of input").
+        found: String,
+    },
+    /// The JSON form of a query does not decode.
+    #[error("invalid JSON query: {message}")]
+    InvalidJsonQuery {
+        /// serde's message, with line and column.
+        message: String,
+    },
+    /// A field name is not a valid body path.
+    #[error("invalid field {field:?}: {reason}")]
+    InvalidField {
+        /// The field (at most 64 characters of it).
+        field: String,
+        /// Why.
+        reason: String,
+    },
+    /// A query is well formed but cannot be evaluated as asked.
+    #[error("invalid query: {reason}")]
+    InvalidQuery {
+        /// Why.
+        reason: String,
+    },
+    /// Boolean queries are nested deeper than the limit.
+    #[error("query nested deeper than {limit} levels")]
+    QueryTooDeep {
+        /// The limit.
+        limit: usize,
+    },
+    /// The query options do not go together, or a value is out of range.
+    #[error("invalid query options: {reason}")]
+    InvalidSpec {
+        /// Why.
+        reason: String,
+    },
+    /// A page token that this store did not issue, or for another query.
+    #[error("invalid page token: {reason}")]
+    InvalidPageToken {
+        /// Why.
+        reason: String,
+    },
+    /// The index failed (tantivy's message; the index can be rebuilt from the log).
+    #[error("index error: {message}")]
+    Index {
+        /// What failed.
+        message: String,
+    },
+    /// The indexer thread stopped after an error; queries fail until the store is reopened.
+    #[error("the indexer stopped: {message}")]
+    IndexerStopped {
+        /// Why it stopped.
+        message: String,
+    },
+    /// The log failed.
+    #[error(transparent)]
+    Storage(#[from] storage::Error),
+}
+
+/// `Result` with this crate's error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<tantivy::TantivyError> for Error {
+    fn from(e: tantivy::TantivyError) -> Self {
+        Error::Index {
+            message: e.to_string(),
+        }
+    }
+}

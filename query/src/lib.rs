@@ -1,0 +1,20 @@
+//! Strata's index of document versions and its query model.
+//!
+//! Every version of every document is indexed in one tantivy index; visibility (current, as of a
+//! time, all versions) is decided outside tantivy from the storage engine's columns, so counts,
+//! sorts and pages stay exact. The not-yet-indexed tail of the log is evaluated by an in-memory
+//! matcher that agrees with the index. No tantivy type appears in this crate's public API.
+
+mod ast;
+mod error;
+mod parser;
+
+pub use ast::{
+    check_path, BoolQuery, Field, Query, Range, Scalar, SystemField, MAX_PATH_BYTES,
+    MAX_QUERY_DEPTH,
+};
+pub use error::{Error, Result};
+pub use parser::parse;
+
+/// Longest string, in bytes, indexed as an exact keyword; longer strings are searchable as text.
+pub const MAX_KEYWORD_BYTES: usize = 256;
