@@ -132,6 +132,10 @@ pub enum Error {
     /// The store was closed.
     #[error("store is closed")]
     Closed,
+    /// A query failed: bad syntax (with its position), an invalid query or option, a bad page
+    /// token, or an index failure (the index can be rebuilt from the log).
+    #[error(transparent)]
+    Query(query::Error),
     /// An IO call failed.
     #[error("{op} {path}: {source}")]
     Io {
@@ -153,6 +157,15 @@ pub enum Error {
 
 fn show(v: Option<u64>) -> String {
     v.map_or_else(|| "absent".to_owned(), |v| v.to_string())
+}
+
+impl From<query::Error> for Error {
+    fn from(e: query::Error) -> Self {
+        match e {
+            query::Error::Storage(e) => Error::from(e),
+            e => Error::Query(e),
+        }
+    }
 }
 
 impl From<storage::Error> for Error {

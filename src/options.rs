@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 
+pub use query::IndexOptions;
 pub use storage::Durability;
 
 /// Limits on what a document may be (DESIGN §2). Input over a limit is a typed error.
@@ -87,6 +88,8 @@ pub struct Options {
     pub limits: Limits,
     /// How far ahead of the clock a [`crate::Batch::at_time`] may be. Default one day.
     pub max_time_ahead: Duration,
+    /// Tuning of the version index (commit interval, back-pressure bound, memory).
+    pub index: IndexOptions,
 }
 
 impl Default for Options {
@@ -96,6 +99,7 @@ impl Default for Options {
             segment_size: 64 << 20,
             limits: Limits::default(),
             max_time_ahead: Duration::from_secs(24 * 3600),
+            index: IndexOptions::default(),
         }
     }
 }
@@ -121,6 +125,12 @@ impl Options {
     /// Sets how far ahead of the clock an explicit batch time may be.
     pub fn with_max_time_ahead(mut self, ahead: Duration) -> Self {
         self.max_time_ahead = ahead;
+        self
+    }
+
+    /// Sets the index options.
+    pub fn with_index_options(mut self, index: IndexOptions) -> Self {
+        self.index = index;
         self
     }
 
@@ -155,6 +165,9 @@ impl Options {
                 storage::MAX_KIND_LEN
             ),
         )?;
+        self.index
+            .validate()
+            .map_err(|e| Error::InvalidOption(e.to_string()))?;
         check(l.max_depth >= 1, "max_depth must be at least 1".into())?;
         check(
             l.max_field_name_bytes >= 1,

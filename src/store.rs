@@ -23,11 +23,17 @@ pub use storage::OpenStats;
 /// Name of the log directory inside a data directory.
 const LOG_DIR: &str = "log";
 
+/// Name of the index directory inside a data directory.
+const INDEX_DIR: &str = "index";
+
 #[derive(Debug)]
-struct Inner {
-    engine: Engine,
-    options: Options,
+pub(crate) struct Inner {
+    // Field order is drop order: the index (and its thread, which reads the engine) goes first.
+    pub(crate) index: query::Index,
+    pub(crate) engine: Arc<Engine>,
+    pub(crate) options: Options,
     open_stats: OpenStats,
+    index_report: query::IndexOpenReport,
     path: Option<PathBuf>,
 }
 
@@ -50,10 +56,10 @@ struct Inner {
 /// ```
 #[derive(Debug, Clone)]
 pub struct Store {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
-fn now_micros() -> u64 {
+pub(crate) fn now_micros() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as u64)
@@ -66,8 +72,13 @@ fn visible_at(v: &Version, time: u64) -> bool {
 
 impl Store {
     /// Opens the store in directory `path`, creating it if needed and recovering from any crash.
+    ///
+    /// The index of versions lives in `path/index`; if it is missing, damaged or behind the log,
+    /// it is brought up to date (or rebuilt) in the background while queries stay exact.
     pub fn open(path: impl AsRef<Path>, options: Options) -> Result<Store> {
-        Self::open_with_backend(Arc::new(OsBackend), path.as_ref(), options)
+        let path = path.as_ref();
+        let index = query::IndexLocation::Dir(path.join(INDEX_DIR));
+        Self::open_inner(Arc::new(OsBackend), path, options, index)
     }
 
     /// A store that lives in memory only; gone when dropped. The durability option is ignored
@@ -80,10 +91,20 @@ impl Store {
     }
 
     /// Opens a store on any [`storage::backend::Backend`], e.g. the simulated one of crash tests.
+    /// Its index lives in memory and is rebuilt from the log at every open.
     pub fn open_with_backend(
         backend: Arc<dyn Backend>,
         path: &Path,
         options: Options,
+    ) -> Result<Store> {
+        Self::open_inner(backend, path, options, query::IndexLocation::Memory)
+    }
+
+    fn open_inner(
+        backend: Arc<dyn Backend>,
+        path: &Path,
+        options: Options,
+        index: query::IndexLocation,
     ) -> Result<Store> {
         options.validate()?;
         let (engine, open_stats) =
@@ -96,11 +117,16 @@ impl Store {
                     e => Error::from(e),
                 },
             )?;
+        let engine = Arc::new(engine);
+        let (index, index_report) =
+            query::Index::open(Arc::clone(&engine), index, options.index.clone())?;
         Ok(Store {
             inner: Arc::new(Inner {
+                index,
                 engine,
                 options,
                 open_stats,
+                index_report,
                 path: Some(path.to_path_buf()),
             }),
         })
@@ -108,7 +134,7 @@ impl Store {
 
     /// The time current reads judge expiry at: the clock, or the store's last update time if that
     /// is later (explicit batch times may run ahead of the clock), as the writer does.
-    fn now(&self) -> u64 {
+    pub(crate) fn now(&self) -> u64 {
         now_micros().max(self.inner.engine.last_time())
     }
 
@@ -119,6 +145,12 @@ impl Store {
         } else {
             0
         }
+    }
+
+    /// What opening the index found: the seq it had committed, and whether it was discarded
+    /// (and why) to be rebuilt from the log.
+    pub fn index_open_report(&self) -> &query::IndexOpenReport {
+        &self.inner.index_report
     }
 
     /// The data directory.
@@ -242,11 +274,15 @@ impl Store {
                 expires_at,
             });
         }
-        let metas = self.inner.engine.commit(ops, batch.time)?;
-        Ok(metas.into_iter().map(Meta::from).collect())
+        self.inner.index.wait_for_room();
+        let result = self.inner.engine.commit(ops, batch.time);
+        if result.is_ok() {
+            self.inner.index.notify();
+        }
+        Ok(result?.into_iter().map(Meta::from).collect())
     }
 
-    fn document(&self, version: Version) -> Result<Document> {
+    pub(crate) fn document(&self, version: Version) -> Result<Document> {
         let body = if version.meta.tombstone {
             Value::Null
         } else {

@@ -6,15 +6,31 @@
 //! matcher that agrees with the index. No tantivy type appears in this crate's public API.
 
 mod ast;
+mod convert;
 mod error;
+mod index;
+mod keys;
+mod matcher;
 mod parser;
+mod plan;
+mod schema;
+mod search;
+mod spec;
+mod translate;
 
 pub use ast::{
     check_path, BoolQuery, Field, Query, Range, Scalar, SystemField, MAX_PATH_BYTES,
     MAX_QUERY_DEPTH,
 };
 pub use error::{Error, Result};
+pub use index::{Index, IndexLocation, IndexOpenReport, IndexOptions, IndexProgress};
+pub use matcher::Matcher;
 pub use parser::parse;
+pub use schema::VersionInfo;
+pub use search::{GroupOutput, Hit, QueryOutput};
+pub use spec::{
+    GroupBy, QuerySpec, Snapshot, SortKey, DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET, SCORE,
+};
 
 /// Longest string, in bytes, indexed as an exact keyword; longer strings are searchable as text.
 pub const MAX_KEYWORD_BYTES: usize = 256;

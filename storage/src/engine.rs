@@ -314,6 +314,21 @@ impl Engine {
         self.shared.state.read().index.visible_at(seq, at)
     }
 
+    /// The visibility columns of each of `seqs`, under one read lock: `out[i]` describes
+    /// `seqs[i]` (`None` for a seq the log does not hold). Queries check visibility with these.
+    pub fn seq_columns(&self, seqs: &[u64], out: &mut Vec<Option<SeqColumns>>) {
+        out.clear();
+        let state = self.shared.state.read();
+        out.extend(seqs.iter().map(|&seq| {
+            state.index.entry(seq).map(|e| SeqColumns {
+                time: e.time,
+                end: e.end,
+                tombstone: e.tombstone,
+                expires: e.expires,
+            })
+        }));
+    }
+
     /// Counts: (documents ever written, documents not deleted, versions, approximate index bytes).
     pub fn counts(&self) -> EngineCounts {
         let state = self.shared.state.read();
@@ -330,6 +345,20 @@ impl Engine {
     pub fn dir(&self) -> &Path {
         &self.shared.dir
     }
+}
+
+/// The visibility columns of one version (DESIGN §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SeqColumns {
+    /// Update time, microseconds since the Unix epoch.
+    pub time: u64,
+    /// The seq of the next version of the same document, or [`crate::OPEN_END`].
+    pub end: u64,
+    /// Whether the version is a tombstone.
+    pub tombstone: bool,
+    /// Whether the version carries an expiry time (read the record to learn it).
+    pub expires: bool,
 }
 
 /// Sizes of an engine, for stats.

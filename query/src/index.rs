@@ -1,0 +1,623 @@
+//! The version index: a tantivy index of every version, fed by an indexer thread that follows
+//! the log, committed in groups with the last indexed seq as the commit payload.
+//!
+//! Queries read a [`Published`] state: the searcher of the last commit, the seq it covers, and
+//! the versions indexed since (parsed, for the in-memory matcher). A query at snapshot `S` takes
+//! versions up to the commit from the index and the rest, up to `S`, from the tail.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use parking_lot::{Condvar, Mutex};
+use serde_json::Value;
+use storage::Engine;
+use tantivy::directory::MmapDirectory;
+use tantivy::{IndexReader, IndexWriter, ReloadPolicy, Searcher};
+
+use crate::convert::{text_analyzer, TEXT_TOKENIZER};
+use crate::error::{Error, Result};
+use crate::schema::{index_document, Fields, VersionInfo};
+use crate::search::{self, QueryOutput};
+use crate::spec::QuerySpec;
+
+/// Where the index lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IndexLocation {
+    /// In this directory (created if missing).
+    Dir(PathBuf),
+    /// In memory; rebuilt from the log at every open.
+    Memory,
+}
+
+/// Tuning of the indexer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct IndexOptions {
+    /// Longest time an indexed version waits for a commit. Default 500 ms.
+    pub commit_interval: Duration,
+    /// Most versions indexed between two commits. Default 50 000.
+    pub commit_versions: u64,
+    /// Writers wait while the log is more than this many versions ahead of the last index
+    /// commit. Default 200 000.
+    pub max_lag: u64,
+    /// A query whose snapshot is more than this many versions past the last commit waits for a
+    /// commit instead of matching the tail in memory. Default 50 000.
+    pub max_tail: u64,
+    /// Indexing memory budget of tantivy's writer, in bytes. Default 128 MiB.
+    pub writer_memory: usize,
+    /// Indexing threads (0: one per core, at most 4). Default 0.
+    pub writer_threads: usize,
+}
+
+impl Default for IndexOptions {
+    fn default() -> Self {
+        IndexOptions {
+            commit_interval: Duration::from_millis(500),
+            commit_versions: 50_000,
+            max_lag: 200_000,
+            max_tail: 50_000,
+            writer_memory: 128 << 20,
+            writer_threads: 0,
+        }
+    }
+}
+
+impl IndexOptions {
+    /// Checks the values.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |reason: &str| {
+            Err(Error::InvalidSpec {
+                reason: format!("index options: {reason}"),
+            })
+        };
+        if self.commit_versions == 0 || self.max_lag == 0 {
+            return bad("commit_versions and max_lag must be positive");
+        }
+        if self.max_lag < self.commit_versions {
+            return bad("max_lag must be at least commit_versions");
+        }
+        if self.writer_memory < (16 << 20) {
+            return bad("writer_memory must be at least 16 MiB");
+        }
+        if self.writer_threads > 64 {
+            return bad("writer_threads is at most 64");
+        }
+        Ok(())
+    }
+}
+
+/// What opening the index found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct IndexOpenReport {
+    /// The seq the index had committed (0 for a new index).
+    pub committed_seq: u64,
+    /// Why the index was discarded and is being rebuilt from the log, if it was.
+    pub rebuilt: Option<String>,
+}
+
+/// Progress of the indexer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct IndexProgress {
+    /// Versions up to this seq are in the last commit.
+    pub committed_seq: u64,
+    /// Versions up to this seq are indexed (committed or not).
+    pub indexed_seq: u64,
+    /// The log's newest seq.
+    pub log_seq: u64,
+}
+
+/// A version indexed after the last commit.
+#[derive(Debug)]
+pub(crate) struct TailDoc {
+    pub info: VersionInfo,
+    pub body: Value,
+}
+
+/// What queries read.
+pub(crate) struct Published {
+    pub searcher: Searcher,
+    pub committed: u64,
+    /// Versions `committed + 1 ..= indexed`, in seq order.
+    pub tail: Vec<Arc<[TailDoc]>>,
+}
+
+impl Published {
+    pub(crate) fn indexed(&self) -> u64 {
+        self.tail
+            .last()
+            .and_then(|c| c.last())
+            .map_or(self.committed, |d| d.info.seq)
+    }
+}
+
+struct State {
+    published: Arc<Published>,
+    /// Queries and `rebuild` want a commit covering this seq.
+    commit_wanted: u64,
+    rebuild_wanted: bool,
+    stop: bool,
+    error: Option<String>,
+}
+
+pub(crate) struct Shared {
+    pub engine: Arc<Engine>,
+    pub fields: Fields,
+    pub options: IndexOptions,
+    reader: IndexReader,
+    state: Mutex<State>,
+    /// Signalled on every publish and on errors.
+    published: Condvar,
+    doorbell: Sender<()>,
+}
+
+/// The index of every version of a store's documents, kept up to date by a background thread.
+pub struct Index {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Index {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Index")
+            .field("progress", &self.progress())
+            .finish()
+    }
+}
+
+const PAYLOAD_FORMAT: u64 = 1;
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Payload {
+    strata_index: u64,
+    seq: u64,
+}
+
+fn open_tantivy(
+    location: &IndexLocation,
+    schema: &tantivy::schema::Schema,
+    log_seq: u64,
+) -> Result<(tantivy::Index, IndexOpenReport)> {
+    let dir = match location {
+        IndexLocation::Memory => {
+            return Ok((
+                tantivy::Index::create_in_ram(schema.clone()),
+                IndexOpenReport::default(),
+            ))
+        }
+        IndexLocation::Dir(dir) => dir,
+    };
+    let io = |e: std::io::Error| Error::Index {
+        message: format!("{}: {e}", dir.display()),
+    };
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let existing = dir.join("meta.json").exists();
+    if existing {
+        match open_existing(dir, schema, log_seq) {
+            Ok((index, seq)) => {
+                return Ok((
+                    index,
+                    IndexOpenReport {
+                        committed_seq: seq,
+                        rebuilt: None,
+                    },
+                ))
+            }
+            Err(reason) => {
+                std::fs::remove_dir_all(dir).map_err(io)?;
+                std::fs::create_dir_all(dir).map_err(io)?;
+                let index = create(dir, schema)?;
+                return Ok((
+                    index,
+                    IndexOpenReport {
+                        committed_seq: 0,
+                        rebuilt: Some(reason),
+                    },
+                ));
+            }
+        }
+    }
+    Ok((create(dir, schema)?, IndexOpenReport::default()))
+}
+
+fn create(dir: &Path, schema: &tantivy::schema::Schema) -> Result<tantivy::Index> {
+    let directory = MmapDirectory::open(dir).map_err(|e| Error::Index {
+        message: e.to_string(),
+    })?;
+    Ok(tantivy::Index::create(
+        directory,
+        schema.clone(),
+        tantivy::IndexSettings::default(),
+    )?)
+}
+
+/// Opens an index that must match the schema and not be ahead of the log.
+fn open_existing(
+    dir: &Path,
+    schema: &tantivy::schema::Schema,
+    log_seq: u64,
+) -> std::result::Result<(tantivy::Index, u64), String> {
+    let index = tantivy::Index::open_in_dir(dir).map_err(|e| format!("it does not open: {e}"))?;
+    let same = serde_json::to_string(&index.schema()).ok() == serde_json::to_string(schema).ok();
+    if !same {
+        return Err("its schema is not this version's".to_owned());
+    }
+    let metas = index
+        .load_metas()
+        .map_err(|e| format!("its metadata does not load: {e}"))?;
+    let seq = match metas.payload.as_deref() {
+        None => 0,
+        Some(p) => match serde_json::from_str::<Payload>(p) {
+            Ok(p) if p.strata_index == PAYLOAD_FORMAT => p.seq,
+            _ => return Err(format!("its commit payload {p:?} is not understood")),
+        },
+    };
+    if seq > log_seq {
+        return Err(format!(
+            "it covers seq {seq} but the log ends at {log_seq} (unsynced writes were lost)"
+        ));
+    }
+    Ok((index, seq))
+}
+
+impl Index {
+    /// Opens (or creates) the index of `engine`'s log and starts the indexer thread, which
+    /// catches up with the log in the background.
+    pub fn open(
+        engine: Arc<Engine>,
+        location: IndexLocation,
+        options: IndexOptions,
+    ) -> Result<(Index, IndexOpenReport)> {
+        options.validate()?;
+        let (schema, fields) = Fields::schema();
+        let (index, report) = open_tantivy(&location, &schema, engine.last_seq())?;
+        index.tokenizers().register(TEXT_TOKENIZER, text_analyzer());
+        let threads = match options.writer_threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
+            n => n,
+        };
+        let memory = options.writer_memory.max(threads * (16 << 20));
+        let writer: IndexWriter = index.writer_with_num_threads(threads, memory)?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        let searcher = reader.searcher();
+        let (doorbell, rings) = crossbeam_channel::bounded(1);
+        let shared = Arc::new(Shared {
+            engine,
+            fields,
+            options,
+            reader,
+            state: Mutex::new(State {
+                published: Arc::new(Published {
+                    searcher,
+                    committed: report.committed_seq,
+                    tail: Vec::new(),
+                }),
+                commit_wanted: 0,
+                rebuild_wanted: false,
+                stop: false,
+                error: None,
+            }),
+            published: Condvar::new(),
+            doorbell,
+        });
+        let worker = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("strata-indexer".to_owned())
+            .spawn(move || {
+                let mut indexer = Indexer {
+                    shared: worker,
+                    writer,
+                    rings,
+                    uncommitted: 0,
+                    first_uncommitted: None,
+                };
+                if let Err(e) = indexer.run() {
+                    let mut st = indexer.shared.state.lock();
+                    st.error = Some(e.to_string());
+                    indexer.shared.published.notify_all();
+                }
+            })
+            .map_err(|e| Error::Index {
+                message: format!("cannot start the indexer thread: {e}"),
+            })?;
+        Ok((
+            Index {
+                shared,
+                thread: Some(thread),
+            },
+            report,
+        ))
+    }
+
+    /// Tells the indexer the log grew. Cheap; call it after every commit.
+    pub fn notify(&self) {
+        ring(&self.shared.doorbell);
+    }
+
+    /// Blocks while the log is more than `max_lag` versions ahead of the last index commit
+    /// (back-pressure for writers). Returns at once if the indexer has stopped.
+    pub fn wait_for_room(&self) {
+        let shared = &self.shared;
+        let max_lag = shared.options.max_lag;
+        let lagging = |st: &State| {
+            st.error.is_none()
+                && !st.stop
+                && shared
+                    .engine
+                    .last_seq()
+                    .saturating_sub(st.published.committed)
+                    > max_lag
+        };
+        let mut st = shared.state.lock();
+        if !lagging(&st) {
+            return;
+        }
+        st.commit_wanted = st.commit_wanted.max(shared.engine.last_seq() - max_lag / 2);
+        ring(&shared.doorbell);
+        while lagging(&st) {
+            shared.published.wait(&mut st);
+        }
+    }
+
+    /// Runs a query. `now` is the time `Current` judges expiry at.
+    pub fn search(&self, spec: &QuerySpec, now: u64) -> Result<QueryOutput> {
+        search::search(&self.shared, spec, now)
+    }
+
+    /// Blocks until the index has committed every version up to `seq`.
+    pub fn wait_committed(&self, seq: u64) -> Result<()> {
+        self.shared.wait_committed(seq).map(drop)
+    }
+
+    /// Discards the index and rebuilds it from the log; returns once it covers every version
+    /// written before the call.
+    pub fn rebuild(&self) -> Result<()> {
+        let target = self.shared.engine.last_seq();
+        {
+            let mut st = self.shared.state.lock();
+            st.check()?;
+            st.rebuild_wanted = true;
+            st.commit_wanted = st.commit_wanted.max(target);
+        }
+        ring(&self.shared.doorbell);
+        let mut st = self.shared.state.lock();
+        // Wait for the rebuild to start (it resets the commit), then for it to catch up.
+        while st.rebuild_wanted {
+            st.check()?;
+            self.shared.published.wait(&mut st);
+        }
+        drop(st);
+        self.wait_committed(target)
+    }
+
+    /// How far the indexer has come.
+    pub fn progress(&self) -> IndexProgress {
+        let st = self.shared.state.lock();
+        IndexProgress {
+            committed_seq: st.published.committed,
+            indexed_seq: st.published.indexed(),
+            log_seq: self.shared.engine.last_seq(),
+        }
+    }
+}
+
+fn ring(doorbell: &Sender<()>) {
+    match doorbell.try_send(()) {
+        Ok(()) | Err(TrySendError::Full(())) | Err(TrySendError::Disconnected(())) => {}
+    }
+}
+
+impl State {
+    fn check(&self) -> Result<()> {
+        match &self.error {
+            Some(message) => Err(Error::IndexerStopped {
+                message: message.clone(),
+            }),
+            None if self.stop => Err(Error::IndexerStopped {
+                message: "the store is closing".to_owned(),
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Shared {
+    pub(crate) fn current(&self) -> Result<Arc<Published>> {
+        let st = self.state.lock();
+        st.check()?;
+        Ok(Arc::clone(&st.published))
+    }
+
+    /// Asks for a commit covering `seq` and waits for it.
+    pub(crate) fn wait_committed(&self, seq: u64) -> Result<Arc<Published>> {
+        let mut st = self.state.lock();
+        if st.published.committed >= seq {
+            return Ok(Arc::clone(&st.published));
+        }
+        st.commit_wanted = st.commit_wanted.max(seq);
+        ring(&self.doorbell);
+        loop {
+            st.check()?;
+            if st.published.committed >= seq {
+                return Ok(Arc::clone(&st.published));
+            }
+            self.published.wait(&mut st);
+        }
+    }
+
+    fn publish(&self, f: impl FnOnce(&Published) -> Published) {
+        let mut st = self.state.lock();
+        st.published = Arc::new(f(&st.published));
+        self.published.notify_all();
+    }
+}
+
+impl Drop for Index {
+    fn drop(&mut self) {
+        self.shared.state.lock().stop = true;
+        ring(&self.shared.doorbell);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Versions read and added per step; also the size of a tail chunk.
+const STEP: u64 = 1024;
+
+struct Indexer {
+    shared: Arc<Shared>,
+    writer: IndexWriter,
+    rings: Receiver<()>,
+    uncommitted: u64,
+    first_uncommitted: Option<Instant>,
+}
+
+impl Indexer {
+    fn run(&mut self) -> Result<()> {
+        loop {
+            let (stop, rebuild, commit_wanted, published) = {
+                let st = self.shared.state.lock();
+                (
+                    st.stop,
+                    st.rebuild_wanted,
+                    st.commit_wanted,
+                    Arc::clone(&st.published),
+                )
+            };
+            if stop {
+                if self.uncommitted > 0 {
+                    self.commit(published.indexed())?;
+                }
+                return Ok(());
+            }
+            if rebuild {
+                self.rebuild()?;
+                continue;
+            }
+            let indexed = published.indexed();
+            let log_seq = self.shared.engine.last_seq();
+            if indexed < log_seq {
+                self.index_step(indexed + 1, log_seq.min(indexed + STEP))?;
+            }
+            let indexed = self.shared.current_indexed();
+            let due = self
+                .first_uncommitted
+                .is_some_and(|t| t.elapsed() >= self.shared.options.commit_interval);
+            if self.uncommitted > 0
+                && (self.uncommitted >= self.shared.options.commit_versions
+                    || due
+                    || (commit_wanted > published.committed
+                        && indexed >= commit_wanted.min(log_seq))
+                    || (commit_wanted > published.committed && indexed >= log_seq))
+            {
+                self.commit(indexed)?;
+                continue;
+            }
+            if indexed < self.shared.engine.last_seq() {
+                continue;
+            }
+            let wait = match self.first_uncommitted {
+                Some(t) => self
+                    .shared
+                    .options
+                    .commit_interval
+                    .saturating_sub(t.elapsed()),
+                None => Duration::from_secs(3600),
+            };
+            let _ = self.rings.recv_timeout(wait);
+        }
+    }
+
+    fn index_step(&mut self, from: u64, to: u64) -> Result<()> {
+        let mut chunk = Vec::with_capacity((to - from + 1) as usize);
+        for seq in from..=to {
+            let Some(version) = self.shared.engine.get_seq(seq)? else {
+                return Err(Error::Index {
+                    message: format!("seq {seq} is missing from the log"),
+                });
+            };
+            let body = if version.meta.tombstone {
+                Value::Null
+            } else {
+                serde_json::from_slice(&version.body).map_err(|e| Error::Index {
+                    message: format!("the body of seq {seq} is not JSON: {e}"),
+                })?
+            };
+            let info = VersionInfo::from_meta(&version.meta);
+            self.writer
+                .add_document(index_document(&self.shared.fields, &info, &body))?;
+            chunk.push(TailDoc { info, body });
+        }
+        let chunk: Arc<[TailDoc]> = chunk.into();
+        self.uncommitted += chunk.len() as u64;
+        self.first_uncommitted.get_or_insert_with(Instant::now);
+        self.shared.publish(|p| {
+            let mut tail = p.tail.clone();
+            tail.push(chunk);
+            Published {
+                searcher: p.searcher.clone(),
+                committed: p.committed,
+                tail,
+            }
+        });
+        Ok(())
+    }
+
+    fn commit(&mut self, seq: u64) -> Result<()> {
+        let payload = serde_json::to_string(&Payload {
+            strata_index: PAYLOAD_FORMAT,
+            seq,
+        })
+        .map_err(|e| Error::Index {
+            message: e.to_string(),
+        })?;
+        let mut prepared = self.writer.prepare_commit()?;
+        prepared.set_payload(&payload);
+        prepared.commit()?;
+        self.shared.reader.reload()?;
+        let searcher = self.shared.reader.searcher();
+        self.uncommitted = 0;
+        self.first_uncommitted = None;
+        self.shared.publish(|p| Published {
+            searcher,
+            committed: seq,
+            // Chunks past `seq` (none today: commits cover everything indexed) stay.
+            tail: p
+                .tail
+                .iter()
+                .filter(|c| c.first().is_some_and(|d| d.info.seq > seq))
+                .cloned()
+                .collect(),
+        });
+        Ok(())
+    }
+
+    fn rebuild(&mut self) -> Result<()> {
+        self.writer.delete_all_documents()?;
+        self.uncommitted = 1;
+        self.commit(0)?;
+        self.shared.publish(|p| Published {
+            searcher: p.searcher.clone(),
+            committed: 0,
+            tail: Vec::new(),
+        });
+        let mut st = self.shared.state.lock();
+        st.rebuild_wanted = false;
+        self.shared.published.notify_all();
+        Ok(())
+    }
+}
+
+impl Shared {
+    fn current_indexed(&self) -> u64 {
+        self.state.lock().published.indexed()
+    }
+}

@@ -1,0 +1,315 @@
+//! The in-memory matcher: evaluates a query on one version, exactly as the index would.
+//!
+//! It serves the not-yet-indexed tail of the log (read-your-writes), brute-force checks in the
+//! differential tests, and continuous queries.
+
+use std::cmp::Ordering;
+use std::ops::Bound;
+
+use serde_json::Value;
+use tantivy::tokenizer::TextAnalyzer;
+
+use crate::ast::Query;
+use crate::convert::{self, keyword, lowercase, path_at_or_below, Kw, Num};
+use crate::error::Result;
+use crate::plan::{self, KwRange, KwValue, Node, StrOp, SysNum, SysStr};
+use crate::schema::VersionInfo;
+
+/// A compiled query that tests single versions.
+///
+/// ```
+/// use serde_json::json;
+/// use strata_query::{Matcher, Query, VersionInfo};
+///
+/// let m = Matcher::new(&Query::term("tags", "rust").and(Query::range("stars", 100..)))?;
+/// let info = VersionInfo {
+///     seq: 1, id: "/p/1".into(), kind: "project".into(), version: 0, time: 0,
+///     tombstone: false, expires_at: None,
+/// };
+/// assert!(m.matches(&info, &json!({"tags": ["db", "rust"], "stars": 250})));
+/// assert!(!m.matches(&info, &json!({"tags": ["go"], "stars": 250})));
+/// # Ok::<_, strata_query::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Matcher {
+    node: Node,
+}
+
+impl Matcher {
+    /// Compiles `query`.
+    pub fn new(query: &Query) -> Result<Matcher> {
+        Ok(Matcher {
+            node: plan::compile(query)?,
+        })
+    }
+
+    pub(crate) fn from_node(node: Node) -> Matcher {
+        Matcher { node }
+    }
+
+    /// Whether the version (its metadata and body; `Null` for a tombstone) matches.
+    pub fn matches(&self, info: &VersionInfo, body: &Value) -> bool {
+        let mut doc = Doc {
+            info,
+            body,
+            analyzer: None,
+        };
+        eval(&self.node, &mut doc)
+    }
+}
+
+struct Doc<'a> {
+    info: &'a VersionInfo,
+    body: &'a Value,
+    analyzer: Option<TextAnalyzer>,
+}
+
+impl Doc<'_> {
+    fn any_leaf(&self, path: &str, mut f: impl FnMut(&Value) -> bool) -> bool {
+        let mut found = false;
+        convert::for_each_leaf(self.body, &mut |p, leaf| {
+            if !found && p == path && f(leaf) {
+                found = true;
+            }
+        });
+        found
+    }
+
+    /// The strings a text query looks at: those at `path`, or all of them.
+    fn strings(&self, path: Option<&str>) -> Vec<&str> {
+        let mut out = Vec::new();
+        convert::for_each_leaf(self.body, &mut |p, leaf| {
+            if let Value::String(s) = leaf {
+                if path.is_none_or(|path| path == p) {
+                    out.push(s.as_str());
+                }
+            }
+        });
+        out
+    }
+
+    fn tokens(&mut self, text: &str) -> Vec<(usize, String)> {
+        let analyzer = self.analyzer.get_or_insert_with(convert::text_analyzer);
+        convert::tokens(analyzer, text)
+    }
+}
+
+fn in_range<T: ?Sized>(
+    v: &T,
+    lo: &Bound<impl std::borrow::Borrow<T>>,
+    hi: &Bound<impl std::borrow::Borrow<T>>,
+    cmp: impl Fn(&T, &T) -> Ordering,
+) -> bool {
+    let above = match lo {
+        Bound::Unbounded => true,
+        Bound::Included(b) => cmp(v, b.borrow()) != Ordering::Less,
+        Bound::Excluded(b) => cmp(v, b.borrow()) == Ordering::Greater,
+    };
+    let below = match hi {
+        Bound::Unbounded => true,
+        Bound::Included(b) => cmp(v, b.borrow()) != Ordering::Greater,
+        Bound::Excluded(b) => cmp(v, b.borrow()) == Ordering::Less,
+    };
+    above && below
+}
+
+fn eval(node: &Node, doc: &mut Doc<'_>) -> bool {
+    match node {
+        Node::All => true,
+        Node::Nothing => false,
+        Node::SysStr(field, op) => {
+            let s = match field {
+                SysStr::Id => doc.info.id.as_str(),
+                SysStr::Kind => doc.info.kind.as_str(),
+            };
+            match op {
+                StrOp::Eq(v) => s == v,
+                StrOp::Prefix(p) => s.starts_with(p.as_str()),
+                StrOp::Wildcard(p) => wildcard_match(p, s),
+                StrOp::Range(lo, hi) => in_range::<str>(s, lo, hi, |a, b| a.cmp(b)),
+            }
+        }
+        Node::SysNum(field, lo, hi) => {
+            let v = match field {
+                SysNum::Seq => doc.info.seq,
+                SysNum::Version => doc.info.version,
+                SysNum::Updated => doc.info.time,
+            };
+            (*lo..=*hi).contains(&v)
+        }
+        Node::KwEq(path, want) => doc.any_leaf(path, |leaf| match (keyword(leaf), want) {
+            (Some(Kw::Bool(a)), KwValue::Bool(b)) => a == *b,
+            (Some(Kw::Num(a)), KwValue::Num(b)) => a == *b,
+            (Some(Kw::Date(a)), KwValue::Date(b)) => a == *b,
+            (Some(Kw::Str(a)), KwValue::Str(b)) => a == b,
+            _ => false,
+        }),
+        Node::KwEqCi(path, lower) => doc.any_leaf(
+            path,
+            |leaf| matches!(keyword(leaf), Some(Kw::Str(s)) if lowercase(s) == *lower),
+        ),
+        Node::KwPrefix(path, prefix) => doc.any_leaf(
+            path,
+            |leaf| matches!(keyword(leaf), Some(Kw::Str(s)) if s.starts_with(prefix.as_str())),
+        ),
+        Node::KwWildcard(path, pattern) => doc.any_leaf(
+            path,
+            |leaf| matches!(keyword(leaf), Some(Kw::Str(s)) if wildcard_match(pattern, s)),
+        ),
+        Node::KwRange(path, range) => doc.any_leaf(path, |leaf| match (keyword(leaf), range) {
+            (Some(Kw::Num(n)), KwRange::Num(lo, hi)) => {
+                in_range::<Num>(&n, lo, hi, |a, b| a.total_cmp(*b))
+            }
+            (Some(Kw::Date(d)), KwRange::Date(lo, hi)) => {
+                in_range::<i64>(&d, lo, hi, |a, b| a.cmp(b))
+            }
+            (Some(Kw::Str(s)), KwRange::Str(lo, hi)) => in_range::<str>(s, lo, hi, |a, b| a.cmp(b)),
+            _ => false,
+        }),
+        Node::Exists(path) => {
+            let mut found = false;
+            convert::for_each_leaf(doc.body, &mut |p, _| {
+                found = found || path_at_or_below(p, path);
+            });
+            found
+        }
+        Node::Text {
+            path,
+            tokens,
+            phrase,
+        } => {
+            if tokens.is_empty() {
+                return false;
+            }
+            let strings: Vec<String> = doc
+                .strings(path.as_deref())
+                .into_iter()
+                .map(str::to_owned)
+                .collect();
+            let docs: Vec<Vec<(usize, String)>> = strings.iter().map(|s| doc.tokens(s)).collect();
+            if *phrase {
+                docs.iter().any(|toks| phrase_in(tokens, toks))
+            } else {
+                tokens
+                    .iter()
+                    .all(|(_, t)| docs.iter().any(|toks| toks.iter().any(|(_, d)| d == t)))
+            }
+        }
+        Node::Fuzzy {
+            path,
+            word,
+            distance,
+        } => {
+            let strings: Vec<String> = doc
+                .strings(path.as_deref())
+                .into_iter()
+                .map(str::to_owned)
+                .collect();
+            let want: Vec<char> = word.chars().collect();
+            strings.iter().any(|s| {
+                doc.tokens(s)
+                    .iter()
+                    .any(|(_, t)| osa_distance(&want, t, *distance as usize))
+            })
+        }
+        Node::Bool {
+            must,
+            should,
+            must_not,
+        } => {
+            must.iter().all(|n| eval(n, doc))
+                && !must_not.iter().any(|n| eval(n, doc))
+                && (!must.is_empty() || should.is_empty() || should.iter().any(|n| eval(n, doc)))
+        }
+    }
+}
+
+/// Whether the query tokens occur at the same relative positions in `doc`.
+fn phrase_in(query: &[(usize, String)], doc: &[(usize, String)]) -> bool {
+    let Some((first_pos, first)) = query.first() else {
+        return false;
+    };
+    doc.iter().filter(|(_, t)| t == first).any(|(start, _)| {
+        query.iter().all(|(pos, tok)| {
+            let want = start + pos - first_pos;
+            doc.iter().any(|(p, t)| *p == want && t == tok)
+        })
+    })
+}
+
+/// Glob match: `?` is one character, `*` any run of characters.
+pub(crate) fn wildcard_match(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || (p[pi] != '*' && p[pi] == t[ti])) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+/// Whether the optimal-string-alignment distance (Levenshtein with adjacent transpositions
+/// costing one, as tantivy's fuzzy automaton counts) between `a` and `b` is at most `max`.
+fn osa_distance(a: &[char], b: &str, max: usize) -> bool {
+    let b: Vec<char> = b.chars().collect();
+    if a.len().abs_diff(b.len()) > max {
+        return false;
+    }
+    let (n, m) = (a.len(), b.len());
+    let mut d = vec![vec![0usize; m + 1]; n + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for j in 0..=m {
+        d[0][j] = j;
+    }
+    for i in 1..=n {
+        for j in 1..=m {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = v;
+        }
+    }
+    d[n][m] <= max
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards() {
+        assert!(wildcard_match("w?ld*", "wildcard"));
+        assert!(wildcard_match("*", ""));
+        assert!(wildcard_match("a*b*c", "aXbYbZc"));
+        assert!(!wildcard_match("a?c", "ac"));
+        assert!(wildcard_match("é?", "éa"));
+    }
+
+    #[test]
+    fn fuzzy_distance_counts_transpositions_once() {
+        let w: Vec<char> = "search".chars().collect();
+        assert!(osa_distance(&w, "serach", 1));
+        assert!(osa_distance(&w, "serch", 1));
+        assert!(!osa_distance(&w, "sarch", 0));
+        assert!(!osa_distance(&w, "srch", 1));
+    }
+}

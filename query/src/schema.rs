@@ -1,0 +1,216 @@
+//! The tantivy schema of the version index, and how a version becomes an index document.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde_json::Value;
+use tantivy::schema::{
+    IndexRecordOption, JsonObjectOptions, NumericOptions, OwnedValue, Schema, TextFieldIndexing,
+    TextOptions, FAST, INDEXED, STRING,
+};
+use tantivy::{DateTime, TantivyDocument};
+
+use crate::convert::{for_each_leaf, keyword, lowercase, Kw, Num, TEXT_TOKENIZER};
+
+/// Field handles of the index schema.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Fields {
+    /// `_seq`: u64, indexed and fast.
+    pub seq: tantivy::schema::Field,
+    /// `_id`: raw string, indexed and fast.
+    pub id: tantivy::schema::Field,
+    /// `_kind`: raw string, indexed and fast.
+    pub kind: tantivy::schema::Field,
+    /// `_version`: u64, indexed and fast.
+    pub version: tantivy::schema::Field,
+    /// `_updated`: u64 microseconds, indexed and fast.
+    pub updated: tantivy::schema::Field,
+    /// Keyword values of the body (JSON, raw strings, fast).
+    pub kw: tantivy::schema::Field,
+    /// Lowercased keyword strings that differ from their original (JSON, raw).
+    pub ci: tantivy::schema::Field,
+    /// Every string of the body as text (JSON, positions).
+    pub text: tantivy::schema::Field,
+    /// Every string of the body in one text field, for searches without a field.
+    pub all: tantivy::schema::Field,
+    /// Every body path holding a value, and each of its ancestors (raw).
+    pub paths: tantivy::schema::Field,
+}
+
+pub(crate) const KW: &str = "kw";
+
+impl Fields {
+    pub(crate) fn schema() -> (Schema, Fields) {
+        let mut b = Schema::builder();
+        let num = NumericOptions::default().set_indexed().set_fast();
+        let seq = b.add_u64_field("_seq", num.clone());
+        let id = b.add_text_field("_id", STRING | FAST);
+        let kind = b.add_text_field("_kind", STRING | FAST);
+        let version = b.add_u64_field("_version", num.clone());
+        let updated = b.add_u64_field("_updated", num);
+        let raw = TextFieldIndexing::default()
+            .set_tokenizer("raw")
+            .set_index_option(IndexRecordOption::Basic);
+        let kw = b.add_json_field(
+            KW,
+            JsonObjectOptions::default()
+                .set_indexing_options(raw.clone())
+                .set_fast("raw")
+                .set_expand_dots_enabled(),
+        );
+        let ci = b.add_json_field(
+            "ci",
+            JsonObjectOptions::default()
+                .set_indexing_options(raw)
+                .set_expand_dots_enabled(),
+        );
+        let positions = TextFieldIndexing::default()
+            .set_tokenizer(TEXT_TOKENIZER)
+            .set_index_option(IndexRecordOption::WithFreqsAndPositions);
+        let text = b.add_json_field(
+            "text",
+            JsonObjectOptions::default()
+                .set_indexing_options(positions.clone())
+                .set_expand_dots_enabled(),
+        );
+        let all = b.add_text_field(
+            "_all",
+            TextOptions::default().set_indexing_options(positions),
+        );
+        let paths = b.add_text_field("_paths", STRING);
+        let _ = INDEXED;
+        let fields = Fields {
+            seq,
+            id,
+            kind,
+            version,
+            updated,
+            kw,
+            ci,
+            text,
+            all,
+            paths,
+        };
+        (b.build(), fields)
+    }
+}
+
+/// The metadata of a version, as the index and matcher see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VersionInfo {
+    /// Store-wide sequence number.
+    pub seq: u64,
+    /// Document id.
+    pub id: String,
+    /// Document kind.
+    pub kind: String,
+    /// Per-document version.
+    pub version: u64,
+    /// Update time, microseconds since the epoch.
+    pub time: u64,
+    /// Whether the version is a tombstone.
+    pub tombstone: bool,
+    /// Expiry, microseconds since the epoch.
+    pub expires_at: Option<u64>,
+}
+
+impl VersionInfo {
+    pub(crate) fn from_meta(meta: &storage::VersionMeta) -> VersionInfo {
+        VersionInfo {
+            seq: meta.seq,
+            id: meta.id.clone(),
+            kind: meta.kind.clone(),
+            version: meta.version,
+            time: meta.time,
+            tombstone: meta.tombstone,
+            expires_at: meta.expires_at,
+        }
+    }
+}
+
+fn num_value(n: Num) -> OwnedValue {
+    match n {
+        Num::I(i) => OwnedValue::I64(i),
+        Num::U(u) => OwnedValue::U64(u),
+        Num::F(f) => OwnedValue::F64(f),
+    }
+}
+
+/// Builds the index document of a version. `body` is `Value::Null` for a tombstone.
+pub(crate) fn index_document(fields: &Fields, info: &VersionInfo, body: &Value) -> TantivyDocument {
+    let mut doc = TantivyDocument::default();
+    doc.add_u64(fields.seq, info.seq);
+    doc.add_text(fields.id, &info.id);
+    doc.add_text(fields.kind, &info.kind);
+    doc.add_u64(fields.version, info.version);
+    doc.add_u64(fields.updated, info.time);
+
+    // Flat objects keyed by dotted path; tantivy expands the dots (see convert.rs).
+    let mut kw: BTreeMap<String, Vec<OwnedValue>> = BTreeMap::new();
+    let mut ci: BTreeMap<String, Vec<OwnedValue>> = BTreeMap::new();
+    let mut text: BTreeMap<String, Vec<OwnedValue>> = BTreeMap::new();
+    let mut paths: HashSet<String> = HashSet::new();
+    for_each_leaf(body, &mut |path, leaf| {
+        if !paths.contains(path) {
+            let mut p = path;
+            loop {
+                if !paths.insert(p.to_owned()) {
+                    break;
+                }
+                match p.rfind('.') {
+                    Some(i) => p = &p[..i],
+                    None => break,
+                }
+            }
+        }
+        if let Some(k) = keyword(leaf) {
+            let v = match k {
+                Kw::Bool(b) => OwnedValue::Bool(b),
+                Kw::Num(n) => num_value(n),
+                Kw::Date(secs) => OwnedValue::Date(DateTime::from_timestamp_secs(secs)),
+                Kw::Str(s) => {
+                    let lower = lowercase(s);
+                    if lower != s {
+                        ci.entry(path.to_owned())
+                            .or_default()
+                            .push(OwnedValue::Str(lower));
+                    }
+                    OwnedValue::Str(s.to_owned())
+                }
+            };
+            kw.entry(path.to_owned()).or_default().push(v);
+        }
+        if let Value::String(s) = leaf {
+            doc.add_text(fields.all, s);
+            text.entry(path.to_owned())
+                .or_default()
+                .push(OwnedValue::Str(s.clone()));
+        }
+    });
+    let object = |map: BTreeMap<String, Vec<OwnedValue>>| {
+        OwnedValue::Object(
+            map.into_iter()
+                .map(|(k, mut v)| {
+                    let v = if v.len() == 1 {
+                        v.pop().unwrap_or(OwnedValue::Null)
+                    } else {
+                        OwnedValue::Array(v)
+                    };
+                    (k, v)
+                })
+                .collect(),
+        )
+    };
+    if !kw.is_empty() {
+        doc.add_field_value(fields.kw, &object(kw));
+    }
+    if !ci.is_empty() {
+        doc.add_field_value(fields.ci, &object(ci));
+    }
+    if !text.is_empty() {
+        doc.add_field_value(fields.text, &object(text));
+    }
+    for p in paths {
+        doc.add_text(fields.paths, &p);
+    }
+    doc
+}

@@ -1,0 +1,633 @@
+//! Running a query: the index part through a collector that applies visibility from the
+//! engine's columns, the not-yet-committed tail through the matcher, one exact merge.
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use storage::{Engine, SeqColumns};
+use tantivy::collector::{Collector, SegmentCollector};
+use tantivy::columnar::Column;
+use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader};
+
+use crate::ast::{Field, SystemField};
+use crate::error::{Error, Result};
+use crate::index::{Published, Shared, TailDoc};
+use crate::keys::{min_value, values_of, ColumnReader, SortValue};
+use crate::matcher::Matcher;
+use crate::plan;
+use crate::schema::VersionInfo;
+use crate::spec::{QuerySpec, Snapshot, SortTarget};
+use crate::translate::translate;
+
+/// One matching version.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Hit {
+    /// Its seq (read it with the engine).
+    pub seq: u64,
+    /// Full-text relevance, when the query sorts by `_score`.
+    pub score: Option<f32>,
+}
+
+/// One group of a grouped query.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct GroupOutput {
+    /// The field's value (`null` for documents without one).
+    pub key: Value,
+    /// Matching versions in the group.
+    pub count: u64,
+    /// The first versions of the group in the query's order.
+    pub hits: Vec<Hit>,
+}
+
+/// The answer to a query, as seqs.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct QueryOutput {
+    /// The snapshot seq the query read (pages of it read the same one).
+    pub snapshot_seq: u64,
+    /// The exact number of matches, if asked.
+    pub count: Option<u64>,
+    /// The page of matches.
+    pub hits: Vec<Hit>,
+    /// The token of the next page, if there are more matches.
+    pub next_page: Option<String>,
+    /// Groups, largest first, if asked.
+    pub groups: Vec<GroupOutput>,
+}
+
+/// Which versions count, at snapshot seq `at`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+struct Visibility {
+    at: u64,
+    all_versions: bool,
+    include_deleted: bool,
+    /// Versions whose expiry is at or before this time count as deleted.
+    expiry_at: Option<u64>,
+}
+
+impl Visibility {
+    fn check(&self, seq: u64, cols: Option<SeqColumns>, engine: &Engine) -> Result<bool> {
+        let Some(cols) = cols else {
+            return Ok(false);
+        };
+        if seq > self.at || (!self.all_versions && cols.end <= self.at) {
+            return Ok(false);
+        }
+        let mut deleted = cols.tombstone;
+        if !deleted && cols.expires {
+            if let Some(x) = self.expiry_at {
+                let expiry = engine.get_seq(seq)?.and_then(|v| v.meta.expires_at);
+                deleted = expiry.is_some_and(|e| e <= x);
+            }
+        }
+        Ok(!deleted || self.include_deleted)
+    }
+}
+
+/// A page token: the pinned snapshot, what the query was, and where the last page ended.
+#[derive(Debug, Serialize, Deserialize)]
+struct PageToken {
+    v: u8,
+    fingerprint: u64,
+    vis: Visibility,
+    key: Vec<SortValue>,
+    seq: u64,
+}
+
+const TOKEN_VERSION: u8 = 1;
+
+fn fingerprint(spec: &QuerySpec) -> u64 {
+    let text = serde_json::to_string(&(
+        &spec.query,
+        &spec.sort,
+        &spec.snapshot,
+        spec.include_deleted,
+    ))
+    .unwrap_or_default();
+    // FNV-1a: stable across processes and versions.
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+fn encode_token(token: &PageToken) -> String {
+    let json = serde_json::to_vec(token).unwrap_or_default();
+    json.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn decode_token(text: &str, fingerprint: u64) -> Result<PageToken> {
+    let bad = |reason: &str| Error::InvalidPageToken {
+        reason: reason.to_owned(),
+    };
+    if text.len() % 2 != 0 || text.len() > 1 << 20 {
+        return Err(bad("not a token this store issued"));
+    }
+    let bytes = (0..text.len())
+        .step_by(2)
+        .map(|i| {
+            text.get(i..i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        })
+        .collect::<Option<Vec<u8>>>()
+        .ok_or_else(|| bad("not a token this store issued"))?;
+    let token: PageToken =
+        serde_json::from_slice(&bytes).map_err(|_| bad("not a token this store issued"))?;
+    if token.v != TOKEN_VERSION {
+        return Err(bad("issued by another version of strata"));
+    }
+    if token.fingerprint != fingerprint {
+        return Err(bad("issued for another query, sort or snapshot"));
+    }
+    Ok(token)
+}
+
+/// A candidate result: its sort key, then seq as the tie-breaker.
+#[derive(Debug, Clone)]
+struct Entry {
+    key: Vec<SortValue>,
+    seq: u64,
+    score: Option<f32>,
+}
+
+/// What a query collects: count, best entries, groups.
+struct Plan {
+    vis: Visibility,
+    sort: Vec<(SortTarget, bool)>,
+    /// Entries kept: offset + limit + 1 (one more tells whether a next page exists).
+    keep: usize,
+    after: Option<(Vec<SortValue>, u64)>,
+    group: Option<(Field, usize)>,
+    needs_score: bool,
+    engine: Arc<Engine>,
+}
+
+impl Plan {
+    fn cmp(&self, a: &Entry, b: &Entry) -> Ordering {
+        self.cmp_parts(&a.key, a.seq, &b.key, b.seq)
+    }
+
+    fn cmp_parts(&self, ak: &[SortValue], aseq: u64, bk: &[SortValue], bseq: u64) -> Ordering {
+        for ((x, y), (_, desc)) in ak.iter().zip(bk).zip(&self.sort) {
+            match x.cmp_dir(y, *desc) {
+                Ordering::Equal => {}
+                o => return o,
+            }
+        }
+        aseq.cmp(&bseq)
+    }
+
+    fn after_cursor(&self, e: &Entry) -> bool {
+        match &self.after {
+            None => true,
+            Some((key, seq)) => self.cmp_parts(&e.key, e.seq, key, *seq) == Ordering::Greater,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Group {
+    key: Option<SortValue>,
+    count: u64,
+    top: Vec<Entry>,
+}
+
+#[derive(Default)]
+struct Acc {
+    count: u64,
+    top: Vec<Entry>,
+    groups: HashMap<String, Group>,
+    error: Option<String>,
+}
+
+/// Inserts into a sorted bounded list.
+fn insert_bounded(list: &mut Vec<Entry>, e: Entry, keep: usize, plan: &Plan) {
+    if keep == 0 {
+        return;
+    }
+    if list.len() >= keep {
+        if let Some(last) = list.last() {
+            if plan.cmp(&e, last) != Ordering::Less {
+                return;
+            }
+        }
+    }
+    let at = list.partition_point(|x| plan.cmp(x, &e) == Ordering::Less);
+    list.insert(at, e);
+    list.truncate(keep);
+}
+
+impl Acc {
+    fn offer(&mut self, plan: &Plan, entry: Entry, groups: Option<Vec<SortValue>>) {
+        self.count += 1;
+        if let (Some(values), Some((_, top))) = (groups, &plan.group) {
+            for v in values {
+                let g = self.groups.entry(v.group_id()).or_default();
+                g.count += 1;
+                if g.key.is_none() {
+                    g.key = Some(v);
+                }
+                insert_bounded(&mut g.top, entry.clone(), *top, plan);
+            }
+        }
+        if plan.after_cursor(&entry) {
+            insert_bounded(&mut self.top, entry, plan.keep, plan);
+        }
+    }
+
+    fn merge(&mut self, plan: &Plan, other: Acc) {
+        self.count += other.count;
+        if self.error.is_none() {
+            self.error = other.error;
+        }
+        for e in other.top {
+            insert_bounded(&mut self.top, e, plan.keep, plan);
+        }
+        for (id, g) in other.groups {
+            let mine = self.groups.entry(id).or_default();
+            mine.count += g.count;
+            if mine.key.is_none() {
+                mine.key = g.key;
+            }
+            for e in g.top {
+                if let Some((_, top)) = &plan.group {
+                    insert_bounded(&mut mine.top, e, *top, plan);
+                }
+            }
+        }
+    }
+}
+
+/// Distinct group values (or `Missing`).
+fn group_values(values: Vec<SortValue>) -> Vec<SortValue> {
+    let mut out: Vec<SortValue> = Vec::with_capacity(values.len().max(1));
+    for v in values {
+        if !out.iter().any(|o| o.group_id() == v.group_id()) {
+            out.push(v);
+        }
+    }
+    if out.is_empty() {
+        out.push(SortValue::Missing);
+    }
+    out
+}
+
+struct VersionCollector {
+    plan: Arc<Plan>,
+}
+
+/// Documents buffered before one visibility lookup in the engine.
+const VISIBILITY_BATCH: usize = 512;
+
+struct VersionSegmentCollector {
+    plan: Arc<Plan>,
+    seqs: Column<u64>,
+    sort: Vec<Option<ColumnReader>>,
+    group: Option<ColumnReader>,
+    buffer: Vec<(DocId, u64, Score)>,
+    cols: Vec<Option<SeqColumns>>,
+    seq_buf: Vec<u64>,
+    values: Vec<SortValue>,
+    acc: Acc,
+}
+
+impl Collector for VersionCollector {
+    type Fruit = Acc;
+    type Child = VersionSegmentCollector;
+
+    fn for_segment(
+        &self,
+        _ord: SegmentOrdinal,
+        segment: &SegmentReader,
+    ) -> tantivy::Result<VersionSegmentCollector> {
+        let seqs = segment.fast_fields().u64(SystemField::Seq.name())?;
+        let sort = self
+            .plan
+            .sort
+            .iter()
+            .map(|(t, _)| match t {
+                SortTarget::Score => Ok(None),
+                SortTarget::Field(f) => ColumnReader::open(segment, f)
+                    .map(Some)
+                    .map_err(|e| tantivy::TantivyError::InternalError(e.to_string())),
+            })
+            .collect::<tantivy::Result<Vec<_>>>()?;
+        let group = match &self.plan.group {
+            Some((f, _)) => Some(
+                ColumnReader::open(segment, f)
+                    .map_err(|e| tantivy::TantivyError::InternalError(e.to_string()))?,
+            ),
+            None => None,
+        };
+        Ok(VersionSegmentCollector {
+            plan: Arc::clone(&self.plan),
+            seqs,
+            sort,
+            group,
+            buffer: Vec::with_capacity(VISIBILITY_BATCH),
+            cols: Vec::with_capacity(VISIBILITY_BATCH),
+            seq_buf: Vec::with_capacity(VISIBILITY_BATCH),
+            values: Vec::new(),
+            acc: Acc::default(),
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        self.plan.needs_score
+    }
+
+    fn merge_fruits(&self, fruits: Vec<Acc>) -> tantivy::Result<Acc> {
+        let mut acc = Acc::default();
+        for f in fruits {
+            acc.merge(&self.plan, f);
+        }
+        Ok(acc)
+    }
+}
+
+impl VersionSegmentCollector {
+    fn push(&mut self, doc: DocId, score: Score) {
+        let Some(seq) = self.seqs.first(doc) else {
+            return;
+        };
+        if seq > self.plan.vis.at {
+            return;
+        }
+        self.buffer.push((doc, seq, score));
+        if self.buffer.len() >= VISIBILITY_BATCH {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.buffer.is_empty() {
+            return;
+        }
+        let plan = Arc::clone(&self.plan);
+        self.seq_buf.clear();
+        self.seq_buf.extend(self.buffer.iter().map(|(_, s, _)| *s));
+        plan.engine.seq_columns(&self.seq_buf, &mut self.cols);
+        let buffer = std::mem::take(&mut self.buffer);
+        for (i, &(doc, seq, score)) in buffer.iter().enumerate() {
+            match plan
+                .vis
+                .check(seq, self.cols.get(i).copied().flatten(), &plan.engine)
+            {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    self.acc.error.get_or_insert(e.to_string());
+                    continue;
+                }
+            }
+            if plan.keep == 0 && plan.group.is_none() {
+                self.acc.count += 1;
+                continue;
+            }
+            let mut key = Vec::with_capacity(plan.sort.len());
+            for (reader, (target, _)) in self.sort.iter().zip(&plan.sort) {
+                key.push(match (reader, target) {
+                    (Some(r), _) => {
+                        r.values(doc, &mut self.values);
+                        min_value(std::mem::take(&mut self.values))
+                    }
+                    (None, _) => SortValue::F(f64::from(score)),
+                });
+            }
+            let groups = self.group.as_ref().map(|r| {
+                r.values(doc, &mut self.values);
+                group_values(std::mem::take(&mut self.values))
+            });
+            let entry = Entry {
+                key,
+                seq,
+                score: plan.needs_score.then_some(score),
+            };
+            self.acc.offer(&plan, entry, groups);
+        }
+        self.buffer = buffer;
+        self.buffer.clear();
+    }
+}
+
+impl SegmentCollector for VersionSegmentCollector {
+    type Fruit = Acc;
+
+    fn collect(&mut self, doc: DocId, score: Score) {
+        self.push(doc, score);
+    }
+
+    fn collect_block(&mut self, docs: &[DocId]) {
+        for &doc in docs {
+            self.push(doc, 0.0);
+        }
+    }
+
+    fn harvest(mut self) -> Acc {
+        self.flush();
+        self.acc
+    }
+}
+
+/// Resolves the snapshot of a first page.
+fn visibility(spec: &QuerySpec, engine: &Engine, now: u64) -> Visibility {
+    let last = engine.last_seq();
+    let (at, all_versions, expiry_at) = match spec.snapshot {
+        Snapshot::Current => (last, false, Some(now)),
+        Snapshot::AsOf(t) => (engine.seq_at_time(t).min(last), false, Some(t)),
+        Snapshot::AtSeq(s) => {
+            let at = s.min(last);
+            let mut cols = Vec::new();
+            engine.seq_columns(&[at], &mut cols);
+            let time = cols.first().copied().flatten().map_or(0, |c| c.time);
+            (at, false, Some(time))
+        }
+        Snapshot::AllVersions => (last, true, None),
+    };
+    Visibility {
+        at,
+        all_versions,
+        include_deleted: spec.include_deleted,
+        expiry_at,
+    }
+}
+
+pub(crate) fn search(shared: &Shared, spec: &QuerySpec, now: u64) -> Result<QueryOutput> {
+    spec.validate()?;
+    let node = plan::compile(&spec.query)?;
+    let sort: Vec<(SortTarget, bool)> = spec
+        .sort
+        .iter()
+        .map(|k| k.target().map(|t| (t, k.descending)))
+        .collect::<Result<_>>()?;
+    let needs_score = sort.iter().any(|(t, _)| *t == SortTarget::Score);
+    let fp = fingerprint(spec);
+    let (vis, after) = match &spec.page {
+        Some(token) => {
+            let t = decode_token(token, fp)?;
+            if t.key.len() != sort.len() {
+                return Err(Error::InvalidPageToken {
+                    reason: "issued for another sort".to_owned(),
+                });
+            }
+            (t.vis, Some((t.key, t.seq)))
+        }
+        None => (visibility(spec, &shared.engine, now), None),
+    };
+    let group = match &spec.group_by {
+        Some(g) => Some((Field::parse(&g.field)?, g.top)),
+        None => None,
+    };
+    let plan = Arc::new(Plan {
+        vis,
+        sort,
+        keep: if spec.limit == 0 {
+            0
+        } else {
+            spec.offset + spec.limit + 1
+        },
+        after,
+        group,
+        needs_score,
+        engine: Arc::clone(&shared.engine),
+    });
+
+    // Scores exist only in the index; a big tail is cheaper to commit than to scan.
+    let mut published: Arc<Published> = shared.current()?;
+    if (needs_score && published.committed < vis.at)
+        || vis.at.saturating_sub(published.committed) > shared.options.max_tail
+    {
+        published = shared.wait_committed(vis.at)?;
+    }
+
+    let tq = translate(&node, &shared.fields)?;
+    let collector = VersionCollector {
+        plan: Arc::clone(&plan),
+    };
+    let mut acc = published.searcher.search(&*tq, &collector)?;
+    if published.committed < vis.at {
+        let matcher = Matcher::from_node(node);
+        scan_tail(shared, &published, &plan, &matcher, &mut acc)?;
+    }
+    if let Some(e) = acc.error {
+        return Err(Error::Index { message: e });
+    }
+    Ok(finish(spec, &plan, acc, fp))
+}
+
+/// Matches the versions after the last commit, up to the snapshot.
+fn scan_tail(
+    shared: &Shared,
+    published: &Published,
+    plan: &Plan,
+    matcher: &Matcher,
+    acc: &mut Acc,
+) -> Result<()> {
+    let at = plan.vis.at;
+    let mut docs: Vec<&TailDoc> = Vec::new();
+    for chunk in &published.tail {
+        docs.extend(chunk.iter().filter(|d| d.info.seq <= at));
+    }
+    // Versions the indexer has not reached yet come from the log.
+    let mut read: Vec<TailDoc> = Vec::new();
+    let mut next = published.indexed().max(published.committed) + 1;
+    while next <= at {
+        let Some(v) = shared.engine.get_seq(next)? else {
+            break;
+        };
+        let body = if v.meta.tombstone {
+            Value::Null
+        } else {
+            serde_json::from_slice(&v.body).map_err(|e| Error::Index {
+                message: format!("the body of seq {next} is not JSON: {e}"),
+            })?
+        };
+        read.push(TailDoc {
+            info: VersionInfo::from_meta(&v.meta),
+            body,
+        });
+        next += 1;
+    }
+    docs.extend(read.iter());
+    let seqs: Vec<u64> = docs.iter().map(|d| d.info.seq).collect();
+    let mut cols = Vec::with_capacity(seqs.len());
+    plan.engine.seq_columns(&seqs, &mut cols);
+    for (doc, col) in docs.iter().zip(cols) {
+        if !plan.vis.check(doc.info.seq, col, &plan.engine)? {
+            continue;
+        }
+        if !matcher.matches(&doc.info, &doc.body) {
+            continue;
+        }
+        let key = plan
+            .sort
+            .iter()
+            .map(|(t, _)| match t {
+                SortTarget::Field(f) => min_value(values_of(f, &doc.info, &doc.body)),
+                SortTarget::Score => SortValue::Missing,
+            })
+            .collect();
+        let groups = plan
+            .group
+            .as_ref()
+            .map(|(f, _)| group_values(values_of(f, &doc.info, &doc.body)));
+        acc.offer(
+            plan,
+            Entry {
+                key,
+                seq: doc.info.seq,
+                score: None,
+            },
+            groups,
+        );
+    }
+    Ok(())
+}
+
+fn hit(e: &Entry) -> Hit {
+    Hit {
+        seq: e.seq,
+        score: e.score,
+    }
+}
+
+fn finish(spec: &QuerySpec, plan: &Plan, acc: Acc, fp: u64) -> QueryOutput {
+    let page: Vec<&Entry> = acc.top.iter().skip(spec.offset).take(spec.limit).collect();
+    let more = acc.top.len() > spec.offset + spec.limit;
+    let next_page = match (more, page.last()) {
+        (true, Some(last)) => Some(encode_token(&PageToken {
+            v: TOKEN_VERSION,
+            fingerprint: fp,
+            vis: plan.vis,
+            key: last.key.clone(),
+            seq: last.seq,
+        })),
+        _ => None,
+    };
+    let mut groups: Vec<(SortValue, Group)> = acc
+        .groups
+        .into_values()
+        .map(|g| (g.key.clone().unwrap_or(SortValue::Missing), g))
+        .collect();
+    groups.sort_by(|(ka, a), (kb, b)| b.count.cmp(&a.count).then_with(|| ka.cmp_dir(kb, false)));
+    let limit = spec.group_by.as_ref().map_or(0, |g| g.limit);
+    QueryOutput {
+        snapshot_seq: plan.vis.at,
+        count: spec.count.then_some(acc.count),
+        hits: page.into_iter().map(hit).collect(),
+        next_page,
+        groups: groups
+            .into_iter()
+            .take(limit)
+            .map(|(k, g)| GroupOutput {
+                key: k.to_json(),
+                count: g.count,
+                hits: g.top.iter().map(hit).collect(),
+            })
+            .collect(),
+    }
+}

@@ -1,0 +1,207 @@
+//! Queries over the versions: the present, any past moment, or all versions.
+
+use serde_json::{Map, Value};
+
+use crate::document::Document;
+use crate::error::{Error, Result};
+use crate::store::Store;
+
+pub use query::{
+    BoolQuery, Field, GroupBy, IndexOpenReport, IndexProgress, Query, QuerySpec, Range, Scalar,
+    Snapshot, SortKey, SystemField,
+};
+
+/// The answer to [`Store::query`].
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct QueryResult {
+    /// The exact number of matches, when [`QuerySpec::count`] asked for it.
+    pub count: Option<u64>,
+    /// The page of matching versions with their metadata; bodies are projected when
+    /// [`QuerySpec::select`] is set and `null` when [`QuerySpec::ids_only`] is.
+    pub documents: Vec<Document>,
+    /// Pass it as [`QuerySpec::page`] to get the next page (same snapshot), if there is one.
+    pub next_page: Option<String>,
+    /// Groups, largest first, when [`QuerySpec::group_by`] asked for them.
+    pub groups: Vec<Group>,
+    /// The seq of the snapshot the query read.
+    pub snapshot_seq: u64,
+}
+
+/// One group of a grouped query.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Group {
+    /// The field's value; `null` groups the documents without one.
+    pub key: Value,
+    /// Matching versions in the group.
+    pub count: u64,
+    /// The first of them in the query's order.
+    pub documents: Vec<Document>,
+}
+
+/// Parses the text query syntax (see the README) into a [`Query`].
+///
+/// ```
+/// let q = strata::parse_query(r#"_kind:package AND description:"web framework" AND NOT priority:optional"#)?;
+/// assert!(strata::parse_query("size:[1 TO").is_err());
+/// # let _ = q;
+/// # Ok::<_, strata::Error>(())
+/// ```
+pub fn parse_query(text: &str) -> Result<Query> {
+    Ok(query::parse(text)?)
+}
+
+impl Store {
+    /// Runs a query.
+    ///
+    /// `Current` sees every write acknowledged before the call, whether or not the index has
+    /// committed it yet; `AsOf(time)` the versions visible then; `AllVersions` every version.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use strata::{Query, QuerySpec, SortKey, Store};
+    ///
+    /// let store = Store::open_in_memory(Default::default())?;
+    /// store.put("/pkg/serde", "package", json!({"section": "rust", "size": 300}))?;
+    /// store.put("/pkg/flask", "package", json!({"section": "python", "size": 900}))?;
+    /// store.put("/pkg/django", "package", json!({"section": "python", "size": 4000}))?;
+    ///
+    /// let spec = QuerySpec::new(Query::term("section", "python").and(Query::range("size", ..1000)))
+    ///     .count(true);
+    /// let result = store.query(&spec)?;
+    /// assert_eq!(result.count, Some(1));
+    /// assert_eq!(result.documents[0].meta.id, "/pkg/flask");
+    ///
+    /// // The same in the text syntax, largest first.
+    /// let spec = QuerySpec::new(strata::parse_query("_kind:package AND section:python")?)
+    ///     .sort(SortKey::desc("size"));
+    /// let ids: Vec<_> = store.query(&spec)?.documents.into_iter().map(|d| d.meta.id).collect();
+    /// assert_eq!(ids, ["/pkg/django", "/pkg/flask"]);
+    /// # Ok::<_, strata::Error>(())
+    /// ```
+    pub fn query(&self, spec: &QuerySpec) -> Result<QueryResult> {
+        let out = self.inner.index.search(spec, self.now())?;
+        let load = |hits: &[query::Hit]| -> Result<Vec<Document>> {
+            hits.iter().map(|h| self.load_hit(spec, h.seq)).collect()
+        };
+        Ok(QueryResult {
+            count: out.count,
+            documents: load(&out.hits)?,
+            next_page: out.next_page,
+            groups: out
+                .groups
+                .iter()
+                .map(|g| {
+                    Ok(Group {
+                        key: g.key.clone(),
+                        count: g.count,
+                        documents: load(&g.hits)?,
+                    })
+                })
+                .collect::<Result<_>>()?,
+            snapshot_seq: out.snapshot_seq,
+        })
+    }
+
+    fn load_hit(&self, spec: &QuerySpec, seq: u64) -> Result<Document> {
+        let version = self
+            .inner
+            .engine
+            .get_seq(seq)?
+            .ok_or(Error::Query(query::Error::Index {
+                message: format!("seq {seq} is missing from the log"),
+            }))?;
+        if spec.ids_only {
+            return Ok(Document {
+                meta: version.meta.into(),
+                body: Value::Null,
+            });
+        }
+        let mut doc = self.document(version)?;
+        if let Some(paths) = &spec.select {
+            doc.body = project(&doc.body, paths);
+        }
+        Ok(doc)
+    }
+
+    /// Discards the index and rebuilds it from the log; returns when it covers every version
+    /// written before the call. Queries stay exact meanwhile (they wait for the rebuild or read
+    /// the log).
+    pub fn rebuild_index(&self) -> Result<()> {
+        Ok(self.inner.index.rebuild()?)
+    }
+
+    /// Blocks until the index has committed everything written so far. Queries never need
+    /// this (they see the uncommitted tail); it is for tools, benchmarks and tests.
+    pub fn wait_for_index(&self) -> Result<()> {
+        Ok(self.inner.index.wait_committed(self.last_seq())?)
+    }
+
+    /// How far the indexer has come.
+    pub fn index_progress(&self) -> IndexProgress {
+        self.inner.index.progress()
+    }
+}
+
+/// Keeps only `paths` of `body` (each a dotted path; arrays keep, per element, the selected
+/// parts of their objects).
+pub(crate) fn project(body: &Value, paths: &[String]) -> Value {
+    let mut out = Value::Object(Map::new());
+    for path in paths {
+        let segments: Vec<&str> = path.split('.').collect();
+        if let Some(v) = select(body, &segments) {
+            merge(&mut out, v);
+        }
+    }
+    out
+}
+
+/// The part of `v` under `segments`, rebuilt with its nesting.
+fn select(v: &Value, segments: &[&str]) -> Option<Value> {
+    let Some((first, rest)) = segments.split_first() else {
+        return Some(v.clone());
+    };
+    match v {
+        Value::Object(map) => {
+            let inner = select(map.get(*first)?, rest)?;
+            let mut m = Map::new();
+            m.insert((*first).to_owned(), inner);
+            Some(Value::Object(m))
+        }
+        Value::Array(items) => {
+            let picked: Vec<Value> = items.iter().filter_map(|i| select(i, segments)).collect();
+            (!picked.is_empty()).then_some(Value::Array(picked))
+        }
+        _ => None,
+    }
+}
+
+fn merge(into: &mut Value, from: Value) {
+    match (into, from) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, v) in b {
+                match a.get_mut(&k) {
+                    Some(existing) => merge(existing, v),
+                    None => {
+                        a.insert(k, v);
+                    }
+                }
+            }
+        }
+        (into, from) => *into = from,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn projection_keeps_nesting() {
+        let body = json!({"a": {"b": 1, "c": 2}, "d": [{"e": 1, "f": 2}], "g": 3});
+        let p = project(&body, &["a.b".into(), "d.e".into(), "missing".into()]);
+        assert_eq!(p, json!({"a": {"b": 1}, "d": [{"e": 1}]}));
+    }
+}
