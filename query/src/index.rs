@@ -66,6 +66,42 @@ impl Default for IndexOptions {
 }
 
 impl IndexOptions {
+    /// Sets the longest wait of an indexed version for its commit.
+    pub fn with_commit_interval(mut self, interval: Duration) -> Self {
+        self.commit_interval = interval;
+        self
+    }
+
+    /// Sets the most versions between two commits.
+    pub fn with_commit_versions(mut self, versions: u64) -> Self {
+        self.commit_versions = versions;
+        self
+    }
+
+    /// Sets how far the log may run ahead of the last commit before writers wait.
+    pub fn with_max_lag(mut self, versions: u64) -> Self {
+        self.max_lag = versions;
+        self
+    }
+
+    /// Sets the largest tail a query matches in memory before it waits for a commit.
+    pub fn with_max_tail(mut self, versions: u64) -> Self {
+        self.max_tail = versions;
+        self
+    }
+
+    /// Sets tantivy's indexing memory budget.
+    pub fn with_writer_memory(mut self, bytes: usize) -> Self {
+        self.writer_memory = bytes;
+        self
+    }
+
+    /// Sets the number of indexing threads (0: automatic).
+    pub fn with_writer_threads(mut self, threads: usize) -> Self {
+        self.writer_threads = threads;
+        self
+    }
+
     /// Checks the values.
     pub fn validate(&self) -> Result<()> {
         let bad = |reason: &str| {

@@ -76,6 +76,43 @@ pub(crate) fn translate(node: &Node, f: &Fields) -> Result<Boxed> {
         Node::KwRange(path, range) => {
             let (lo, hi) = match range {
                 KwRange::Num(lo, hi) => {
+                    // tantivy reads both bounds as the type of the first: give them one type.
+                    let any = |p: fn(&Num) -> bool| {
+                        [lo, hi].iter().any(|b| match b {
+                            Bound::Included(n) | Bound::Excluded(n) => p(n),
+                            Bound::Unbounded => false,
+                        })
+                    };
+                    let (lo, hi) = if any(|n| matches!(n, Num::F(_))) {
+                        let as_f = |n: &Num| Num::F(n.as_f64());
+                        (lo.as_ref().map(as_f), hi.as_ref().map(as_f))
+                    } else if any(|n| matches!(n, Num::U(_))) {
+                        // Mixed with a u64 bound: a negative lower bound is no bound; a
+                        // negative upper bound admits nothing.
+                        let lo = match lo {
+                            Bound::Included(Num::I(i)) | Bound::Excluded(Num::I(i)) if *i < 0 => {
+                                Bound::Unbounded
+                            }
+                            other => other.as_ref().map(|n| match n {
+                                Num::I(i) => Num::U(*i as u64),
+                                n => *n,
+                            }),
+                        };
+                        if matches!(hi, Bound::Included(Num::I(i)) | Bound::Excluded(Num::I(i)) if *i < 0)
+                        {
+                            return Ok(Box::new(EmptyQuery));
+                        }
+                        let hi = hi.as_ref().map(|n| match n {
+                            Num::I(i) => Num::U(*i as u64),
+                            n => *n,
+                        });
+                        (lo, hi)
+                    } else {
+                        (lo.clone(), hi.clone())
+                    };
+                    if matches!((&lo, &hi), (Bound::Unbounded, Bound::Unbounded)) {
+                        return Ok(term(Term::from_field_text(f.paths, path)));
+                    }
                     let t = |n: &Num| kw_term(f.kw, path, &KwValue::Num(*n));
                     (lo.as_ref().map(t), hi.as_ref().map(t))
                 }

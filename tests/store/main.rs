@@ -4,6 +4,7 @@
 mod api;
 mod concurrency;
 mod model;
+mod query_model;
 
 use std::path::Path;
 

@@ -1,0 +1,407 @@
+//! Differential test of queries (STYLE "Tests" 5): random documents, updates and deletes; random
+//! queries of every node type, sorts and snapshots; every answer of the store (index and tail)
+//! must equal a brute-force evaluation over the version history kept by the test.
+//!
+//! The brute force filters with the in-memory matcher, so this checks that the index agrees
+//! with it, and checks visibility, counting, sorting and paging against the test's own model.
+
+use std::cmp::Ordering;
+use std::time::Duration;
+
+use query::{Matcher, VersionInfo};
+use rand::rngs::SmallRng;
+use rand::seq::IndexedRandom;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+use strata::{IndexOptions, Options, Query, QuerySpec, Snapshot, SortKey, Store};
+
+use crate::{fast_options, open, stress};
+
+const IDS: &[&str] = &["/a/1", "/a/2", "/a/3", "/b/1", "/b/2", "/c/1", "/c/2", "/d"];
+const KINDS: &[&str] = &["user", "team"];
+const STRS: &[&str] = &["x", "X", "foo", "Foo", "foo bar", "bar", "é", "2026-01-02T00:00:00Z"];
+const WORDS: &[&str] = &["quick", "brown", "fox", "jumps", "lazy", "dog", "Quick", "quack"];
+const TAGS: &[&str] = &["red", "green", "blue", "Red"];
+const DATES: &[&str] = &[
+    "2026-01-01T00:00:00Z",
+    "2026-01-02T00:00:00Z",
+    "2026-01-02T12:30:00+02:00",
+    "2026-03-01T00:00:00.5Z",
+];
+const SORT_FIELDS: &[&str] = &["a", "b", "s", "d", "n.x", "tags", "_id", "_version", "_kind", "_updated"];
+
+#[derive(Debug, Clone)]
+struct V {
+    info: VersionInfo,
+    body: Value,
+}
+
+fn sentence(rng: &mut SmallRng) -> String {
+    let n = rng.random_range(1..6);
+    (0..n).map(|_| *WORDS.choose(rng).unwrap()).collect::<Vec<_>>().join(" ")
+}
+
+fn body(rng: &mut SmallRng) -> Value {
+    let mut m = serde_json::Map::new();
+    if rng.random_bool(0.8) {
+        m.insert("a".into(), json!(rng.random_range(0..5)));
+    }
+    if rng.random_bool(0.7) {
+        let v = match rng.random_range(0..3) {
+            0 => json!(rng.random_range(0..4)),
+            1 => json!(rng.random_range(0..4) as f64 + 0.5),
+            _ => json!(rng.random_range(0..4) as f64),
+        };
+        m.insert("b".into(), v);
+    }
+    if rng.random_bool(0.7) {
+        m.insert("s".into(), json!(STRS.choose(rng).unwrap()));
+    }
+    if rng.random_bool(0.7) {
+        m.insert("t".into(), json!(sentence(rng)));
+    }
+    if rng.random_bool(0.6) {
+        let n = rng.random_range(0..4);
+        let tags: Vec<&str> = (0..n).map(|_| *TAGS.choose(rng).unwrap()).collect();
+        m.insert("tags".into(), json!(tags));
+    }
+    if rng.random_bool(0.5) {
+        m.insert("n".into(), json!({"x": rng.random_range(0..3), "y": sentence(rng)}));
+    }
+    if rng.random_bool(0.5) {
+        m.insert("d".into(), json!(DATES.choose(rng).unwrap()));
+    }
+    if rng.random_bool(0.1) {
+        m.insert("long".into(), json!("foo ".repeat(80)));
+    }
+    if rng.random_bool(0.1) {
+        m.insert("mixed".into(), json!([1, "x", true, null, {"a": 2}]));
+    }
+    Value::Object(m)
+}
+
+fn leaf_query(rng: &mut SmallRng) -> Query {
+    match rng.random_range(0..22) {
+        0 => Query::term("a", rng.random_range(0..5)),
+        1 => Query::term("b", [0.5, 1.0, 2.0, 1.5][rng.random_range(0..4)]),
+        2 => Query::term("s", *STRS.choose(rng).unwrap()),
+        3 => Query::term_ci("s", *STRS.choose(rng).unwrap()),
+        4 => Query::terms("tags", TAGS.choose_multiple(rng, 2).copied()),
+        5 => Query::phrase("t", format!("{} {}", WORDS.choose(rng).unwrap(), WORDS.choose(rng).unwrap())),
+        6 => Query::matches("t", *WORDS.choose(rng).unwrap()),
+        7 => Query::text(*WORDS.choose(rng).unwrap()),
+        8 => Query::prefix("s", ["f", "F", "", "x", "ba"][rng.random_range(0..5)]),
+        9 => Query::wildcard("s", ["?o*", "*a*", "f??", "*"][rng.random_range(0..4)]),
+        10 => Query::fuzzy("t", ["quik", "dgo", "fox", "lazzy"][rng.random_range(0..4)], rng.random_range(0..3)),
+        11 => {
+            let lo = rng.random_range(0..4);
+            Query::range("a", lo..lo + rng.random_range(0..3))
+        }
+        12 => Query::range("b", 0.5..=2.0),
+        13 => Query::range("d", "2026-01-02T00:00:00Z"..),
+        14 => Query::range("s", "bar".."foo bar"),
+        15 => Query::exists(["n", "n.x", "tags", "long", "mixed.a"][rng.random_range(0..5)]),
+        16 => Query::kind(*KINDS.choose(rng).unwrap()),
+        17 => Query::id_prefix(["/a/", "/b", "/", "/zz"][rng.random_range(0..4)]),
+        18 => Query::range("_version", 1..),
+        19 => match rng.random_range(0..3) {
+            0 => Query::term("mixed", 1),
+            1 => Query::term("mixed", "x"),
+            _ => Query::term("mixed", true),
+        },
+        20 => Query::phrase("long", "foo foo"),
+        _ => Query::term("n.x", rng.random_range(0..3)),
+    }
+}
+
+fn random_query(rng: &mut SmallRng, depth: usize) -> Query {
+    if depth == 0 || rng.random_bool(0.4) {
+        return leaf_query(rng);
+    }
+    let mut b = strata::BoolQuery::default();
+    for _ in 0..rng.random_range(0..3) {
+        b.must.push(random_query(rng, depth - 1));
+    }
+    for _ in 0..rng.random_range(0..3) {
+        b.should.push(random_query(rng, depth - 1));
+    }
+    for _ in 0..rng.random_range(0..2) {
+        b.must_not.push(random_query(rng, depth - 1));
+    }
+    Query::Bool(b)
+}
+
+/// Sort values the way the README defines them, written independently of the crate.
+#[derive(Debug, Clone, PartialEq)]
+enum Key {
+    Bool(bool),
+    Num(f64),
+    Date(i64),
+    Str(String),
+    Missing,
+}
+
+fn date_secs(s: &str) -> Option<i64> {
+    let dt = time_parse(s)?;
+    Some(dt)
+}
+
+/// RFC 3339 of the shapes the test writes, to whole seconds.
+fn time_parse(s: &str) -> Option<i64> {
+    DATES
+        .iter()
+        .chain(STRS)
+        .position(|d| *d == s)
+        .and_then(|_| match s {
+            "2026-01-01T00:00:00Z" => Some(1_767_225_600),
+            "2026-01-02T00:00:00Z" => Some(1_767_312_000),
+            "2026-01-02T12:30:00+02:00" => Some(1_767_312_000 + 10 * 3600 + 1800),
+            "2026-03-01T00:00:00.5Z" => Some(1_772_323_200),
+            _ => None,
+        })
+}
+
+fn keys_of(v: &Value, out: &mut Vec<Key>) {
+    match v {
+        Value::Bool(b) => out.push(Key::Bool(*b)),
+        Value::Number(n) => out.push(Key::Num(n.as_f64().unwrap())),
+        Value::String(s) => match date_secs(s) {
+            Some(d) => out.push(Key::Date(d)),
+            None if s.len() <= 256 => out.push(Key::Str(s.clone())),
+            None => {}
+        },
+        Value::Array(items) => items.iter().for_each(|i| keys_of(i, out)),
+        _ => {}
+    }
+}
+
+fn rank(k: &Key) -> u8 {
+    match k {
+        Key::Bool(_) => 0,
+        Key::Num(_) => 1,
+        Key::Date(_) => 2,
+        Key::Str(_) => 3,
+        Key::Missing => 4,
+    }
+}
+
+fn cmp_asc(a: &Key, b: &Key) -> Ordering {
+    match (a, b) {
+        (Key::Bool(x), Key::Bool(y)) => x.cmp(y),
+        (Key::Num(x), Key::Num(y)) => x.total_cmp(y),
+        (Key::Date(x), Key::Date(y)) => x.cmp(y),
+        (Key::Str(x), Key::Str(y)) => x.cmp(y),
+        _ => rank(a).cmp(&rank(b)),
+    }
+}
+
+fn sort_key(field: &str, v: &V) -> Key {
+    let i = &v.info;
+    match field {
+        "_id" => Key::Str(i.id.clone()),
+        "_kind" => Key::Str(i.kind.clone()),
+        "_version" => Key::Num(i.version as f64),
+        "_updated" => Key::Num(i.time as f64),
+        "_seq" => Key::Num(i.seq as f64),
+        path => {
+            let mut cur = vec![&v.body];
+            for seg in path.split('.') {
+                cur = cur
+                    .into_iter()
+                    .flat_map(|c| match c {
+                        Value::Array(items) => items.iter().collect::<Vec<_>>(),
+                        other => vec![other],
+                    })
+                    .filter_map(|c| c.get(seg))
+                    .collect();
+            }
+            let mut keys = Vec::new();
+            cur.into_iter().for_each(|c| keys_of(c, &mut keys));
+            keys.into_iter().min_by(cmp_asc).unwrap_or(Key::Missing)
+        }
+    }
+}
+
+fn cmp_dir(a: &Key, b: &Key, desc: bool) -> Ordering {
+    match (a, b) {
+        (Key::Missing, Key::Missing) => Ordering::Equal,
+        (Key::Missing, _) => Ordering::Greater,
+        (_, Key::Missing) => Ordering::Less,
+        _ if desc => cmp_asc(b, a),
+        _ => cmp_asc(a, b),
+    }
+}
+
+/// The versions a snapshot sees, brute force over the history.
+fn visible<'a>(history: &'a [V], snapshot: Snapshot, include_deleted: bool) -> Vec<&'a V> {
+    let last = history.len() as u64;
+    let current = |pick: &dyn Fn(&V) -> bool| -> Vec<&'a V> {
+        let mut newest: std::collections::BTreeMap<&str, &V> = Default::default();
+        for v in history.iter().filter(|v| pick(v)) {
+            newest.insert(&v.info.id, v);
+        }
+        newest.into_values().collect()
+    };
+    let all: Vec<&V> = match snapshot {
+        Snapshot::Current => current(&|_| true),
+        Snapshot::AsOf(t) => current(&|v| v.info.time <= t),
+        Snapshot::AtSeq(s) => current(&|v| v.info.seq <= s.min(last)),
+        Snapshot::AllVersions => history.iter().collect(),
+    };
+    all.into_iter()
+        .filter(|v| include_deleted || !v.info.tombstone)
+        .collect()
+}
+
+fn expected(history: &[V], spec: &QuerySpec) -> (u64, Vec<u64>) {
+    let matcher = Matcher::new(&spec.query).expect("the generated query compiles");
+    let mut hits: Vec<&V> = visible(history, spec.snapshot, spec.include_deleted)
+        .into_iter()
+        .filter(|v| matcher.matches(&v.info, &v.body))
+        .collect();
+    hits.sort_by(|a, b| {
+        for k in &spec.sort {
+            match cmp_dir(&sort_key(&k.field, a), &sort_key(&k.field, b), k.descending) {
+                Ordering::Equal => {}
+                o => return o,
+            }
+        }
+        a.info.seq.cmp(&b.info.seq)
+    });
+    let count = hits.len() as u64;
+    (count, hits.into_iter().map(|v| v.info.seq).collect())
+}
+
+fn random_spec(rng: &mut SmallRng, history: &[V]) -> QuerySpec {
+    let snapshot = match rng.random_range(0..4) {
+        0 => Snapshot::Current,
+        1 => Snapshot::AsOf(history[rng.random_range(0..history.len())].info.time + rng.random_range(0..2)),
+        2 => Snapshot::AtSeq(rng.random_range(0..history.len() as u64 + 2)),
+        _ => Snapshot::AllVersions,
+    };
+    let mut spec = QuerySpec::new(random_query(rng, 3))
+        .snapshot(snapshot)
+        .include_deleted(rng.random_bool(0.2))
+        .count(true)
+        .limit(rng.random_range(1..8));
+    for _ in 0..rng.random_range(0..3) {
+        let f = SORT_FIELDS.choose(rng).unwrap();
+        spec = spec.sort(if rng.random_bool(0.5) { SortKey::desc(f) } else { SortKey::asc(f) });
+    }
+    spec
+}
+
+/// Runs `spec` page by page and returns the count and every seq in order.
+fn run_paged(store: &Store, spec: &QuerySpec) -> (u64, Vec<u64>) {
+    let mut seqs = Vec::new();
+    let mut page = spec.clone();
+    let mut count = None;
+    loop {
+        let r = store
+            .query(&page)
+            .unwrap_or_else(|e| panic!("query {spec:?} failed: {e}"));
+        count.get_or_insert(r.count.expect("count asked"));
+        seqs.extend(r.documents.iter().map(|d| d.meta.seq));
+        match r.next_page {
+            Some(token) => page = spec.clone().page(token),
+            None => return (count.unwrap_or(0), seqs),
+        }
+        assert!(seqs.len() <= 10_000, "paging does not end");
+    }
+}
+
+fn write_random(store: &Store, rng: &mut SmallRng, history: &mut Vec<V>, n: usize) {
+    for _ in 0..n {
+        let id = *IDS.choose(rng).unwrap();
+        let live = history
+            .iter()
+            .rev()
+            .find(|v| v.info.id == id)
+            .is_some_and(|v| !v.info.tombstone);
+        let (meta, body) = if live && rng.random_bool(0.25) {
+            (store.delete(id).expect("delete"), Value::Null)
+        } else {
+            let b = body(rng);
+            let kind = *KINDS.choose(rng).unwrap();
+            (store.put(id, kind, b.clone()).expect("put"), b)
+        };
+        history.push(V {
+            info: VersionInfo {
+                seq: meta.seq,
+                id: meta.id,
+                kind: meta.kind,
+                version: meta.version,
+                time: meta.update_time_micros,
+                tombstone: meta.deleted,
+                expires_at: None,
+            },
+            body,
+        });
+    }
+}
+
+fn check(store: &Store, rng: &mut SmallRng, history: &[V], queries: usize, label: &str) {
+    let mut nonempty = 0;
+    for _ in 0..queries {
+        let spec = random_spec(rng, history);
+        let want = expected(history, &spec);
+        let got = run_paged(store, &spec);
+        assert_eq!(got, want, "{label}: {}\nspec: {spec:?}", spec.query.to_json());
+        nonempty += usize::from(want.0 > 0);
+    }
+    // The generator must produce queries that select something, or the test proves little.
+    assert!(nonempty * 5 >= queries, "{label}: only {nonempty} of {queries} queries matched");
+}
+
+fn run(seed: u64, tail: bool) {
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let dir = tempfile::tempdir().unwrap();
+    let index = if tail {
+        // Commits so rare that every query runs on the in-memory tail.
+        IndexOptions::default()
+            .with_commit_interval(Duration::from_secs(3600))
+            .with_commit_versions(1 << 40)
+            .with_max_lag(1 << 41)
+            .with_max_tail(1 << 41)
+    } else {
+        IndexOptions::default()
+    };
+    let store = open(dir.path(), fast_options().with_index_options(index));
+    let mut history = Vec::new();
+    let rounds = if stress() { 10 } else { 3 };
+    for round in 0..rounds {
+        write_random(&store, &mut rng, &mut history, 40);
+        if !tail {
+            store.wait_for_index().unwrap();
+        }
+        check(&store, &mut rng, &history, 60, &format!("seed {seed} round {round} tail {tail}"));
+    }
+}
+
+#[test]
+fn index_answers_equal_brute_force() {
+    for seed in 0..if stress() { 40 } else { 4 } {
+        run(seed, false);
+    }
+}
+
+#[test]
+fn tail_answers_equal_brute_force() {
+    for seed in 100..if stress() { 140 } else { 104 } {
+        run(seed, true);
+    }
+}
+
+#[test]
+fn reopened_index_answers_equal_brute_force() {
+    let mut rng = SmallRng::seed_from_u64(7);
+    let dir = tempfile::tempdir().unwrap();
+    let mut history = Vec::new();
+    for round in 0..3 {
+        let store = open(dir.path(), fast_options());
+        write_random(&store, &mut rng, &mut history, 50);
+        check(&store, &mut rng, &history, 40, &format!("reopen round {round}"));
+        drop(store);
+    }
+    let _ = Options::default();
+}
