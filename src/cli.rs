@@ -9,6 +9,7 @@ macro_rules! out {
 }
 
 mod demo;
+mod import;
 mod time;
 
 use std::path::PathBuf;
@@ -79,6 +80,8 @@ enum Command {
         #[arg(default_value = "")]
         prefix: String,
     },
+    /// Import JSON Lines (one put, patch or delete per line), committed in batches.
+    Import(import::ImportArgs),
 }
 
 /// A failure the command reports: a message and an exit code.
@@ -155,9 +158,12 @@ fn run(cli: Cli, data: PathBuf) -> Result<(), Failure> {
     if let Command::Demo { documents } = cli.command {
         return demo::run(&data, documents, format == Format::Json).map_err(Failure::from);
     }
+    if let Command::Import(args) = cli.command {
+        return import::run(&data, args, format);
+    }
     let store = Store::open(&data, Options::default())?;
     match cli.command {
-        Command::Demo { .. } => unreachable!("handled above"),
+        Command::Demo { .. } | Command::Import(_) => unreachable!("handled above"),
         Command::Put { id, kind, body } => {
             print_meta(format, &store.put(&id, &kind, parse_json(&body)?)?)
         }

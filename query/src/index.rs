@@ -19,6 +19,7 @@ use tantivy::{IndexReader, IndexWriter, ReloadPolicy, Searcher};
 
 use crate::convert::{text_analyzer, TEXT_TOKENIZER};
 use crate::error::{Error, Result};
+use crate::matcher::Flat;
 use crate::schema::{index_document, Fields, VersionInfo};
 use crate::search::{self, QueryOutput};
 use crate::spec::QuerySpec;
@@ -44,7 +45,7 @@ pub struct IndexOptions {
     /// commit. Default 200 000.
     pub max_lag: u64,
     /// A query whose snapshot is more than this many versions past the last commit waits for a
-    /// commit instead of matching the tail in memory. Default 50 000.
+    /// commit instead of matching the tail in memory. Default 10 000.
     pub max_tail: u64,
     /// Indexing memory budget of tantivy's writer, in bytes. Default 128 MiB.
     pub writer_memory: usize,
@@ -58,7 +59,7 @@ impl Default for IndexOptions {
             commit_interval: Duration::from_millis(500),
             commit_versions: 50_000,
             max_lag: 200_000,
-            max_tail: 50_000,
+            max_tail: 10_000,
             writer_memory: 128 << 20,
             writer_threads: 0,
         }
@@ -152,6 +153,8 @@ pub struct IndexProgress {
 pub(crate) struct TailDoc {
     pub info: VersionInfo,
     pub body: Value,
+    /// The body flattened for the matcher.
+    pub flat: Flat,
 }
 
 /// What queries read.
@@ -590,7 +593,8 @@ impl Indexer {
             let info = VersionInfo::from_meta(&version.meta);
             self.writer
                 .add_document(index_document(&self.shared.fields, &info, &body))?;
-            chunk.push(TailDoc { info, body });
+            let flat = Flat::new(&body);
+            chunk.push(TailDoc { info, body, flat });
         }
         let chunk: Arc<[TailDoc]> = chunk.into();
         self.uncommitted += chunk.len() as u64;

@@ -49,48 +49,80 @@ impl Matcher {
 
     /// Whether the version (its metadata and body; `Null` for a tombstone) matches.
     pub fn matches(&self, info: &VersionInfo, body: &Value) -> bool {
-        let mut doc = Doc {
-            info,
-            body,
-            analyzer: None,
-        };
-        eval(&self.node, &mut doc)
+        self.matches_flat(info, &Flat::new(body))
+    }
+
+    /// [`Matcher::matches`] on a body flattened once for many queries.
+    pub(crate) fn matches_flat(&self, info: &VersionInfo, flat: &Flat) -> bool {
+        eval(&self.node, &Doc { info, flat })
+    }
+}
+
+/// A body's leaves with their dotted paths, and (computed on first use) the tokens of each
+/// string: what the matcher reads, computed once per version.
+#[derive(Debug, Default)]
+pub(crate) struct Flat {
+    leaves: Vec<(String, Value)>,
+    tokens: std::sync::OnceLock<Vec<Vec<(usize, String)>>>,
+}
+
+impl Flat {
+    pub(crate) fn new(body: &Value) -> Flat {
+        let mut leaves = Vec::new();
+        convert::for_each_leaf(body, &mut |p, leaf| leaves.push((p.to_owned(), leaf.clone())));
+        Flat {
+            leaves,
+            tokens: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Tokens per leaf (empty for non-strings).
+    fn tokens(&self) -> &[Vec<(usize, String)>] {
+        self.tokens.get_or_init(|| {
+            let mut analyzer: TextAnalyzer = convert::text_analyzer();
+            self.leaves
+                .iter()
+                .map(|(_, v)| match v {
+                    Value::String(s) => convert::tokens(&mut analyzer, s),
+                    _ => Vec::new(),
+                })
+                .collect()
+        })
     }
 }
 
 struct Doc<'a> {
     info: &'a VersionInfo,
-    body: &'a Value,
-    analyzer: Option<TextAnalyzer>,
+    flat: &'a Flat,
 }
 
 impl Doc<'_> {
     fn any_leaf(&self, path: &str, mut f: impl FnMut(&Value) -> bool) -> bool {
-        let mut found = false;
-        convert::for_each_leaf(self.body, &mut |p, leaf| {
-            if !found && p == path && f(leaf) {
-                found = true;
-            }
-        });
-        found
+        self.flat
+            .leaves
+            .iter()
+            .any(|(p, leaf)| p == path && f(leaf))
     }
 
-    /// The strings a text query looks at: those at `path`, or all of them.
-    fn strings(&self, path: Option<&str>) -> Vec<&str> {
-        let mut out = Vec::new();
-        convert::for_each_leaf(self.body, &mut |p, leaf| {
-            if let Value::String(s) = leaf {
-                if path.is_none_or(|path| path == p) {
-                    out.push(s.as_str());
-                }
-            }
-        });
-        out
-    }
-
-    fn tokens(&mut self, text: &str) -> Vec<(usize, String)> {
-        let analyzer = self.analyzer.get_or_insert_with(convert::text_analyzer);
-        convert::tokens(analyzer, text)
+    /// Token lists of the strings a text query looks at: those at `path`, or all of them.
+    fn string_tokens(&self, path: Option<&str>) -> Vec<&[(usize, String)]> {
+        let wanted = |p: &str| path.is_none_or(|path| path == p);
+        if !self
+            .flat
+            .leaves
+            .iter()
+            .any(|(p, v)| v.is_string() && wanted(p))
+        {
+            return Vec::new();
+        }
+        let tokens = self.flat.tokens();
+        self.flat
+            .leaves
+            .iter()
+            .zip(tokens)
+            .filter(|((p, v), _)| v.is_string() && wanted(p))
+            .map(|(_, t)| t.as_slice())
+            .collect()
     }
 }
 
@@ -113,7 +145,7 @@ fn in_range<T: ?Sized>(
     above && below
 }
 
-fn eval(node: &Node, doc: &mut Doc<'_>) -> bool {
+fn eval(node: &Node, doc: &Doc<'_>) -> bool {
     match node {
         Node::All => true,
         Node::Nothing => false,
@@ -166,13 +198,7 @@ fn eval(node: &Node, doc: &mut Doc<'_>) -> bool {
             (Some(Kw::Str(s)), KwRange::Str(lo, hi)) => in_range::<str>(s, lo, hi, |a, b| a.cmp(b)),
             _ => false,
         }),
-        Node::Exists(path) => {
-            let mut found = false;
-            convert::for_each_leaf(doc.body, &mut |p, _| {
-                found = found || path_at_or_below(p, path);
-            });
-            found
-        }
+        Node::Exists(path) => doc.flat.leaves.iter().any(|(p, _)| path_at_or_below(p, path)),
         Node::Text {
             path,
             tokens,
@@ -181,12 +207,7 @@ fn eval(node: &Node, doc: &mut Doc<'_>) -> bool {
             if tokens.is_empty() {
                 return false;
             }
-            let strings: Vec<String> = doc
-                .strings(path.as_deref())
-                .into_iter()
-                .map(str::to_owned)
-                .collect();
-            let docs: Vec<Vec<(usize, String)>> = strings.iter().map(|s| doc.tokens(s)).collect();
+            let docs = doc.string_tokens(path.as_deref());
             if *phrase {
                 docs.iter().any(|toks| phrase_in(tokens, toks))
             } else {
@@ -200,15 +221,9 @@ fn eval(node: &Node, doc: &mut Doc<'_>) -> bool {
             word,
             distance,
         } => {
-            let strings: Vec<String> = doc
-                .strings(path.as_deref())
-                .into_iter()
-                .map(str::to_owned)
-                .collect();
             let want: Vec<char> = word.chars().collect();
-            strings.iter().any(|s| {
-                doc.tokens(s)
-                    .iter()
+            doc.string_tokens(path.as_deref()).iter().any(|toks| {
+                toks.iter()
                     .any(|(_, t)| osa_distance(&want, t, *distance as usize))
             })
         }

@@ -546,9 +546,11 @@ fn scan_tail(
                 message: format!("the body of seq {next} is not JSON: {e}"),
             })?
         };
+        let flat = crate::matcher::Flat::new(&body);
         read.push(TailDoc {
             info: VersionInfo::from_meta(&v.meta),
             body,
+            flat,
         });
         next += 1;
     }
@@ -560,7 +562,7 @@ fn scan_tail(
         if !plan.vis.check(doc.info.seq, col, &plan.engine)? {
             continue;
         }
-        if !matcher.matches(&doc.info, &doc.body) {
+        if !matcher.matches_flat(&doc.info, &doc.flat) {
             continue;
         }
         let key = plan

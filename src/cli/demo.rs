@@ -4,7 +4,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use strata::{Batch, Expect, Options, Result, Store};
+use strata::{Batch, Expect, GroupBy, Options, Query, QuerySpec, Result, Snapshot, SortKey, Store};
 
 use super::time::format_micros;
 
@@ -207,6 +207,55 @@ pub(crate) fn run(data: &Path, documents: u64, json_output: bool) -> Result<()> 
         "listed {listed} current /packages/ documents in {:.1} ms",
         t.elapsed().as_secs_f64() * 1e3
     ));
+    // 6. Searches over the present and the past.
+    let timed = |spec: &QuerySpec| -> Result<(strata::QueryResult, Duration)> {
+        let t = Instant::now();
+        let r = store.query(spec)?;
+        Ok((r, t.elapsed()))
+    };
+    let python = strata::parse_query("_kind:package AND section:python AND installed_size:[1000 TO 20000}")?;
+    let (now_r, now_t) = timed(&QuerySpec::new(python.clone()).count(true).limit(3).sort(SortKey::desc("installed_size")))?;
+    say(format!(
+        "query `_kind:package AND section:python AND installed_size:[1000 TO 20000}}`: {} matches now ({}), largest: {}",
+        now_r.count.unwrap_or(0),
+        us(now_t),
+        now_r.documents.iter().map(|d| format!("{} ({})", d.meta.id, d.body["installed_size"])).collect::<Vec<_>>().join(", ")
+    ));
+    if let Some(m) = &before {
+        let (then_r, then_t) = timed(&QuerySpec::new(python).count(true).limit(0).snapshot(Snapshot::AsOf(m.update_time_micros)))?;
+        say(format!(
+            "the same query as of {}: {} matches ({})",
+            format_micros(m.update_time_micros),
+            then_r.count.unwrap_or(0),
+            us(then_t)
+        ));
+    }
+    let (text_r, text_t) = timed(&QuerySpec::new(strata::parse_query("\"small library\" AND rust")?).count(true).limit(0))?;
+    say(format!(
+        "full text `\"small library\" AND rust`: {} matches ({})",
+        text_r.count.unwrap_or(0),
+        us(text_t)
+    ));
+    let (all_r, all_t) = timed(
+        &QuerySpec::new(Query::term("_id", id)).snapshot(Snapshot::AllVersions).count(true).limit(0),
+    )?;
+    say(format!("all versions of {id}: {} ({})", all_r.count.unwrap_or(0), us(all_t)));
+    let (groups, groups_t) = timed(&QuerySpec::new(Query::kind("package")).limit(0).group_by(GroupBy::new("section")))?;
+    say(format!(
+        "packages per section ({}): {}",
+        us(groups_t),
+        groups.groups.iter().map(|g| format!("{} {}", g.key, g.count)).collect::<Vec<_>>().join(", ")
+    ));
+    // Read-your-writes: a query right after a write sees it, committed to the index or not.
+    let t = Instant::now();
+    store.put("/packages/fresh", "package", json!({"section": "fresh", "installed_size": 1}))?;
+    let fresh = store.query(&QuerySpec::new(Query::term("section", "fresh")).count(true).limit(0))?;
+    say(format!(
+        "put then query `section:fresh`: {} match, write + query {}",
+        fresh.count.unwrap_or(0),
+        us(t.elapsed())
+    ));
+
     say(format!(
         "the store now holds {} versions; versions before this run's update: {before_update}. Run the demo again to add more history.",
         store.last_seq()
@@ -223,6 +272,8 @@ pub(crate) fn run(data: &Path, documents: u64, json_output: bool) -> Result<()> 
                 "get_median_micros": get_median.as_secs_f64() * 1e6,
                 "get_at_median_micros": get_at_median.as_secs_f64() * 1e6,
                 "listed": listed,
+                "python_matches_now": now_r.count,
+                "query_micros": now_t.as_secs_f64() * 1e6,
                 "versions": store.last_seq(),
             })
         );

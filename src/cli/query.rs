@@ -1,0 +1,132 @@
+//! `strata query` and `strata rebuild-index`.
+
+use clap::Args;
+use serde_json::{json, Value};
+use strata::{GroupBy, QueryResult, QuerySpec, Snapshot, SortKey, Store};
+
+use super::{meta_json, print_documents, time, usage, Failure, Format};
+
+/// Arguments of `strata query`.
+#[derive(Args)]
+pub(crate) struct QueryArgs {
+    /// The query in the text syntax, e.g. `_kind:package AND section:python AND NOT
+    /// priority:optional` (see the README); `*` matches everything.
+    query: String,
+    /// Query the past: RFC 3339 or microseconds since the epoch.
+    #[arg(long, conflicts_with = "all_versions")]
+    at: Option<String>,
+    /// Query every version, not only the current ones.
+    #[arg(long)]
+    all_versions: bool,
+    /// Also return deleted documents.
+    #[arg(long)]
+    include_deleted: bool,
+    /// Sort by a field, `F` or `F:desc` (repeatable; `_score` for relevance).
+    #[arg(long, value_name = "F[:desc]")]
+    sort: Vec<String>,
+    /// Most documents to print.
+    #[arg(long, default_value_t = 20)]
+    limit: usize,
+    /// Documents to skip.
+    #[arg(long, default_value_t = 0)]
+    offset: usize,
+    /// Continue after a previous answer's `next_page` token.
+    #[arg(long, value_name = "TOKEN")]
+    page: Option<String>,
+    /// Print the exact number of matches.
+    #[arg(long)]
+    count: bool,
+    /// Print only these body fields (comma-separated dotted paths).
+    #[arg(long, value_delimiter = ',', value_name = "a,b")]
+    select: Option<Vec<String>>,
+    /// Group the matches by a field: a count and the first documents per value.
+    #[arg(long, value_name = "F")]
+    group_by: Option<String>,
+}
+
+pub(crate) fn run(store: &Store, args: QueryArgs, format: Format) -> Result<(), Failure> {
+    let query = strata::parse_query(&args.query)?;
+    let snapshot = match (&args.at, args.all_versions) {
+        (Some(at), _) => Snapshot::AsOf(time::parse_time(at).map_err(usage)?),
+        (None, true) => Snapshot::AllVersions,
+        (None, false) => Snapshot::Current,
+    };
+    let mut spec = QuerySpec::new(query)
+        .snapshot(snapshot)
+        .include_deleted(args.include_deleted)
+        .count(args.count)
+        .limit(args.limit)
+        .offset(args.offset);
+    for s in &args.sort {
+        spec = spec.sort(SortKey::parse(s).map_err(strata::Error::from)?);
+    }
+    if let Some(select) = args.select {
+        spec = spec.select(select);
+    }
+    if let Some(field) = &args.group_by {
+        spec = spec.group_by(GroupBy::new(field));
+    }
+    if let Some(page) = args.page {
+        spec = spec.page(page);
+    }
+    let result = store.query(&spec)?;
+    print_result(format, &result);
+    Ok(())
+}
+
+fn print_result(format: Format, r: &QueryResult) {
+    match format {
+        Format::Json => {
+            let docs = |docs: &[strata::Document]| -> Vec<Value> {
+                docs.iter()
+                    .map(|d| json!({ "meta": meta_json(&d.meta), "body": d.body }))
+                    .collect()
+            };
+            let mut out = json!({
+                "documents": docs(&r.documents),
+                "next_page": r.next_page,
+                "snapshot_seq": r.snapshot_seq,
+            });
+            if let Some(count) = r.count {
+                out["count"] = json!(count);
+            }
+            if !r.groups.is_empty() {
+                out["groups"] = r
+                    .groups
+                    .iter()
+                    .map(|g| json!({"key": g.key, "count": g.count, "documents": docs(&g.documents)}))
+                    .collect();
+            }
+            out!("{out}");
+        }
+        Format::Table => {
+            if let Some(count) = r.count {
+                out!("{count} matching");
+            }
+            for g in &r.groups {
+                out!("group {} ({} matching)", g.key, g.count);
+                for d in &g.documents {
+                    out!("    {}  version {}", d.meta.id, d.meta.version);
+                }
+            }
+            if !r.documents.is_empty() || r.groups.is_empty() {
+                print_documents(Format::Table, &r.documents);
+            }
+            if let Some(token) = &r.next_page {
+                out!("more: --page {token}");
+            }
+        }
+    }
+}
+
+pub(crate) fn rebuild(store: &Store, format: Format) -> Result<(), Failure> {
+    let started = std::time::Instant::now();
+    store.rebuild_index()?;
+    let seconds = started.elapsed().as_secs_f64();
+    let versions = store.index_progress().committed_seq;
+    match format {
+        Format::Json => out!("{}", json!({"versions": versions, "seconds": seconds})),
+        Format::Table => out!("index rebuilt: {versions} versions in {seconds:.2} s"),
+    }
+    Ok(())
+}
