@@ -10,6 +10,7 @@ macro_rules! out {
 
 mod demo;
 mod import;
+mod query;
 mod time;
 
 use std::path::PathBuf;
@@ -82,6 +83,10 @@ enum Command {
     },
     /// Import JSON Lines (one put, patch or delete per line), committed in batches.
     Import(import::ImportArgs),
+    /// Search the current documents, the past (--at) or every version (--all-versions).
+    Query(query::QueryArgs),
+    /// Discard the search index and rebuild it from the log.
+    RebuildIndex,
 }
 
 /// A failure the command reports: a message and an exit code.
@@ -106,6 +111,14 @@ impl From<strata::Error> for Failure {
             | strata::Error::TimeNotLater { .. }
             | strata::Error::TimeTooFarAhead { .. }
             | strata::Error::InvalidOption(_) => 2,
+            strata::Error::Query(ref q)
+                if !matches!(
+                    q,
+                    strata::QueryError::Index { .. } | strata::QueryError::IndexerStopped { .. }
+                ) =>
+            {
+                2
+            }
             _ => 1,
         };
         Failure {
@@ -164,6 +177,8 @@ fn run(cli: Cli, data: PathBuf) -> Result<(), Failure> {
     let store = Store::open(&data, Options::default())?;
     match cli.command {
         Command::Demo { .. } | Command::Import(_) => unreachable!("handled above"),
+        Command::Query(args) => query::run(&store, args, format)?,
+        Command::RebuildIndex => query::rebuild(&store, format)?,
         Command::Put { id, kind, body } => {
             print_meta(format, &store.put(&id, &kind, parse_json(&body)?)?)
         }
