@@ -35,12 +35,12 @@ pub use batch::{Batch, Expect, WriteOptions};
 pub use document::{Document, Meta, RawDocument};
 pub use error::{CorruptionKind, Error, Result};
 pub use options::{Durability, IndexOptions, Limits, Options};
+/// Errors of queries (syntax with position, invalid queries and options, page tokens, index).
+pub use query::Error as QueryError;
 pub use search::{
     parse_query, BoolQuery, Field, Group, GroupBy, IndexOpenReport, IndexProgress, Query,
     QueryResult, QuerySpec, Range, Scalar, Snapshot, SortKey, SystemField,
 };
-/// Errors of queries (syntax with position, invalid queries and options, page tokens, index).
-pub use query::Error as QueryError;
 pub use store::{List, OpenStats, Store};
 
 /// File-system backends: the real one and the simulated one used by crash tests.

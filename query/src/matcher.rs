@@ -69,7 +69,9 @@ pub(crate) struct Flat {
 impl Flat {
     pub(crate) fn new(body: &Value) -> Flat {
         let mut leaves = Vec::new();
-        convert::for_each_leaf(body, &mut |p, leaf| leaves.push((p.to_owned(), leaf.clone())));
+        convert::for_each_leaf(body, &mut |p, leaf| {
+            leaves.push((p.to_owned(), leaf.clone()))
+        });
         Flat {
             leaves,
             tokens: std::sync::OnceLock::new(),
@@ -198,7 +200,11 @@ fn eval(node: &Node, doc: &Doc<'_>) -> bool {
             (Some(Kw::Str(s)), KwRange::Str(lo, hi)) => in_range::<str>(s, lo, hi, |a, b| a.cmp(b)),
             _ => false,
         }),
-        Node::Exists(path) => doc.flat.leaves.iter().any(|(p, _)| path_at_or_below(p, path)),
+        Node::Exists(path) => doc
+            .flat
+            .leaves
+            .iter()
+            .any(|(p, _)| path_at_or_below(p, path)),
         Node::Text {
             path,
             tokens,

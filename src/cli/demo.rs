@@ -213,8 +213,14 @@ pub(crate) fn run(data: &Path, documents: u64, json_output: bool) -> Result<()> 
         let r = store.query(spec)?;
         Ok((r, t.elapsed()))
     };
-    let python = strata::parse_query("_kind:package AND section:python AND installed_size:[1000 TO 20000}")?;
-    let (now_r, now_t) = timed(&QuerySpec::new(python.clone()).count(true).limit(3).sort(SortKey::desc("installed_size")))?;
+    let python =
+        strata::parse_query("_kind:package AND section:python AND installed_size:[1000 TO 20000}")?;
+    let (now_r, now_t) = timed(
+        &QuerySpec::new(python.clone())
+            .count(true)
+            .limit(3)
+            .sort(SortKey::desc("installed_size")),
+    )?;
     say(format!(
         "query `_kind:package AND section:python AND installed_size:[1000 TO 20000}}`: {} matches now ({}), largest: {}",
         now_r.count.unwrap_or(0),
@@ -222,7 +228,12 @@ pub(crate) fn run(data: &Path, documents: u64, json_output: bool) -> Result<()> 
         now_r.documents.iter().map(|d| format!("{} ({})", d.meta.id, d.body["installed_size"])).collect::<Vec<_>>().join(", ")
     ));
     if let Some(m) = &before {
-        let (then_r, then_t) = timed(&QuerySpec::new(python).count(true).limit(0).snapshot(Snapshot::AsOf(m.update_time_micros)))?;
+        let (then_r, then_t) = timed(
+            &QuerySpec::new(python)
+                .count(true)
+                .limit(0)
+                .snapshot(Snapshot::AsOf(m.update_time_micros)),
+        )?;
         say(format!(
             "the same query as of {}: {} matches ({})",
             format_micros(m.update_time_micros),
@@ -230,26 +241,54 @@ pub(crate) fn run(data: &Path, documents: u64, json_output: bool) -> Result<()> 
             us(then_t)
         ));
     }
-    let (text_r, text_t) = timed(&QuerySpec::new(strata::parse_query("\"small library\" AND rust")?).count(true).limit(0))?;
+    let (text_r, text_t) = timed(
+        &QuerySpec::new(strata::parse_query("\"small library\" AND rust")?)
+            .count(true)
+            .limit(0),
+    )?;
     say(format!(
         "full text `\"small library\" AND rust`: {} matches ({})",
         text_r.count.unwrap_or(0),
         us(text_t)
     ));
     let (all_r, all_t) = timed(
-        &QuerySpec::new(Query::term("_id", id)).snapshot(Snapshot::AllVersions).count(true).limit(0),
+        &QuerySpec::new(Query::term("_id", id))
+            .snapshot(Snapshot::AllVersions)
+            .count(true)
+            .limit(0),
     )?;
-    say(format!("all versions of {id}: {} ({})", all_r.count.unwrap_or(0), us(all_t)));
-    let (groups, groups_t) = timed(&QuerySpec::new(Query::kind("package")).limit(0).group_by(GroupBy::new("section")))?;
+    say(format!(
+        "all versions of {id}: {} ({})",
+        all_r.count.unwrap_or(0),
+        us(all_t)
+    ));
+    let (groups, groups_t) = timed(
+        &QuerySpec::new(Query::kind("package"))
+            .limit(0)
+            .group_by(GroupBy::new("section")),
+    )?;
     say(format!(
         "packages per section ({}): {}",
         us(groups_t),
-        groups.groups.iter().map(|g| format!("{} {}", g.key, g.count)).collect::<Vec<_>>().join(", ")
+        groups
+            .groups
+            .iter()
+            .map(|g| format!("{} {}", g.key, g.count))
+            .collect::<Vec<_>>()
+            .join(", ")
     ));
     // Read-your-writes: a query right after a write sees it, committed to the index or not.
     let t = Instant::now();
-    store.put("/packages/fresh", "package", json!({"section": "fresh", "installed_size": 1}))?;
-    let fresh = store.query(&QuerySpec::new(Query::term("section", "fresh")).count(true).limit(0))?;
+    store.put(
+        "/packages/fresh",
+        "package",
+        json!({"section": "fresh", "installed_size": 1}),
+    )?;
+    let fresh = store.query(
+        &QuerySpec::new(Query::term("section", "fresh"))
+            .count(true)
+            .limit(0),
+    )?;
     say(format!(
         "put then query `section:fresh`: {} match, write + query {}",
         fresh.count.unwrap_or(0),

@@ -36,8 +36,8 @@ mod types;
 mod writer;
 
 pub use engine::{Engine, EngineCounts, SeqColumns, LOCK_FILE};
-pub use index::OPEN_END;
 pub use error::{BoxError, CorruptionKind, Error, Result};
+pub use index::OPEN_END;
 pub use log::record::{MAX_ID_LEN, MAX_KIND_LEN};
 pub use log::{FORMAT_VERSION, OLDEST_SUPPORTED_FORMAT_VERSION};
 pub use options::{Durability, EngineOptions, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE};

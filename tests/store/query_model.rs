@@ -19,8 +19,19 @@ use crate::{fast_options, open, stress};
 
 const IDS: &[&str] = &["/a/1", "/a/2", "/a/3", "/b/1", "/b/2", "/c/1", "/c/2", "/d"];
 const KINDS: &[&str] = &["user", "team"];
-const STRS: &[&str] = &["x", "X", "foo", "Foo", "foo bar", "bar", "é", "2026-01-02T00:00:00Z"];
-const WORDS: &[&str] = &["quick", "brown", "fox", "jumps", "lazy", "dog", "Quick", "quack"];
+const STRS: &[&str] = &[
+    "x",
+    "X",
+    "foo",
+    "Foo",
+    "foo bar",
+    "bar",
+    "é",
+    "2026-01-02T00:00:00Z",
+];
+const WORDS: &[&str] = &[
+    "quick", "brown", "fox", "jumps", "lazy", "dog", "Quick", "quack",
+];
 const TAGS: &[&str] = &["red", "green", "blue", "Red"];
 const DATES: &[&str] = &[
     "2026-01-01T00:00:00Z",
@@ -28,7 +39,9 @@ const DATES: &[&str] = &[
     "2026-01-02T12:30:00+02:00",
     "2026-03-01T00:00:00.5Z",
 ];
-const SORT_FIELDS: &[&str] = &["a", "b", "s", "d", "n.x", "tags", "_id", "_version", "_kind", "_updated"];
+const SORT_FIELDS: &[&str] = &[
+    "a", "b", "s", "d", "n.x", "tags", "_id", "_version", "_kind", "_updated",
+];
 
 #[derive(Debug, Clone)]
 struct V {
@@ -38,7 +51,10 @@ struct V {
 
 fn sentence(rng: &mut SmallRng) -> String {
     let n = rng.random_range(1..6);
-    (0..n).map(|_| *WORDS.choose(rng).unwrap()).collect::<Vec<_>>().join(" ")
+    (0..n)
+        .map(|_| *WORDS.choose(rng).unwrap())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn body(rng: &mut SmallRng) -> Value {
@@ -66,7 +82,10 @@ fn body(rng: &mut SmallRng) -> Value {
         m.insert("tags".into(), json!(tags));
     }
     if rng.random_bool(0.5) {
-        m.insert("n".into(), json!({"x": rng.random_range(0..3), "y": sentence(rng)}));
+        m.insert(
+            "n".into(),
+            json!({"x": rng.random_range(0..3), "y": sentence(rng)}),
+        );
     }
     if rng.random_bool(0.5) {
         m.insert("d".into(), json!(DATES.choose(rng).unwrap()));
@@ -87,12 +106,23 @@ fn leaf_query(rng: &mut SmallRng) -> Query {
         2 => Query::term("s", *STRS.choose(rng).unwrap()),
         3 => Query::term_ci("s", *STRS.choose(rng).unwrap()),
         4 => Query::terms("tags", TAGS.choose_multiple(rng, 2).copied()),
-        5 => Query::phrase("t", format!("{} {}", WORDS.choose(rng).unwrap(), WORDS.choose(rng).unwrap())),
+        5 => Query::phrase(
+            "t",
+            format!(
+                "{} {}",
+                WORDS.choose(rng).unwrap(),
+                WORDS.choose(rng).unwrap()
+            ),
+        ),
         6 => Query::matches("t", *WORDS.choose(rng).unwrap()),
         7 => Query::text(*WORDS.choose(rng).unwrap()),
         8 => Query::prefix("s", ["f", "F", "", "x", "ba"][rng.random_range(0..5)]),
         9 => Query::wildcard("s", ["?o*", "*a*", "f??", "*"][rng.random_range(0..4)]),
-        10 => Query::fuzzy("t", ["quik", "dgo", "fox", "lazzy"][rng.random_range(0..4)], rng.random_range(0..3)),
+        10 => Query::fuzzy(
+            "t",
+            ["quik", "dgo", "fox", "lazzy"][rng.random_range(0..4)],
+            rng.random_range(0..3),
+        ),
         11 => {
             let lo = rng.random_range(0..4);
             Query::range("a", lo..lo + rng.random_range(0..3))
@@ -275,7 +305,9 @@ fn expected(history: &[V], spec: &QuerySpec) -> (u64, Vec<u64>) {
 fn random_spec(rng: &mut SmallRng, history: &[V]) -> QuerySpec {
     let snapshot = match rng.random_range(0..4) {
         0 => Snapshot::Current,
-        1 => Snapshot::AsOf(history[rng.random_range(0..history.len())].info.time + rng.random_range(0..2)),
+        1 => Snapshot::AsOf(
+            history[rng.random_range(0..history.len())].info.time + rng.random_range(0..2),
+        ),
         2 => Snapshot::AtSeq(rng.random_range(0..history.len() as u64 + 2)),
         _ => Snapshot::AllVersions,
     };
@@ -286,7 +318,11 @@ fn random_spec(rng: &mut SmallRng, history: &[V]) -> QuerySpec {
         .limit(rng.random_range(1..8));
     for _ in 0..rng.random_range(0..3) {
         let f = SORT_FIELDS.choose(rng).unwrap();
-        spec = spec.sort(if rng.random_bool(0.5) { SortKey::desc(f) } else { SortKey::asc(f) });
+        spec = spec.sort(if rng.random_bool(0.5) {
+            SortKey::desc(f)
+        } else {
+            SortKey::asc(f)
+        });
     }
     spec
 }
@@ -346,11 +382,19 @@ fn check(store: &Store, rng: &mut SmallRng, history: &[V], queries: usize, label
         let spec = random_spec(rng, history);
         let want = expected(history, &spec);
         let got = run_paged(store, &spec);
-        assert_eq!(got, want, "{label}: {}\nspec: {spec:?}", spec.query.to_json());
+        assert_eq!(
+            got,
+            want,
+            "{label}: {}\nspec: {spec:?}",
+            spec.query.to_json()
+        );
         nonempty += usize::from(want.0 > 0);
     }
     // The generator must produce queries that select something, or the test proves little.
-    assert!(nonempty * 5 >= queries, "{label}: only {nonempty} of {queries} queries matched");
+    assert!(
+        nonempty * 5 >= queries,
+        "{label}: only {nonempty} of {queries} queries matched"
+    );
 }
 
 fn run(seed: u64, tail: bool) {
@@ -374,7 +418,13 @@ fn run(seed: u64, tail: bool) {
         if !tail {
             store.wait_for_index().unwrap();
         }
-        check(&store, &mut rng, &history, 60, &format!("seed {seed} round {round} tail {tail}"));
+        check(
+            &store,
+            &mut rng,
+            &history,
+            60,
+            &format!("seed {seed} round {round} tail {tail}"),
+        );
     }
 }
 
@@ -400,7 +450,13 @@ fn reopened_index_answers_equal_brute_force() {
     for round in 0..3 {
         let store = open(dir.path(), fast_options());
         write_random(&store, &mut rng, &mut history, 50);
-        check(&store, &mut rng, &history, 40, &format!("reopen round {round}"));
+        check(
+            &store,
+            &mut rng,
+            &history,
+            40,
+            &format!("reopen round {round}"),
+        );
         drop(store);
     }
     let _ = Options::default();
