@@ -430,10 +430,10 @@ impl Query {
     }
 
     /// A value of `field` in `range`: `Query::range("size", 1000..5000)`, `..=5`, `"a".."m"`.
-    pub fn range<T: Into<Scalar>>(name: &str, range: impl std::ops::RangeBounds<T>) -> Query
-    where
-        T: Clone,
-    {
+    pub fn range<T: Into<Scalar> + Clone>(
+        name: &str,
+        range: impl std::ops::RangeBounds<T>,
+    ) -> Query {
         use std::ops::Bound::*;
         let mut r = Range {
             field: field(name),

@@ -124,7 +124,7 @@ fn decode_token(text: &str, fingerprint: u64) -> Result<PageToken> {
     let bad = |reason: &str| Error::InvalidPageToken {
         reason: reason.to_owned(),
     };
-    if text.len() % 2 != 0 || text.len() > 1 << 20 {
+    if !text.len().is_multiple_of(2) || text.len() > 1 << 20 {
         return Err(bad("not a token this store issued"));
     }
     let bytes = (0..text.len())

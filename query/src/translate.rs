@@ -108,7 +108,7 @@ pub(crate) fn translate(node: &Node, f: &Fields) -> Result<Boxed> {
                         });
                         (lo, hi)
                     } else {
-                        (lo.clone(), hi.clone())
+                        (*lo, *hi)
                     };
                     if matches!((&lo, &hi), (Bound::Unbounded, Bound::Unbounded)) {
                         return Ok(term(Term::from_field_text(f.paths, path)));

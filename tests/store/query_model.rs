@@ -171,24 +171,15 @@ enum Key {
     Missing,
 }
 
+/// Seconds of the RFC 3339 strings the test writes (the others are not dates).
 fn date_secs(s: &str) -> Option<i64> {
-    let dt = time_parse(s)?;
-    Some(dt)
-}
-
-/// RFC 3339 of the shapes the test writes, to whole seconds.
-fn time_parse(s: &str) -> Option<i64> {
-    DATES
-        .iter()
-        .chain(STRS)
-        .position(|d| *d == s)
-        .and_then(|_| match s {
-            "2026-01-01T00:00:00Z" => Some(1_767_225_600),
-            "2026-01-02T00:00:00Z" => Some(1_767_312_000),
-            "2026-01-02T12:30:00+02:00" => Some(1_767_312_000 + 10 * 3600 + 1800),
-            "2026-03-01T00:00:00.5Z" => Some(1_772_323_200),
-            _ => None,
-        })
+    match s {
+        "2026-01-01T00:00:00Z" => Some(1_767_225_600),
+        "2026-01-02T00:00:00Z" => Some(1_767_312_000),
+        "2026-01-02T12:30:00+02:00" => Some(1_767_312_000 + 10 * 3600 + 1800),
+        "2026-03-01T00:00:00.5Z" => Some(1_772_323_200),
+        _ => None,
+    }
 }
 
 fn keys_of(v: &Value, out: &mut Vec<Key>) {
