@@ -452,3 +452,83 @@ fn reopened_index_answers_equal_brute_force() {
     }
     let _ = Options::default();
 }
+
+/// Boolean shapes whose scorers seek far ahead (past tantivy's 4096-document union horizon)
+/// on one large segment: a selective filter ANDed with a union of ANDs, nested negations.
+#[test]
+fn large_index_boolean_answers_equal_brute_force() {
+    let mut rng = SmallRng::seed_from_u64(11);
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), fast_options());
+    let mut history: Vec<V> = Vec::new();
+    let n = if stress() { 40_000 } else { 12_000 };
+    let mut i = 0;
+    while i < n {
+        let mut batch = strata::Batch::new();
+        let mut bodies = Vec::new();
+        for j in i..(i + 1000).min(n) {
+            let b = body(&mut rng);
+            batch = batch.put(
+                format!("/big/{j}"),
+                *KINDS.choose(&mut rng).unwrap(),
+                b.clone(),
+            );
+            bodies.push(b);
+        }
+        let metas = store.write(batch).unwrap();
+        for (meta, body) in metas.into_iter().zip(bodies) {
+            history.push(V {
+                info: VersionInfo {
+                    seq: meta.seq,
+                    id: meta.id,
+                    kind: meta.kind,
+                    version: meta.version,
+                    time: meta.update_time_micros,
+                    tombstone: meta.deleted,
+                    expires_at: None,
+                },
+                body,
+            });
+        }
+        i += 1000;
+    }
+    store.wait_for_index().unwrap();
+    for _ in 0..80 {
+        let pair = |rng: &mut SmallRng| {
+            Query::matches("t", *WORDS.choose(rng).unwrap())
+                .and(Query::matches("n.y", *WORDS.choose(rng).unwrap()))
+        };
+        let filter = if rng.random_bool(0.5) {
+            Query::term("a", rng.random_range(0..5)).and(Query::term("n.x", rng.random_range(0..3)))
+        } else {
+            // Very selective: the union is sought thousands of documents ahead.
+            let ids: Vec<String> = (0..3)
+                .map(|_| format!("/big/{}", rng.random_range(0..n)))
+                .collect();
+            Query::terms("_id", ids.iter().map(String::as_str))
+        };
+        let union = pair(&mut rng)
+            .or(pair(&mut rng))
+            .or(Query::phrase("t", "lazy dog"));
+        let q = match rng.random_range(0..3) {
+            0 => filter.and(union),
+            1 => union
+                .and(filter)
+                .and_not(Query::term("s", *STRS.choose(&mut rng).unwrap())),
+            _ => Query::kind("user").and(union.negate()).and(filter),
+        };
+        let spec = QuerySpec::new(q)
+            .snapshot(Snapshot::Current)
+            .count(true)
+            .limit(5);
+        let (count, seqs) = expected(&history, &spec);
+        let got = store.query(&spec).unwrap();
+        let got_seqs: Vec<u64> = got.documents.iter().map(|d| d.meta.seq).collect();
+        assert_eq!(
+            (got.count.unwrap(), got_seqs),
+            (count, seqs.into_iter().take(5).collect()),
+            "{}",
+            spec.query.to_json()
+        );
+    }
+}
