@@ -2,6 +2,7 @@
 //! directory.
 
 mod import;
+mod query;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
