@@ -175,6 +175,9 @@ fn run(cli: Cli, data: PathBuf) -> Result<(), Failure> {
         return import::run(&data, args, format);
     }
     let store = Store::open(&data, Options::default())?;
+    if let Some(reason) = &store.index_open_report().rebuilt {
+        eprintln!("strata: warning: the search index was discarded ({reason}); rebuilding it from the log");
+    }
     match cli.command {
         Command::Demo { .. } | Command::Import(_) => unreachable!("handled above"),
         Command::Query(args) => query::run(&store, args, format)?,
