@@ -61,6 +61,16 @@ fn ops_model_corpus() {
     replay("ops_model", targets::ops_model);
 }
 
+#[test]
+fn query_parse_corpus() {
+    replay("query_parse", targets::query_parse);
+}
+
+#[test]
+fn query_json_corpus() {
+    replay("query_json", targets::query_json);
+}
+
 /// Stores made through the API on the simulated file system, with explicit times so that their
 /// bytes are the same on every run.
 mod seeds {
