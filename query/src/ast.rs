@@ -90,7 +90,8 @@ pub enum Query {
     /// The document's id starts with this.
     IdPrefix(String),
     /// Boolean combination: every `must`, none of `must_not`, and at least one `should` when
-    /// there is no `must` (a query of only `must_not` matches everything else).
+    /// there is no `must` (a query of only `must_not` matches everything else; an empty one
+    /// matches everything).
     Bool(BoolQuery),
 }
 
