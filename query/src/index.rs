@@ -49,7 +49,8 @@ pub struct IndexOptions {
     pub max_tail: u64,
     /// Indexing memory budget of tantivy's writer, in bytes. Default 128 MiB.
     pub writer_memory: usize,
-    /// Indexing threads (0: one per core, at most 4). Default 0.
+    /// Indexing threads (0: half the cores, 1 to 4; the indexer thread and writers need the
+    /// rest). Default 0.
     pub writer_threads: usize,
 }
 
@@ -153,8 +154,22 @@ pub struct IndexProgress {
 pub(crate) struct TailDoc {
     pub info: VersionInfo,
     pub body: Value,
-    /// The body flattened for the matcher.
-    pub flat: Flat,
+    /// The body flattened for the matcher, on first use (most tail versions are never matched).
+    flat: std::sync::OnceLock<Flat>,
+}
+
+impl TailDoc {
+    pub(crate) fn new(info: VersionInfo, body: Value) -> TailDoc {
+        TailDoc {
+            info,
+            body,
+            flat: std::sync::OnceLock::new(),
+        }
+    }
+
+    pub(crate) fn flat(&self) -> &Flat {
+        self.flat.get_or_init(|| Flat::new(&self.body))
+    }
 }
 
 /// What queries read.
@@ -316,7 +331,7 @@ impl Index {
         let (index, report) = open_tantivy(&location, &schema, engine.last_seq())?;
         index.tokenizers().register(TEXT_TOKENIZER, text_analyzer());
         let threads = match options.writer_threads {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
+            0 => std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).clamp(1, 4)),
             n => n,
         };
         let memory = options.writer_memory.max(threads * (16 << 20));
@@ -593,8 +608,7 @@ impl Indexer {
             let info = VersionInfo::from_meta(&version.meta);
             self.writer
                 .add_document(index_document(&self.shared.fields, &info, &body))?;
-            let flat = Flat::new(&body);
-            chunk.push(TailDoc { info, body, flat });
+            chunk.push(TailDoc::new(info, body));
         }
         let chunk: Arc<[TailDoc]> = chunk.into();
         self.uncommitted += chunk.len() as u64;

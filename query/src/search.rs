@@ -546,12 +546,7 @@ fn scan_tail(
                 message: format!("the body of seq {next} is not JSON: {e}"),
             })?
         };
-        let flat = crate::matcher::Flat::new(&body);
-        read.push(TailDoc {
-            info: VersionInfo::from_meta(&v.meta),
-            body,
-            flat,
-        });
+        read.push(TailDoc::new(VersionInfo::from_meta(&v.meta), body));
         next += 1;
     }
     docs.extend(read.iter());
@@ -562,7 +557,7 @@ fn scan_tail(
         if !plan.vis.check(doc.info.seq, col, &plan.engine)? {
             continue;
         }
-        if !matcher.matches_flat(&doc.info, &doc.flat) {
+        if !matcher.matches_flat(&doc.info, doc.flat()) {
             continue;
         }
         let key = plan
