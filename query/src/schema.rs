@@ -1,7 +1,5 @@
 //! The tantivy schema of the version index, and how a version becomes an index document.
 
-use std::collections::{BTreeMap, HashSet};
-
 use serde_json::Value;
 use tantivy::schema::{
     IndexRecordOption, JsonObjectOptions, NumericOptions, OwnedValue, Schema, TextFieldIndexing,
@@ -144,23 +142,15 @@ pub(crate) fn index_document(fields: &Fields, info: &VersionInfo, body: &Value) 
     doc.add_u64(fields.version, info.version);
     doc.add_u64(fields.updated, info.time);
 
-    // Flat objects keyed by dotted path; tantivy expands the dots (see convert.rs).
-    let mut kw: BTreeMap<String, Vec<OwnedValue>> = BTreeMap::new();
-    let mut ci: BTreeMap<String, Vec<OwnedValue>> = BTreeMap::new();
-    let mut text: BTreeMap<String, Vec<OwnedValue>> = BTreeMap::new();
-    let mut paths: HashSet<String> = HashSet::new();
+    // Flat objects keyed by dotted path (a key repeats for each value of an array); tantivy
+    // expands the dots (see convert.rs).
+    let mut kw: Vec<(String, OwnedValue)> = Vec::new();
+    let mut ci: Vec<(String, OwnedValue)> = Vec::new();
+    let mut text: Vec<(String, OwnedValue)> = Vec::new();
+    let mut paths: Vec<String> = Vec::new();
     for_each_leaf(body, &mut |path, leaf| {
-        if !paths.contains(path) {
-            let mut p = path;
-            loop {
-                if !paths.insert(p.to_owned()) {
-                    break;
-                }
-                match p.rfind('.') {
-                    Some(i) => p = &p[..i],
-                    None => break,
-                }
-            }
+        if paths.last().is_none_or(|p| p != path) {
+            paths.push(path.to_owned());
         }
         if let Some(k) = keyword(leaf) {
             let v = match k {
@@ -170,47 +160,39 @@ pub(crate) fn index_document(fields: &Fields, info: &VersionInfo, body: &Value) 
                 Kw::Str(s) => {
                     let lower = lowercase(s);
                     if lower != s {
-                        ci.entry(path.to_owned())
-                            .or_default()
-                            .push(OwnedValue::Str(lower));
+                        ci.push((path.to_owned(), OwnedValue::Str(lower)));
                     }
                     OwnedValue::Str(s.to_owned())
                 }
             };
-            kw.entry(path.to_owned()).or_default().push(v);
+            kw.push((path.to_owned(), v));
         }
         if let Value::String(s) = leaf {
             doc.add_text(fields.all, s);
-            text.entry(path.to_owned())
-                .or_default()
-                .push(OwnedValue::Str(s.clone()));
+            text.push((path.to_owned(), OwnedValue::Str(s.clone())));
         }
     });
-    let object = |map: BTreeMap<String, Vec<OwnedValue>>| {
-        OwnedValue::Object(
-            map.into_iter()
-                .map(|(k, mut v)| {
-                    let v = if v.len() == 1 {
-                        v.pop().unwrap_or(OwnedValue::Null)
-                    } else {
-                        OwnedValue::Array(v)
-                    };
-                    (k, v)
-                })
-                .collect(),
-        )
-    };
-    if !kw.is_empty() {
-        doc.add_field_value(fields.kw, &object(kw));
+    for (field, values) in [(fields.kw, kw), (fields.ci, ci), (fields.text, text)] {
+        if !values.is_empty() {
+            doc.add_field_value(field, &OwnedValue::Object(values));
+        }
     }
-    if !ci.is_empty() {
-        doc.add_field_value(fields.ci, &object(ci));
+    // Every path with a value and each of its ancestors, once.
+    let mut all_paths: Vec<&str> = Vec::with_capacity(paths.len() * 2);
+    for p in &paths {
+        let mut p = p.as_str();
+        loop {
+            all_paths.push(p);
+            match p.rfind('.') {
+                Some(i) => p = &p[..i],
+                None => break,
+            }
+        }
     }
-    if !text.is_empty() {
-        doc.add_field_value(fields.text, &object(text));
-    }
-    for p in paths {
-        doc.add_text(fields.paths, &p);
+    all_paths.sort_unstable();
+    all_paths.dedup();
+    for p in all_paths {
+        doc.add_text(fields.paths, p);
     }
     doc
 }
