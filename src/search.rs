@@ -120,7 +120,9 @@ impl Store {
         }
         let mut doc = self.document(version)?;
         if let Some(paths) = &spec.select {
-            doc.body = project(&doc.body, paths);
+            if !doc.meta.deleted {
+                doc.body = project(&doc.body, paths);
+            }
         }
         Ok(doc)
     }

@@ -42,7 +42,7 @@ pub struct IndexOptions {
     /// Most versions indexed between two commits. Default 50 000.
     pub commit_versions: u64,
     /// Writers wait while the log is more than this many versions ahead of the last index
-    /// commit. Default 200 000.
+    /// commit. Default 100 000.
     pub max_lag: u64,
     /// A query whose snapshot is more than this many versions past the last commit waits for a
     /// commit instead of matching the tail in memory. Default 10 000.
@@ -59,7 +59,7 @@ impl Default for IndexOptions {
         IndexOptions {
             commit_interval: Duration::from_millis(500),
             commit_versions: 50_000,
-            max_lag: 200_000,
+            max_lag: 100_000,
             max_tail: 10_000,
             writer_memory: 128 << 20,
             writer_threads: 0,
@@ -328,18 +328,40 @@ impl Index {
     ) -> Result<(Index, IndexOpenReport)> {
         options.validate()?;
         let (schema, fields) = Fields::schema();
-        let (index, report) = open_tantivy(&location, &schema, engine.last_seq())?;
-        index.tokenizers().register(TEXT_TOKENIZER, text_analyzer());
         let threads = match options.writer_threads {
             0 => std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).clamp(1, 4)),
             n => n,
         };
         let memory = options.writer_memory.max(threads * (16 << 20));
-        let writer: IndexWriter = index.writer_with_num_threads(threads, memory)?;
-        let reader = index
-            .reader_builder()
-            .reload_policy(ReloadPolicy::Manual)
-            .try_into()?;
+        let start = |index: tantivy::Index| -> Result<(tantivy::Index, IndexWriter, IndexReader)> {
+            index.tokenizers().register(TEXT_TOKENIZER, text_analyzer());
+            let writer: IndexWriter = index.writer_with_num_threads(threads, memory)?;
+            let reader: IndexReader = index
+                .reader_builder()
+                .reload_policy(ReloadPolicy::Manual)
+                .try_into()?;
+            Ok((index, writer, reader))
+        };
+        let (index, mut report) = open_tantivy(&location, &schema, engine.last_seq())?;
+        let (_index, writer, reader) = match (start(index), &location) {
+            (Ok(parts), _) => parts,
+            // Segment files that do not open (meta.json was fine): rebuild from the log.
+            (Err(e), IndexLocation::Dir(dir))
+                if report.committed_seq > 0 || dir.join("meta.json").exists() =>
+            {
+                let io = |e: std::io::Error| Error::Index {
+                    message: format!("{}: {e}", dir.display()),
+                };
+                std::fs::remove_dir_all(dir).map_err(io)?;
+                std::fs::create_dir_all(dir).map_err(io)?;
+                report = IndexOpenReport {
+                    committed_seq: 0,
+                    rebuilt: Some(format!("its segment files do not open: {e}")),
+                };
+                start(create(dir, &schema)?)?
+            }
+            (Err(e), _) => return Err(e),
+        };
         let searcher = reader.searcher();
         let (doorbell, rings) = crossbeam_channel::bounded(1);
         let shared = Arc::new(Shared {
@@ -655,6 +677,8 @@ impl Indexer {
     }
 
     fn rebuild(&mut self) -> Result<()> {
+        // Documents added since the last commit survive `delete_all_documents`: drop them first.
+        self.writer.rollback()?;
         self.writer.delete_all_documents()?;
         self.uncommitted = 1;
         self.commit(0)?;

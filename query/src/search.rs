@@ -498,10 +498,11 @@ pub(crate) fn search(shared: &Shared, spec: &QuerySpec, now: u64) -> Result<Quer
 
     // Scores exist only in the index; a big tail is cheaper to commit than to scan.
     let mut published: Arc<Published> = shared.current()?;
-    if (needs_score && published.committed < vis.at)
-        || vis.at.saturating_sub(published.committed) > shared.options.max_tail
-    {
+    if needs_score && published.committed < vis.at {
         published = shared.wait_committed(vis.at)?;
+    } else if vis.at.saturating_sub(published.committed) > shared.options.max_tail {
+        // Wait only until the tail is small enough to match.
+        published = shared.wait_committed(vis.at - shared.options.max_tail)?;
     }
 
     let tq = translate(&node, &shared.fields)?;

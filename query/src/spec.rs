@@ -281,6 +281,11 @@ impl QuerySpec {
         if self.ids_only && self.select.is_some() {
             return bad("ids_only and select do not go together");
         }
+        if self.offset > 0 && self.page.is_some() {
+            return bad(
+                "offset applies to the first page; a page token continues after the last document",
+            );
+        }
         if self.group_by.is_some() && self.page.is_some() {
             return bad("group_by is computed on the first page only; drop it when paging");
         }

@@ -209,7 +209,6 @@ fn a_deleted_index_directory_is_rebuilt() {
 }
 
 #[test]
-#[ignore = "BUG: a damaged index segment file makes Store::open fail instead of rebuilding the index"]
 fn damaged_index_segment_files_make_the_index_rebuild() {
     let dir = tempfile::tempdir().unwrap();
     let before = {
@@ -342,7 +341,6 @@ fn rebuild_index_of_a_committed_index_keeps_every_answer() {
 }
 
 #[test]
-#[ignore = "BUG: rebuild_index keeps versions indexed but not yet committed and indexes them again: queries return them twice"]
 fn rebuild_index_with_uncommitted_versions_keeps_every_answer() {
     for index in [IndexOptions::default(), crate::tail_index_options()] {
         let dir = tempfile::tempdir().unwrap();

@@ -232,7 +232,6 @@ fn paging_by_fractional_values_neither_repeats_nor_skips() {
 }
 
 #[test]
-#[ignore = "BUG: an offset is applied again on every page of next_page, silently skipping documents"]
 fn an_offset_with_next_page_continues_after_the_last_document() {
     in_all_modes(|db| {
         for i in 0..10 {

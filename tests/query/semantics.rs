@@ -861,7 +861,7 @@ fn a_full_text_query_sorts_by_score() {
 }
 
 #[test]
-#[ignore = "BUG: scores of full-text queries on a body path ignore the text's length (no fieldnorms in tantivy JSON fields)"]
+#[ignore = "LIMITATION (README): scores of full-text queries on a body path ignore the text's length (no fieldnorms in tantivy JSON fields)"]
 fn a_full_text_query_on_a_field_sorts_by_score() {
     in_all_modes(|db| check_score_order(db, || Query::matches("text", "rust")));
 }
@@ -1056,7 +1056,6 @@ fn an_expired_document_is_absent_from_current_queries() {
 }
 
 #[test]
-#[ignore = "BUG: select on a tombstone (include_deleted) returns the body {} instead of null"]
 fn a_projected_tombstone_keeps_a_null_body() {
     in_all_modes(|db| {
         db.store
@@ -1104,7 +1103,7 @@ fn put_big_integers(db: &Db) -> Vec<(String, Value)> {
 }
 
 #[test]
-#[ignore = "BUG: the index compares and groups big integers through f64 fast columns when a field mixes number types; the tail compares them exactly"]
+#[ignore = "LIMITATION (README): the index compares and groups big integers through f64 fast columns when a field mixes number types; the tail compares them exactly"]
 fn big_integers_compare_exactly_in_index_and_tail() {
     in_all_modes(|db| {
         put_big_integers(db);
