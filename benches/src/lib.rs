@@ -1,19 +1,33 @@
-//! Strata's benchmarks: one [`BenchEngine`] trait with an adapter per engine, the generated data
-//! they all load, and the fixtures shared by the criterion benches and the memory probe.
+//! Strata's benchmarks: for storage, one [`BenchEngine`] trait with an adapter per engine (Strata,
+//! SQLite), the generated data they all load, and the fixtures shared by the criterion benches and
+//! the memory probe; for queries, one [`QueryEngine`] trait with an adapter per engine (Strata,
+//! tantivy alone, SQLite with FTS5) and the package [`Corpus`] they all load.
 //!
 //! Every adapter gets the same documents (fixed seeds, about 1 KB of JSON each), the same update
 //! times and the same durability: a commit returns only once it would survive a power cut.
 
+mod corpus;
 mod data;
 mod engine;
 mod fixture;
+mod query_engine;
+mod query_sqlite;
+mod query_strata;
+mod query_tantivy;
 mod rss;
 mod sqlite_engine;
 mod strata_engine;
 
+pub use corpus::{
+    doc_id, package, Corpus, Version, MAINTAINERS, PRIORITIES, SECTIONS, TAGS, TEXT_WORD,
+};
 pub use data::{document, id, rng, DocPool, Rng, BASE_TIME};
 pub use engine::{BenchEngine, Doc, Result};
 pub use fixture::{load, Plan};
+pub use query_engine::{At, Cursor, Filter, Order, QueryEngine};
+pub use query_sqlite::{SqliteFtsEngine, SQLITE_FTS_SETTINGS};
+pub use query_strata::StrataQueryEngine;
+pub use query_tantivy::{TantivyEngine, TANTIVY_SETTINGS};
 pub use rss::{memory_status, MemoryStatus};
 pub use sqlite_engine::SqliteEngine;
 pub use sqlite_engine::SQLITE_SETTINGS;

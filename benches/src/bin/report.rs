@@ -1,8 +1,10 @@
-//! Prints the criterion results of `benches/storage.rs` as the markdown table of
-//! `benches/RESULTS.md`: per workload and engine, the median time per operation with its 95%
-//! confidence interval, the throughput at the median, and the time relative to Strata's.
+//! Prints the criterion results of `benches/storage.rs` (or, with `query`, of
+//! `benches/query.rs`) as the markdown tables of `benches/RESULTS.md`: per workload and engine,
+//! the median time per operation with its 95% confidence interval, the throughput at the median,
+//! and the time relative to Strata's.
 //!
-//! `cargo run -p strata-benches --bin report [-- CRITERION_DIR]` (default `target/criterion`).
+//! `cargo run -p strata-benches --bin report [-- [query] [CRITERION_DIR]]` (default
+//! `target/criterion`).
 
 use std::path::{Path, PathBuf};
 
@@ -20,9 +22,31 @@ const GROUPS: [&str; 8] = [
     "open_1m_versions",
 ];
 
+/// Workloads of the query benchmarks, in the order of their table.
+const QUERY_GROUPS: [&str; 14] = [
+    "indexed_ingest",
+    "current_term_count",
+    "current_term_top10_by_size",
+    "current_text_top10",
+    "current_range_count",
+    "current_bool_count",
+    "as_of_term_count",
+    "as_of_term_top10_by_size",
+    "as_of_text_top10",
+    "as_of_range_count",
+    "as_of_bool_count",
+    "page_1",
+    "page_100",
+    "write_then_query",
+];
+
+/// Engines; other rows are references (not engines).
+const ENGINES: [&str; 3] = ["strata", "tantivy", "sqlite"];
+
 /// Rows in the order of the table; reference rows (not engines) last.
-const ROWS: [&str; 5] = [
+const ROWS: [&str; 6] = [
     "strata",
+    "tantivy",
     "sqlite",
     "append_fdatasync_only",
     "json_parse_only",
@@ -79,12 +103,19 @@ fn ratio(r: f64) -> String {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let root = std::env::args()
-        .nth(1)
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let groups: &[&str] = if args.first().is_some_and(|a| a == "query") {
+        args.remove(0);
+        &QUERY_GROUPS
+    } else {
+        &GROUPS
+    };
+    let root = args
+        .first()
         .map_or_else(|| PathBuf::from("target/criterion"), PathBuf::from);
     println!("| workload | engine | median per operation | 95% CI of the median | throughput at the median | time ÷ strata's |");
     println!("|---|---|---|---|---|---|");
-    for group in GROUPS {
+    for &group in groups {
         let mut rows: Vec<Row> = std::fs::read_dir(root.join(group))
             .into_iter()
             .flatten()
@@ -100,7 +131,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .elements
                 .map_or_else(|| "—".to_owned(), |n| rate(n / (r.median_ns / 1e9)));
             let ratio = strata.map_or_else(|| "—".to_owned(), |s| ratio(r.median_ns / s));
-            let name = if ["strata", "sqlite"].contains(&r.name.as_str()) {
+            let name = if ENGINES.contains(&r.name.as_str()) {
                 r.name.clone()
             } else {
                 format!("*{} (reference)*", r.name)
