@@ -167,8 +167,6 @@ fn compile_node(query: &Query, analyzer: &mut tantivy::tokenizer::TextAnalyzer) 
                 must_not,
             }
         }
-        #[allow(unreachable_patterns)]
-        _ => return Err(invalid("unsupported query node".to_owned())),
     })
 }
 

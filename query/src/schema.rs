@@ -3,7 +3,7 @@
 use serde_json::Value;
 use tantivy::schema::{
     IndexRecordOption, JsonObjectOptions, NumericOptions, OwnedValue, Schema, TextFieldIndexing,
-    TextOptions, FAST, INDEXED, STRING,
+    TextOptions, FAST, STRING,
 };
 use tantivy::{DateTime, TantivyDocument};
 
@@ -75,7 +75,6 @@ impl Fields {
             TextOptions::default().set_indexing_options(positions),
         );
         let paths = b.add_text_field("_paths", STRING);
-        let _ = INDEXED;
         let fields = Fields {
             seq,
             id,

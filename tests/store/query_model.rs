@@ -13,7 +13,7 @@ use rand::rngs::SmallRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
-use strata::{IndexOptions, Options, Query, QuerySpec, Snapshot, SortKey, Store};
+use strata::{IndexOptions, Query, QuerySpec, Snapshot, SortKey, Store};
 
 use crate::{fast_options, open, stress};
 
@@ -450,7 +450,6 @@ fn reopened_index_answers_equal_brute_force() {
         );
         drop(store);
     }
-    let _ = Options::default();
 }
 
 /// Boolean shapes whose scorers seek far ahead (past tantivy's 4096-document union horizon)
