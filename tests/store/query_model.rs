@@ -535,7 +535,10 @@ fn large_index_boolean_answers_equal_brute_force() {
 /// Odd but valid input gives an answer or a typed error, never a panic: inverted ranges,
 /// huge prefixes and patterns, open ranges of every type, on the index and on the tail.
 #[test]
-#[expect(clippy::reversed_empty_ranges, reason = "inverted ranges are the input under test")]
+#[expect(
+    clippy::reversed_empty_ranges,
+    reason = "inverted ranges are the input under test"
+)]
 fn odd_queries_answer_or_fail_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path(), fast_options());
