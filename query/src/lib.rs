@@ -4,6 +4,26 @@
 //! time, all versions) is decided outside tantivy from the storage engine's columns, so counts,
 //! sorts and pages stay exact. The not-yet-indexed tail of the log is evaluated by an in-memory
 //! matcher that agrees with the index. No tantivy type appears in this crate's public API.
+//!
+//! The query model is usable on its own: the builder, the text syntax and the JSON form make the
+//! same AST, and the matcher evaluates it on one version.
+//!
+//! ```
+//! use serde_json::json;
+//! use strata_query::{parse, Matcher, Query, VersionInfo};
+//!
+//! let q = parse(r#"_kind:package AND section:python AND size:[1000 TO 5000} AND NOT priority:optional"#)?;
+//! assert_eq!(Query::from_json(&q.to_json())?, q);
+//!
+//! let info = VersionInfo {
+//!     seq: 7, id: "/pkg/flask".into(), kind: "package".into(), version: 2, time: 0,
+//!     tombstone: false, expires_at: None,
+//! };
+//! let m = Matcher::new(&q)?;
+//! assert!(m.matches(&info, &json!({"section": "python", "size": 4999, "priority": "high"})));
+//! assert!(!m.matches(&info, &json!({"section": "python", "size": 5000})));
+//! # Ok::<_, strata_query::Error>(())
+//! ```
 
 mod ast;
 mod convert;
