@@ -49,6 +49,24 @@ struct V {
     body: Value,
 }
 
+impl V {
+    /// The version a write returned, with the body it wrote (`Null` for a delete).
+    fn new(meta: strata::Meta, body: Value) -> V {
+        V {
+            info: VersionInfo {
+                seq: meta.seq,
+                id: meta.id,
+                kind: meta.kind,
+                version: meta.version,
+                time: meta.update_time_micros,
+                tombstone: meta.deleted,
+                expires_at: None,
+            },
+            body,
+        }
+    }
+}
+
 fn sentence(rng: &mut SmallRng) -> String {
     let n = rng.random_range(1..6);
     (0..n)
@@ -352,18 +370,7 @@ fn write_random(store: &Store, rng: &mut SmallRng, history: &mut Vec<V>, n: usiz
             let kind = *KINDS.choose(rng).unwrap();
             (store.put(id, kind, b.clone()).expect("put"), b)
         };
-        history.push(V {
-            info: VersionInfo {
-                seq: meta.seq,
-                id: meta.id,
-                kind: meta.kind,
-                version: meta.version,
-                time: meta.update_time_micros,
-                tombstone: meta.deleted,
-                expires_at: None,
-            },
-            body,
-        });
+        history.push(V::new(meta, body));
     }
 }
 
@@ -476,18 +483,7 @@ fn large_index_boolean_answers_equal_brute_force() {
         }
         let metas = store.write(batch).unwrap();
         for (meta, body) in metas.into_iter().zip(bodies) {
-            history.push(V {
-                info: VersionInfo {
-                    seq: meta.seq,
-                    id: meta.id,
-                    kind: meta.kind,
-                    version: meta.version,
-                    time: meta.update_time_micros,
-                    tombstone: meta.deleted,
-                    expires_at: None,
-                },
-                body,
-            });
+            history.push(V::new(meta, body));
         }
         i += 1000;
     }
