@@ -150,6 +150,66 @@ pub enum Error {
     /// An option is out of range.
     #[error("invalid option: {0}")]
     InvalidOption(String),
+    /// The task queue is full ([`crate::TaskPoolOptions::queue`]); retry later.
+    #[error("busy: {queued} query tasks are queued already; retry later")]
+    Busy {
+        /// Tasks queued when this one was refused.
+        queued: usize,
+    },
+    /// A task was cancelled before it finished.
+    #[error("task {id} was cancelled")]
+    TaskCancelled {
+        /// The task.
+        id: u64,
+    },
+    /// A task ran past its deadline.
+    #[error("task {id} ran past its deadline")]
+    TaskTimedOut {
+        /// The task.
+        id: u64,
+    },
+    /// A task's result and pages were released at its expiry.
+    #[error("task {id} has expired; its pages are gone (run the query again)")]
+    TaskExpired {
+        /// The task.
+        id: u64,
+    },
+    /// No task with this id is kept (never was, or released at its expiry).
+    #[error("no task {id}")]
+    UnknownTask {
+        /// The id asked for.
+        id: u64,
+    },
+    /// A task failed; the cause is its source.
+    #[error("task {id} failed: {source}")]
+    TaskFailed {
+        /// The task.
+        id: u64,
+        /// Why.
+        #[source]
+        source: std::sync::Arc<Error>,
+    },
+    /// No collection has this name (now, or at the time asked for).
+    #[error("no collection named {name:?}")]
+    UnknownCollection {
+        /// The name asked for.
+        name: String,
+    },
+    /// A collection name is empty, too long or has characters other than ASCII letters,
+    /// digits, `_`, `-` and `.`.
+    #[error("invalid collection name {name:?}: {reason}")]
+    InvalidCollectionName {
+        /// The name as given (cut to 64 characters).
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The continuous-query feed stopped after a failure (e.g. reading the log).
+    #[error("the subscription ended: {reason}")]
+    SubscriptionFailed {
+        /// Why.
+        reason: String,
+    },
     /// A batch is too large for one log segment.
     #[error("{0}")]
     BatchTooLarge(String),

@@ -24,14 +24,22 @@
 #![warn(missing_docs)]
 
 mod batch;
+mod collection;
 mod document;
 mod error;
 mod options;
 mod search;
 mod store;
+mod subscribe;
+mod tasks;
 mod validate;
+mod watch;
 
 pub use batch::{Batch, Expect, WriteOptions};
+pub use collection::{
+    Collection, CollectionOptions, CollectionVersion, Retention, COLLECTION_KIND,
+    MAX_COLLECTION_NAME, SYSTEM_ID_PREFIX, SYSTEM_KIND_PREFIX,
+};
 pub use document::{Document, Meta, RawDocument};
 pub use error::{CorruptionKind, Error, Result};
 pub use options::{Durability, IndexOptions, Limits, Options};
@@ -42,6 +50,10 @@ pub use search::{
     QueryResult, QuerySpec, Range, Scalar, Snapshot, SortKey, SystemField,
 };
 pub use store::{List, OpenStats, Store};
+pub use subscribe::{Event, EventKind, SubscribeOptions, Subscription};
+pub use tasks::{
+    Task, TaskInfo, TaskOptions, TaskPoolOptions, TaskReport, TaskStage, Tasks, TASK_REPORT_FILE,
+};
 
 /// File-system backends: the real one and the simulated one used by crash tests.
 pub use storage::backend;

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::tasks::TaskPoolOptions;
 
 pub use query::IndexOptions;
 pub use storage::Durability;
@@ -90,6 +91,8 @@ pub struct Options {
     pub max_time_ahead: Duration,
     /// Tuning of the version index (commit interval, back-pressure bound, memory).
     pub index: IndexOptions,
+    /// The query task pool (workers, queue bound, default expiry).
+    pub tasks: TaskPoolOptions,
 }
 
 impl Default for Options {
@@ -100,6 +103,7 @@ impl Default for Options {
             limits: Limits::default(),
             max_time_ahead: Duration::from_secs(24 * 3600),
             index: IndexOptions::default(),
+            tasks: TaskPoolOptions::default(),
         }
     }
 }
@@ -134,6 +138,12 @@ impl Options {
         self
     }
 
+    /// Sets the task pool options.
+    pub fn with_task_options(mut self, tasks: TaskPoolOptions) -> Self {
+        self.tasks = tasks;
+        self
+    }
+
     /// Sets the document limits.
     pub fn with_limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
@@ -165,6 +175,7 @@ impl Options {
                 storage::MAX_KIND_LEN
             ),
         )?;
+        self.tasks.validate()?;
         self.index
             .validate()
             .map_err(|e| Error::InvalidOption(e.to_string()))?;

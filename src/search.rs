@@ -1,5 +1,7 @@
 //! Queries over the versions: the present, any past moment, or all versions.
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value};
 
 use crate::document::Document;
@@ -81,7 +83,23 @@ impl Store {
     /// # Ok::<_, strata::Error>(())
     /// ```
     pub fn query(&self, spec: &QuerySpec) -> Result<QueryResult> {
-        let out = self.inner.index.search(spec, self.now())?;
+        self.query_interruptible(spec, &Arc::new(query::Interrupt::default()))
+    }
+
+    /// [`Store::query`] that stops when `interrupt` fires (tasks' cancel and deadline).
+    pub(crate) fn query_interruptible(
+        &self,
+        spec: &QuerySpec,
+        interrupt: &Arc<query::Interrupt>,
+    ) -> Result<QueryResult> {
+        // The store's own documents (collection definitions) are not the user's.
+        let mut user_spec = spec.clone();
+        user_spec.query = self.user_query(&spec.query);
+        let spec = &user_spec;
+        let out = self
+            .inner
+            .index
+            .search_interruptible(spec, self.now(), interrupt)?;
         let load = |hits: &[query::Hit]| -> Result<Vec<Document>> {
             hits.iter().map(|h| self.load_hit(spec, h.seq)).collect()
         };

@@ -12,10 +12,12 @@ use storage::backend::{Backend, OsBackend, SimBackend};
 use storage::{Action, Engine, Expect, Selector, Version, WriteOp};
 
 use crate::batch::{Batch, OpKind, WriteOptions};
+use crate::collection::{SYSTEM_ID_PREFIX, SYSTEM_KIND_PREFIX};
 use crate::document::{Document, Meta, RawDocument};
 use crate::error::{Error, Result};
 use crate::options::{Durability, Options};
 use crate::validate;
+use crate::watch::Watch;
 
 /// What opening a store found: how much it read and whether it had to repair a torn tail.
 pub use storage::OpenStats;
@@ -28,8 +30,12 @@ const INDEX_DIR: &str = "index";
 
 #[derive(Debug)]
 pub(crate) struct Inner {
-    // Field order is drop order: the index (and its thread, which reads the engine) goes first.
+    // Field order is drop order: the task pool, the continuous-query feed and the index (and
+    // their threads, which read the engine) go first.
+    pub(crate) tasks: crate::tasks::Pool,
+    pub(crate) feed: crate::subscribe::Feed,
     pub(crate) index: query::Index,
+    pub(crate) watch: Arc<Watch>,
     pub(crate) engine: Arc<Engine>,
     pub(crate) options: Options,
     open_stats: OpenStats,
@@ -107,6 +113,10 @@ impl Store {
         index: query::IndexLocation,
     ) -> Result<Store> {
         options.validate()?;
+        let index_location_kind = match &index {
+            query::IndexLocation::Dir(_) => IndexKind::Dir,
+            _ => IndexKind::Memory,
+        };
         let (engine, open_stats) =
             Engine::open_with(backend, &path.join(LOG_DIR), options.engine_options()).map_err(
                 |e| match e {
@@ -120,8 +130,16 @@ impl Store {
         let engine = Arc::new(engine);
         let (index, index_report) =
             query::Index::open(Arc::clone(&engine), index, options.index.clone())?;
+        let watch = Arc::new(Watch::new(engine.last_seq()));
+        let feed = crate::subscribe::Feed::new(Arc::clone(&engine), Arc::clone(&watch))?;
+        // In-memory and simulated stores have no directory to report their tasks in.
+        let report_dir = matches!(index_location_kind, IndexKind::Dir).then_some(path);
+        let tasks = crate::tasks::Pool::new(options.tasks.clone(), report_dir)?;
         Ok(Store {
             inner: Arc::new(Inner {
+                tasks,
+                feed,
+                watch,
                 index,
                 engine,
                 options,
@@ -234,11 +252,37 @@ impl Store {
     }
 
     /// Commits a batch atomically and returns the new versions in batch order.
+    ///
+    /// Ids under [`crate::SYSTEM_ID_PREFIX`] and kinds under [`crate::SYSTEM_KIND_PREFIX`]
+    /// belong to the store (collection definitions) and are rejected.
     pub fn write(&self, batch: Batch) -> Result<Vec<Meta>> {
+        self.write_checked(batch, false)
+    }
+
+    /// Writes the store's own documents.
+    pub(crate) fn write_system(&self, batch: Batch) -> Result<Vec<Meta>> {
+        self.write_checked(batch, true)
+    }
+
+    fn write_checked(&self, batch: Batch, system: bool) -> Result<Vec<Meta>> {
         let limits = &self.inner.options.limits;
         let mut ops = Vec::with_capacity(batch.ops.len());
         for op in batch.ops {
             validate::id(&op.id, limits)?;
+            if !system && op.id.starts_with(SYSTEM_ID_PREFIX) {
+                return Err(Error::InvalidId {
+                    id: op.id.chars().take(64).collect(),
+                    reason: format!("ids under {SYSTEM_ID_PREFIX} belong to the store"),
+                });
+            }
+            if let (false, OpKind::Put { kind, .. }) = (system, &op.kind) {
+                if kind.starts_with(SYSTEM_KIND_PREFIX) {
+                    return Err(Error::InvalidKind {
+                        kind: kind.chars().take(64).collect(),
+                        reason: format!("kinds under {SYSTEM_KIND_PREFIX} belong to the store"),
+                    });
+                }
+            }
             let WriteOptions { expect, expires_at } = op.options;
             let action = match op.kind {
                 OpKind::Put { kind, body } => {
@@ -276,13 +320,29 @@ impl Store {
         }
         self.inner.index.wait_for_room();
         let result = self.inner.engine.commit(ops, batch.time);
-        if result.is_ok() {
+        if let Ok(metas) = &result {
             self.inner.index.notify();
+            if let Some(last) = metas.last() {
+                self.inner.watch.committed(last.seq);
+            }
         }
         Ok(result?.into_iter().map(Meta::from).collect())
     }
 
     pub(crate) fn document(&self, version: Version) -> Result<Document> {
+        to_document(version)
+    }
+}
+
+/// Which kind of index a store has (and so whether it has a directory of its own).
+enum IndexKind {
+    Dir,
+    Memory,
+}
+
+/// A version as the API shows it: metadata and the parsed body (`null` for a tombstone).
+pub(crate) fn to_document(version: Version) -> Result<Document> {
+    {
         let body = if version.meta.tombstone {
             Value::Null
         } else {
@@ -296,7 +356,9 @@ impl Store {
             body,
         })
     }
+}
 
+impl Store {
     /// A version is visible at `time` unless it is a tombstone or expired by then.
     fn visible(&self, version: Option<Version>, time: u64) -> Result<Option<Document>> {
         match version {
@@ -420,6 +482,9 @@ impl Iterator for List {
                 }
             }
             let id = self.pending.pop_front()?;
+            if id.starts_with(SYSTEM_ID_PREFIX) {
+                continue;
+            }
             let found = self
                 .store
                 .inner

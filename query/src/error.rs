@@ -64,6 +64,12 @@ pub enum Error {
         /// Why it stopped.
         message: String,
     },
+    /// The query was cancelled while it ran (see [`crate::Interrupt`]).
+    #[error("the query was cancelled")]
+    Cancelled,
+    /// The query ran past its deadline (see [`crate::Interrupt`]).
+    #[error("the query ran past its deadline")]
+    DeadlineExceeded,
     /// The log failed.
     #[error(transparent)]
     Storage(#[from] storage::Error),

@@ -21,6 +21,7 @@ use crate::convert::{text_analyzer, TEXT_TOKENIZER};
 use crate::error::{Error, Result};
 use crate::matcher::Flat;
 use crate::schema::{index_document, Fields, VersionInfo};
+use crate::search::Interrupt;
 use crate::search::{self, QueryOutput};
 use crate::spec::QuerySpec;
 
@@ -444,7 +445,17 @@ impl Index {
 
     /// Runs a query. `now` is the time `Current` judges expiry at.
     pub fn search(&self, spec: &QuerySpec, now: u64) -> Result<QueryOutput> {
-        search::search(&self.shared, spec, now)
+        search::search(&self.shared, spec, now, &Arc::new(Interrupt::default()))
+    }
+
+    /// [`Index::search`] that stops with an error when `interrupt` fires.
+    pub fn search_interruptible(
+        &self,
+        spec: &QuerySpec,
+        now: u64,
+        interrupt: &Arc<Interrupt>,
+    ) -> Result<QueryOutput> {
+        search::search(&self.shared, spec, now, interrupt)
     }
 
     /// Blocks until the index has committed every version up to `seq`.

@@ -44,9 +44,10 @@ pub use ast::{
 };
 pub use error::{Error, Result};
 pub use index::{Index, IndexLocation, IndexOpenReport, IndexOptions, IndexProgress};
-pub use matcher::Matcher;
+pub use matcher::{Flat, Matcher};
 pub use parser::parse;
 pub use schema::VersionInfo;
+pub use search::Interrupt;
 pub use search::{GroupOutput, Hit, QueryOutput};
 pub use spec::{
     GroupBy, QuerySpec, Snapshot, SortKey, DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET, SCORE,

@@ -52,22 +52,24 @@ impl Matcher {
         self.matches_flat(info, &Flat::new(body))
     }
 
-    /// [`Matcher::matches`] on a body flattened once for many queries.
-    pub(crate) fn matches_flat(&self, info: &VersionInfo, flat: &Flat) -> bool {
+    /// [`Matcher::matches`] on a body flattened once for many queries (continuous queries
+    /// test every new version against each subscription's matcher).
+    pub fn matches_flat(&self, info: &VersionInfo, flat: &Flat) -> bool {
         eval(&self.node, &Doc { info, flat })
     }
 }
 
 /// A body's leaves with their dotted paths, and (computed on first use) the tokens of each
-/// string: what the matcher reads, computed once per version.
+/// string: what the matcher reads, computed once per version and shared by many matchers.
 #[derive(Debug, Default)]
-pub(crate) struct Flat {
+pub struct Flat {
     leaves: Vec<(String, Value)>,
     tokens: std::sync::OnceLock<Vec<Vec<(usize, String)>>>,
 }
 
 impl Flat {
-    pub(crate) fn new(body: &Value) -> Flat {
+    /// Flattens `body` (`Null` for a tombstone).
+    pub fn new(body: &Value) -> Flat {
         let mut leaves = Vec::new();
         convert::for_each_leaf(body, &mut |p, leaf| {
             leaves.push((p.to_owned(), leaf.clone()))

@@ -111,7 +111,8 @@ pub struct VersionInfo {
 }
 
 impl VersionInfo {
-    pub(crate) fn from_meta(meta: &storage::VersionMeta) -> VersionInfo {
+    /// The metadata of a version read from the log.
+    pub fn from_meta(meta: &storage::VersionMeta) -> VersionInfo {
         VersionInfo {
             seq: meta.seq,
             id: meta.id.clone(),

@@ -3,7 +3,9 @@
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -58,6 +60,61 @@ pub struct QueryOutput {
     pub next_page: Option<String>,
     /// Groups, largest first, if asked.
     pub groups: Vec<GroupOutput>,
+}
+
+/// Stops a running query: cancelled from another thread, or past a deadline. The search checks
+/// it every few hundred matching versions and then fails with [`Error::Cancelled`] or
+/// [`Error::DeadlineExceeded`].
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use strata_query::Interrupt;
+///
+/// let i = Interrupt::new(Some(Instant::now() + Duration::from_secs(5)));
+/// assert!(i.check().is_ok());
+/// i.cancel();
+/// assert!(matches!(i.check(), Err(strata_query::Error::Cancelled)));
+/// ```
+#[derive(Debug, Default)]
+pub struct Interrupt {
+    cancelled: AtomicBool,
+    deadline: Option<Instant>,
+}
+
+impl Interrupt {
+    /// An interrupt that fires at `deadline`, if any, or when cancelled.
+    pub fn new(deadline: Option<Instant>) -> Interrupt {
+        Interrupt {
+            cancelled: AtomicBool::new(false),
+            deadline,
+        }
+    }
+
+    /// Asks the query to stop.
+    pub fn cancel(&self) {
+        self.cancelled.store(true, AtomicOrdering::Relaxed);
+    }
+
+    /// Whether [`Interrupt::cancel`] was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(AtomicOrdering::Relaxed)
+    }
+
+    /// The deadline, if any.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// `Err` once cancelled or past the deadline.
+    pub fn check(&self) -> Result<()> {
+        if self.is_cancelled() {
+            return Err(Error::Cancelled);
+        }
+        if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(Error::DeadlineExceeded);
+        }
+        Ok(())
+    }
 }
 
 /// Which versions count, at snapshot seq `at`.
@@ -164,6 +221,7 @@ struct Plan {
     group: Option<(Field, usize)>,
     needs_score: bool,
     engine: Arc<Engine>,
+    interrupt: Arc<Interrupt>,
 }
 
 impl Plan {
@@ -202,6 +260,8 @@ struct Acc {
     top: Vec<Entry>,
     groups: HashMap<String, Group>,
     error: Option<String>,
+    /// Set once the interrupt fired; the rest of the segment is skipped.
+    interrupted: Option<Error>,
 }
 
 /// Inserts into a sorted bounded list.
@@ -243,6 +303,9 @@ impl Acc {
         self.count += other.count;
         if self.error.is_none() {
             self.error = other.error;
+        }
+        if self.interrupted.is_none() {
+            self.interrupted = other.interrupted;
         }
         for e in other.top {
             insert_bounded(&mut self.top, e, plan.keep, plan);
@@ -351,6 +414,9 @@ impl Collector for VersionCollector {
 
 impl VersionSegmentCollector {
     fn push(&mut self, doc: DocId, score: Score) {
+        if self.acc.interrupted.is_some() {
+            return;
+        }
         let Some(seq) = self.seqs.first(doc) else {
             return;
         };
@@ -368,6 +434,11 @@ impl VersionSegmentCollector {
             return;
         }
         let plan = Arc::clone(&self.plan);
+        if let Err(e) = plan.interrupt.check() {
+            self.acc.interrupted = Some(e);
+            self.buffer.clear();
+            return;
+        }
         self.seq_buf.clear();
         self.seq_buf.extend(self.buffer.iter().map(|(_, s, _)| *s));
         plan.engine.seq_columns(&self.seq_buf, &mut self.cols);
@@ -456,8 +527,14 @@ fn visibility(spec: &QuerySpec, engine: &Engine, now: u64) -> Visibility {
     }
 }
 
-pub(crate) fn search(shared: &Shared, spec: &QuerySpec, now: u64) -> Result<QueryOutput> {
+pub(crate) fn search(
+    shared: &Shared,
+    spec: &QuerySpec,
+    now: u64,
+    interrupt: &Arc<Interrupt>,
+) -> Result<QueryOutput> {
     spec.validate()?;
+    interrupt.check()?;
     let node = plan::compile(&spec.query)?;
     let sort: Vec<(SortTarget, bool)> = spec
         .sort
@@ -494,6 +571,7 @@ pub(crate) fn search(shared: &Shared, spec: &QuerySpec, now: u64) -> Result<Quer
         group,
         needs_score,
         engine: Arc::clone(&shared.engine),
+        interrupt: Arc::clone(interrupt),
     });
 
     // Scores exist only in the index; a big tail is cheaper to commit than to scan.
@@ -510,6 +588,9 @@ pub(crate) fn search(shared: &Shared, spec: &QuerySpec, now: u64) -> Result<Quer
         plan: Arc::clone(&plan),
     };
     let mut acc = published.searcher.search(&*tq, &collector)?;
+    if let Some(e) = acc.interrupted.take() {
+        return Err(e);
+    }
     if published.committed < vis.at {
         let matcher = Matcher::from_node(node);
         scan_tail(shared, &published, &plan, &matcher, &mut acc)?;
@@ -554,7 +635,10 @@ fn scan_tail(
     let seqs: Vec<u64> = docs.iter().map(|d| d.info.seq).collect();
     let mut cols = Vec::with_capacity(seqs.len());
     plan.engine.seq_columns(&seqs, &mut cols);
-    for (doc, col) in docs.iter().zip(cols) {
+    for (i, (doc, col)) in docs.iter().zip(cols).enumerate() {
+        if i % VISIBILITY_BATCH == 0 {
+            plan.interrupt.check()?;
+        }
         if !plan.vis.check(doc.info.seq, col, &plan.engine)? {
             continue;
         }

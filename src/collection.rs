@@ -1,0 +1,415 @@
+//! Collections are queries (DESIGN §6): a named, persisted [`QuerySpec`] with options, stored as
+//! a versioned document of a system kind, so that its definition has history.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::document::{Document, Meta};
+use crate::error::{Error, Result};
+use crate::search::{Query, QueryResult, QuerySpec, Snapshot};
+use crate::store::Store;
+use crate::subscribe::{SubscribeOptions, Subscription};
+use crate::Batch;
+
+/// The kind of the documents that hold collection definitions.
+pub const COLLECTION_KIND: &str = "_strata.collection";
+
+/// Ids under this prefix, and kinds under [`SYSTEM_KIND_PREFIX`], belong to the store: user
+/// writes to them are rejected and user queries do not see them.
+pub const SYSTEM_ID_PREFIX: &str = "/_strata/";
+
+/// See [`SYSTEM_ID_PREFIX`].
+pub const SYSTEM_KIND_PREFIX: &str = "_strata.";
+
+const COLLECTION_ID_PREFIX: &str = "/_strata/collections/";
+
+/// Longest collection name, in bytes.
+pub const MAX_COLLECTION_NAME: usize = 128;
+
+/// `query` minus the store's own documents.
+pub(crate) fn exclude_system(query: &Query) -> Query {
+    query.clone().and_not(Query::kind(COLLECTION_KIND))
+}
+
+/// How many versions of a collection's members to keep (applied by compaction).
+///
+/// ```
+/// use std::time::Duration;
+/// use strata::Retention;
+/// let r = Retention::default().min_versions(2).max_versions(10).max_age(Duration::from_secs(86_400));
+/// # let _ = r;
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Retention {
+    /// Keep at least this many versions of each document, whatever their age.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_versions: Option<u64>,
+    /// Keep at most this many versions of each document.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_versions: Option<u64>,
+    /// Keep versions younger than this many seconds (beyond `min_versions`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age_secs: Option<u64>,
+}
+
+impl Retention {
+    /// Sets the floor.
+    pub fn min_versions(mut self, n: u64) -> Self {
+        self.min_versions = Some(n);
+        self
+    }
+
+    /// Sets the limit.
+    pub fn max_versions(mut self, n: u64) -> Self {
+        self.max_versions = Some(n);
+        self
+    }
+
+    /// Sets the age (whole seconds).
+    pub fn max_age(mut self, age: std::time::Duration) -> Self {
+        self.max_age_secs = Some(age.as_secs());
+        self
+    }
+
+    fn validate(&self) -> Result<()> {
+        let bad = |reason: String| Error::InvalidOption(format!("collection retention: {reason}"));
+        if self.max_versions == Some(0) {
+            return Err(bad(
+                "max_versions must be at least 1 (the current version)".into()
+            ));
+        }
+        if let (Some(min), Some(max)) = (self.min_versions, self.max_versions) {
+            if min > max {
+                return Err(bad(format!(
+                    "min_versions {min} is over max_versions {max}"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Options of a collection.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct CollectionOptions {
+    /// Version retention for its members; `None` keeps everything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<Retention>,
+}
+
+impl CollectionOptions {
+    /// Sets the retention.
+    pub fn retention(mut self, retention: Retention) -> Self {
+        self.retention = Some(retention);
+        self
+    }
+}
+
+/// A collection definition as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Definition {
+    name: String,
+    spec: QuerySpec,
+    #[serde(default)]
+    options: CollectionOptions,
+}
+
+/// One version of a collection's definition.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct CollectionVersion {
+    /// The definition document's version, seq and time.
+    pub meta: Meta,
+    /// The query then; `None` where the collection was dropped.
+    pub spec: Option<QuerySpec>,
+    /// The options then.
+    pub options: CollectionOptions,
+}
+
+/// A collection: its current definition (or the one valid at a time, see
+/// [`Collection::as_of`]) and the query operations on it.
+///
+/// ```
+/// use serde_json::json;
+/// use strata::{CollectionOptions, Query, QuerySpec, Store};
+///
+/// let store = Store::open_in_memory(Default::default())?;
+/// store.put("/pkg/serde", "package", json!({"lang": "rust"}))?;
+/// store.put("/pkg/flask", "package", json!({"lang": "python"}))?;
+/// store.define_collection("rust", &QuerySpec::new(Query::term("lang", "rust")), CollectionOptions::default())?;
+///
+/// let rust = store.collection("rust")?;
+/// assert_eq!(rust.count()?, 1);
+/// store.put("/pkg/tokio", "package", json!({"lang": "rust"}))?;
+/// let ids: Vec<String> = rust.list(None)?.documents.into_iter().map(|d| d.meta.id).collect();
+/// assert_eq!(ids, ["/pkg/serde", "/pkg/tokio"]);
+/// # Ok::<_, strata::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Collection {
+    store: Store,
+    name: String,
+    spec: QuerySpec,
+    options: CollectionOptions,
+    definition: Meta,
+    at: Option<u64>,
+}
+
+/// Checks a collection name: 1..=128 bytes of ASCII letters, digits, `_`, `-` and `.`,
+/// starting with a letter or digit.
+fn check_name(name: &str) -> Result<()> {
+    let bad = |reason: &str| Error::InvalidCollectionName {
+        name: name.chars().take(64).collect(),
+        reason: reason.to_owned(),
+    };
+    if name.is_empty() || name.len() > MAX_COLLECTION_NAME {
+        return Err(bad("must be 1 to 128 bytes"));
+    }
+    if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        return Err(bad("must start with a letter or digit"));
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    {
+        return Err(bad("may hold only ASCII letters, digits, '_', '-' and '.'"));
+    }
+    Ok(())
+}
+
+fn definition_id(name: &str) -> String {
+    format!("{COLLECTION_ID_PREFIX}{name}")
+}
+
+fn parse_definition(doc: &Document) -> Result<Definition> {
+    serde_json::from_value(doc.body.clone()).map_err(|source| Error::Decode {
+        id: doc.meta.id.clone(),
+        source,
+    })
+}
+
+fn check_spec(spec: &QuerySpec) -> Result<()> {
+    spec.validate()?;
+    if spec.snapshot != Snapshot::Current
+        || spec.include_deleted
+        || spec.page.is_some()
+        || spec.offset != 0
+        || spec.group_by.is_some()
+    {
+        return Err(query::Error::InvalidSpec {
+            reason: "a collection is a query over the current state: no snapshot, \
+                     include-deleted, page, offset or group"
+                .into(),
+        }
+        .into());
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Defines (or redefines) the collection `name` as `spec`. The definition is a versioned
+    /// document, so earlier definitions stay readable ([`Collection::history`],
+    /// [`Collection::as_of`]). The spec reads the current state; its sort, limit and `select`
+    /// are the defaults of [`Collection::list`].
+    pub fn define_collection(
+        &self,
+        name: &str,
+        spec: &QuerySpec,
+        options: CollectionOptions,
+    ) -> Result<Meta> {
+        check_name(name)?;
+        check_spec(spec)?;
+        if let Some(r) = &options.retention {
+            r.validate()?;
+        }
+        let body = serde_json::to_value(Definition {
+            name: name.to_owned(),
+            spec: spec.clone(),
+            options,
+        })
+        .map_err(|source| Error::Decode {
+            id: definition_id(name),
+            source,
+        })?;
+        let mut metas =
+            self.write_system(Batch::new().put(definition_id(name), COLLECTION_KIND, body))?;
+        metas.pop().ok_or(Error::Closed)
+    }
+
+    /// Drops the collection `name` (a tombstone of its definition; the members stay).
+    pub fn drop_collection(&self, name: &str) -> Result<Meta> {
+        check_name(name)?;
+        let mut metas = self
+            .write_system(Batch::new().delete(definition_id(name)))
+            .map_err(|e| match e {
+                Error::NotFound { .. } => Error::UnknownCollection {
+                    name: name.to_owned(),
+                },
+                e => e,
+            })?;
+        metas.pop().ok_or(Error::Closed)
+    }
+
+    /// The collection `name` as currently defined; [`Error::UnknownCollection`] if there is none.
+    pub fn collection(&self, name: &str) -> Result<Collection> {
+        check_name(name)?;
+        let doc = self
+            .get(&definition_id(name))?
+            .ok_or_else(|| Error::UnknownCollection {
+                name: name.to_owned(),
+            })?;
+        self.collection_from(&doc, None)
+    }
+
+    /// Every collection defined now, by name.
+    pub fn collections(&self) -> Result<Vec<Collection>> {
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let ids =
+                self.inner
+                    .engine
+                    .ids_with_prefix(COLLECTION_ID_PREFIX, after.as_deref(), 256);
+            for id in &ids {
+                if let Some(doc) = self.get(id)? {
+                    out.push(self.collection_from(&doc, None)?);
+                }
+            }
+            if ids.len() < 256 {
+                return Ok(out);
+            }
+            after = ids.last().cloned();
+        }
+    }
+
+    fn collection_from(&self, doc: &Document, at: Option<u64>) -> Result<Collection> {
+        let def = parse_definition(doc)?;
+        Ok(Collection {
+            store: self.clone(),
+            name: def.name,
+            spec: def.spec,
+            options: def.options,
+            definition: doc.meta.clone(),
+            at,
+        })
+    }
+}
+
+impl Collection {
+    /// The collection's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its query.
+    pub fn spec(&self) -> &QuerySpec {
+        &self.spec
+    }
+
+    /// Its options.
+    pub fn options(&self) -> &CollectionOptions {
+        &self.options
+    }
+
+    /// The version of the definition this value holds.
+    pub fn definition(&self) -> &Meta {
+        &self.definition
+    }
+
+    /// The time this view reads, if it is a view of the past ([`Collection::as_of`]).
+    pub fn at(&self) -> Option<u64> {
+        self.at
+    }
+
+    fn read_spec(&self) -> QuerySpec {
+        let spec = self.spec.clone();
+        match self.at {
+            Some(t) => spec.snapshot(Snapshot::AsOf(t)),
+            None => spec,
+        }
+    }
+
+    /// A page of members, in the spec's order (its limit is the page size); pass the result's
+    /// `next_page` to get the next one, from the same snapshot.
+    pub fn list(&self, page: Option<&str>) -> Result<QueryResult> {
+        let mut spec = self.read_spec();
+        spec.page = page.map(str::to_owned);
+        self.store.query(&spec)
+    }
+
+    /// The number of members.
+    pub fn count(&self) -> Result<u64> {
+        let spec = self.read_spec().count(true).limit(0);
+        Ok(self.store.query(&spec)?.count.unwrap_or(0))
+    }
+
+    /// Follows the members' changes (see [`Store::subscribe`]). Under the definition this value
+    /// holds; a view of the past cannot be followed.
+    pub fn subscribe(&self, options: SubscribeOptions) -> Result<Subscription> {
+        if self.at.is_some() {
+            return Err(query::Error::InvalidSpec {
+                reason: "a view of the past cannot be followed".into(),
+            }
+            .into());
+        }
+        let mut spec = self.spec.clone();
+        spec.count = false;
+        self.store.subscribe(&spec, options)
+    }
+
+    /// The collection as it was at `time_micros`: its definition then, reading its members
+    /// then. [`Error::UnknownCollection`] if it was not defined then.
+    pub fn as_of(&self, time_micros: u64) -> Result<Collection> {
+        let doc = self
+            .store
+            .get_at(&definition_id(&self.name), time_micros)?
+            .ok_or_else(|| Error::UnknownCollection {
+                name: self.name.clone(),
+            })?;
+        self.store.collection_from(&doc, Some(time_micros))
+    }
+
+    /// Every version of the definition, oldest first (drops included).
+    pub fn history(&self) -> Result<Vec<CollectionVersion>> {
+        self.store
+            .history(&definition_id(&self.name))?
+            .into_iter()
+            .map(|doc| {
+                if doc.meta.deleted || doc.body == Value::Null {
+                    return Ok(CollectionVersion {
+                        meta: doc.meta,
+                        spec: None,
+                        options: CollectionOptions::default(),
+                    });
+                }
+                let def = parse_definition(&doc)?;
+                Ok(CollectionVersion {
+                    meta: doc.meta,
+                    spec: Some(def.spec),
+                    options: def.options,
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(check_name("rust-crates_v1.2").is_ok());
+        for bad in ["", "-x", ".x", "a b", "a/b", "é", &"x".repeat(129)] {
+            assert!(
+                matches!(check_name(bad), Err(Error::InvalidCollectionName { .. })),
+                "{bad:?}"
+            );
+        }
+    }
+}

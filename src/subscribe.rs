@@ -1,0 +1,612 @@
+//! Continuous queries (DESIGN §6): a feed thread follows the log and tests every new version
+//! against each subscription's matcher (the same matcher the index agrees with).
+//!
+//! Slow consumers: each subscription has a bounded buffer. When it is full the feed *pauses
+//! that subscription* (the log is its backlog) and goes on with the others; once the consumer
+//! takes an event the subscription catches up from the log. Writers never wait for a
+//! subscriber, no event is dropped, and a dropped subscription is forgotten.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError, TrySendError};
+use parking_lot::Mutex;
+use query::{Flat, Matcher, VersionInfo};
+use serde_json::Value;
+use storage::{Engine, Selector, Version};
+
+use crate::document::Document;
+use crate::error::{Error, Result};
+use crate::search::{project, Query, QuerySpec, Snapshot};
+use crate::store::{to_document, Store};
+use crate::watch::Watch;
+
+/// Options of [`Store::subscribe`].
+///
+/// ```
+/// use strata::SubscribeOptions;
+/// let options = SubscribeOptions::default().replay(true).live_count(true).stopped_matching(true);
+/// # let _ = options;
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SubscribeOptions {
+    /// First deliver the documents that match now ([`EventKind::Existing`]), in the spec's
+    /// sort order. Default false.
+    pub replay: bool,
+    /// Also deliver [`EventKind::StoppedMatching`] when an update makes a document leave the
+    /// result. Default false.
+    pub stopped_matching: bool,
+    /// Keep a count of the current matches in every event. Default false.
+    pub live_count: bool,
+    /// Deliver every version after this seq (a changes feed: resume where an earlier
+    /// subscription stopped, also after a restart). Default: versions written from now on.
+    pub from_seq: Option<u64>,
+    /// Events buffered for the consumer before the subscription pauses (it then catches up
+    /// from the log). Default 1024.
+    pub buffer: usize,
+}
+
+impl Default for SubscribeOptions {
+    fn default() -> Self {
+        SubscribeOptions {
+            replay: false,
+            stopped_matching: false,
+            live_count: false,
+            from_seq: None,
+            buffer: 1024,
+        }
+    }
+}
+
+impl SubscribeOptions {
+    /// Replays the current matches first.
+    pub fn replay(mut self, yes: bool) -> Self {
+        self.replay = yes;
+        self
+    }
+
+    /// Delivers stopped-matching events.
+    pub fn stopped_matching(mut self, yes: bool) -> Self {
+        self.stopped_matching = yes;
+        self
+    }
+
+    /// Keeps a live count.
+    pub fn live_count(mut self, yes: bool) -> Self {
+        self.live_count = yes;
+        self
+    }
+
+    /// Starts after `seq`.
+    pub fn from_seq(mut self, seq: u64) -> Self {
+        self.from_seq = Some(seq);
+        self
+    }
+
+    /// Sets the buffer size (at least 1).
+    pub fn buffer(mut self, events: usize) -> Self {
+        self.buffer = events;
+        self
+    }
+}
+
+/// What happened to a matching document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// It matched when the subscription began (replay).
+    Existing,
+    /// A new version matches; the previous one did not (or there was none).
+    Added,
+    /// A new version matches, and so did the previous one.
+    Updated,
+    /// It was deleted while it matched; the document is the tombstone.
+    Deleted,
+    /// A new version no longer matches, though the previous one did.
+    StoppedMatching,
+}
+
+/// One change of a continuous query.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Event {
+    /// What happened.
+    pub kind: EventKind,
+    /// The version (projected if the spec selects fields; `null` body for a tombstone).
+    pub document: Document,
+    /// The number of matches after this event, with [`SubscribeOptions::live_count`].
+    pub count: Option<u64>,
+}
+
+impl Event {
+    /// The seq of the event's version: resume after it with [`SubscribeOptions::from_seq`].
+    pub fn seq(&self) -> u64 {
+        self.document.meta.seq
+    }
+}
+
+/// State shared by a subscription and the feed.
+#[derive(Debug, Default)]
+struct SubShared {
+    /// The feed found the buffer full and waits for the consumer to take an event.
+    paused: AtomicBool,
+    /// The consumer is gone.
+    closed: AtomicBool,
+    /// Why the feed stopped, if it failed.
+    failure: Mutex<Option<String>>,
+}
+
+/// A subscription as the feed sees it.
+struct Sub {
+    matcher: Matcher,
+    select: Option<Vec<String>>,
+    tx: Sender<Event>,
+    shared: Arc<SubShared>,
+    /// The next seq to look at.
+    next: u64,
+    stopped_matching: bool,
+    count: Option<u64>,
+    paused: bool,
+}
+
+/// The feed thread; owned by the store.
+#[derive(Debug)]
+pub(crate) struct Feed {
+    register: Option<Sender<Sub>>,
+    watch: Arc<Watch>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Sub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sub").field("next", &self.next).finish()
+    }
+}
+
+/// Versions looked at before the feed checks for new subscriptions and resumed ones.
+const CHUNK: u64 = 1024;
+
+impl Feed {
+    pub(crate) fn new(engine: Arc<Engine>, watch: Arc<Watch>) -> Result<Feed> {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let w = Arc::clone(&watch);
+        let thread = std::thread::Builder::new()
+            .name("strata-feed".into())
+            .spawn(move || feed(&engine, &w, &rx))
+            .map_err(|source| Error::Io {
+                op: "start the continuous-query thread",
+                path: Default::default(),
+                source,
+            })?;
+        Ok(Feed {
+            register: Some(tx),
+            watch,
+            thread: Some(thread),
+        })
+    }
+
+    fn add(&self, sub: Sub) -> Result<()> {
+        self.register
+            .as_ref()
+            .ok_or(Error::Closed)?
+            .send(sub)
+            .map_err(|_| Error::Closed)?;
+        self.watch.poke();
+        Ok(())
+    }
+}
+
+impl Drop for Feed {
+    fn drop(&mut self) {
+        drop(self.register.take());
+        self.watch.close();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn feed(engine: &Engine, watch: &Watch, register: &Receiver<Sub>) {
+    let mut subs: Vec<Sub> = Vec::new();
+    loop {
+        let seen = watch.seen();
+        loop {
+            match register.try_recv() {
+                Ok(s) => subs.push(s),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => return,
+            }
+        }
+        subs.retain(|s| !s.shared.closed.load(Ordering::Relaxed));
+        for s in &mut subs {
+            if s.paused && !s.shared.paused.load(Ordering::Acquire) {
+                s.paused = false;
+            }
+        }
+        let head = engine.last_seq();
+        let from = subs
+            .iter()
+            .filter(|s| !s.paused && s.next <= head)
+            .map(|s| s.next)
+            .min();
+        if let Some(from) = from {
+            let to = head.min(from + CHUNK - 1);
+            if let Err(e) = deliver(engine, &mut subs, from, to) {
+                for s in &subs {
+                    *s.shared.failure.lock() = Some(e.to_string());
+                }
+                return;
+            }
+            continue;
+        }
+        if watch.wait(seen, None).is_none() {
+            return;
+        }
+    }
+}
+
+/// A version as the matchers read it.
+struct Seen {
+    info: VersionInfo,
+    flat: Flat,
+    tombstone: bool,
+}
+
+impl Seen {
+    fn new(v: &Version) -> Result<Seen> {
+        let body = if v.meta.tombstone {
+            Value::Null
+        } else {
+            serde_json::from_slice(&v.body).map_err(|source| Error::Decode {
+                id: v.meta.id.clone(),
+                source,
+            })?
+        };
+        Ok(Seen {
+            info: VersionInfo::from_meta(&v.meta),
+            flat: Flat::new(&body),
+            tombstone: v.meta.tombstone,
+        })
+    }
+
+    fn matches(&self, m: &Matcher) -> bool {
+        !self.tombstone && m.matches_flat(&self.info, &self.flat)
+    }
+}
+
+fn deliver(engine: &Engine, subs: &mut [Sub], from: u64, to: u64) -> Result<()> {
+    for seq in from..=to {
+        if !subs.iter().any(|s| !s.paused && s.next == seq) {
+            continue;
+        }
+        let Some(v) = engine.get_seq(seq)? else {
+            return Ok(());
+        };
+        let new = Seen::new(&v)?;
+        let mut prev: Option<Option<Seen>> = None;
+        for sub in subs.iter_mut().filter(|s| !s.paused && s.next == seq) {
+            let now_matches = new.matches(&sub.matcher);
+            let prev = match &mut prev {
+                Some(p) => p,
+                slot => {
+                    let p = match v.meta.version {
+                        0 => None,
+                        n => engine
+                            .get(&v.meta.id, Selector::Version(n - 1))?
+                            .map(|p| Seen::new(&p))
+                            .transpose()?,
+                    };
+                    slot.insert(p)
+                }
+            };
+            let was = prev.as_ref().is_some_and(|p| p.matches(&sub.matcher));
+            let (kind, delta) = match (was, now_matches) {
+                (true, true) => (Some(EventKind::Updated), 0),
+                (false, true) => (Some(EventKind::Added), 1),
+                (true, false) if new.tombstone => (Some(EventKind::Deleted), -1),
+                (true, false) => (
+                    sub.stopped_matching.then_some(EventKind::StoppedMatching),
+                    -1,
+                ),
+                (false, false) => (None, 0),
+            };
+            let count = sub.count.map(|c| c.saturating_add_signed(delta));
+            let Some(kind) = kind else {
+                sub.count = count;
+                sub.next = seq + 1;
+                continue;
+            };
+            let mut document = to_document(v.clone())?;
+            if let (Some(paths), false) = (&sub.select, document.meta.deleted) {
+                document.body = project(&document.body, paths);
+            }
+            let event = Event {
+                kind,
+                document,
+                count,
+            };
+            if send(sub, event) {
+                sub.count = count;
+                sub.next = seq + 1;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Sends without blocking; on a full buffer the subscription pauses (false).
+fn send(sub: &mut Sub, event: Event) -> bool {
+    match sub.tx.try_send(event) {
+        Ok(()) => true,
+        Err(TrySendError::Disconnected(_)) => {
+            sub.shared.closed.store(true, Ordering::Relaxed);
+            sub.paused = true;
+            false
+        }
+        Err(TrySendError::Full(event)) => {
+            // Say "paused" before the last try, so that a consumer emptying the buffer
+            // meanwhile sees it and wakes the feed.
+            sub.shared.paused.store(true, Ordering::Release);
+            match sub.tx.try_send(event) {
+                Ok(()) => {
+                    sub.shared.paused.store(false, Ordering::Release);
+                    true
+                }
+                Err(_) => {
+                    sub.paused = true;
+                    false
+                }
+            }
+        }
+    }
+}
+
+/// Documents that matched when the subscription began, fetched a page at a time.
+#[derive(Debug)]
+struct Replay {
+    store: Store,
+    spec: QuerySpec,
+    buffer: VecDeque<Document>,
+    started: bool,
+}
+
+/// Documents fetched per replay page.
+const REPLAY_PAGE: usize = 1000;
+
+impl Replay {
+    fn next(&mut self) -> Result<Option<Document>> {
+        if self.buffer.is_empty() && (!self.started || self.spec.page.is_some()) {
+            self.started = true;
+            let r = self.store.query(&self.spec)?;
+            self.buffer.extend(r.documents);
+            self.spec.page = r.next_page;
+        }
+        Ok(self.buffer.pop_front())
+    }
+}
+
+/// A continuous query: events in seq order (after the replay, if asked). Dropping it ends it.
+/// Iterating yields events until the store closes.
+///
+/// ```
+/// use std::time::Duration;
+/// use serde_json::json;
+/// use strata::{EventKind, Query, QuerySpec, Store, SubscribeOptions};
+///
+/// let store = Store::open_in_memory(Default::default())?;
+/// store.put("/jobs/1", "job", json!({"state": "queued"}))?;
+/// let spec = QuerySpec::new(Query::term("state", "queued"));
+/// let mut sub = store.subscribe(&spec, SubscribeOptions::default().replay(true).live_count(true))?;
+///
+/// store.put("/jobs/2", "job", json!({"state": "queued"}))?;
+/// store.delete("/jobs/1")?;
+///
+/// let kinds: Vec<(EventKind, String, Option<u64>)> = (0..3)
+///     .map(|_| sub.recv().map(|e| (e.kind, e.document.meta.id, e.count)))
+///     .collect::<Result<_, _>>()?;
+/// assert_eq!(kinds, [
+///     (EventKind::Existing, "/jobs/1".to_string(), Some(1)),
+///     (EventKind::Added, "/jobs/2".to_string(), Some(2)),
+///     (EventKind::Deleted, "/jobs/1".to_string(), Some(1)),
+/// ]);
+/// assert!(sub.recv_timeout(Duration::from_millis(10))?.is_none());
+/// # Ok::<_, strata::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Subscription {
+    rx: Receiver<Event>,
+    shared: Arc<SubShared>,
+    watch: Arc<Watch>,
+    replay: Option<Replay>,
+    start_seq: u64,
+    count: Option<u64>,
+}
+
+impl Subscription {
+    /// Live events are the versions after this seq; replayed ones were current at it.
+    pub fn start_seq(&self) -> u64 {
+        self.start_seq
+    }
+
+    /// The number of matches after the last event received, with
+    /// [`SubscribeOptions::live_count`].
+    pub fn count(&self) -> Option<u64> {
+        self.count
+    }
+
+    fn replayed(&mut self) -> Result<Option<Event>> {
+        let Some(replay) = &mut self.replay else {
+            return Ok(None);
+        };
+        match replay.next()? {
+            Some(document) => Ok(Some(Event {
+                kind: EventKind::Existing,
+                document,
+                count: self.count,
+            })),
+            None => {
+                self.replay = None;
+                Ok(None)
+            }
+        }
+    }
+
+    fn received(&mut self, event: Event) -> Event {
+        if self.shared.paused.swap(false, Ordering::AcqRel) {
+            self.watch.poke();
+        }
+        if event.count.is_some() {
+            self.count = event.count;
+        }
+        event
+    }
+
+    fn ended(&self) -> Error {
+        match self.shared.failure.lock().clone() {
+            Some(reason) => Error::SubscriptionFailed { reason },
+            None => Error::Closed,
+        }
+    }
+
+    /// The next event; blocks until there is one. [`Error::Closed`] once the store is gone.
+    pub fn recv(&mut self) -> Result<Event> {
+        if let Some(e) = self.replayed()? {
+            return Ok(e);
+        }
+        match self.rx.recv() {
+            Ok(e) => Ok(self.received(e)),
+            Err(_) => Err(self.ended()),
+        }
+    }
+
+    /// The next event, waiting at most `timeout`.
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Option<Event>> {
+        if let Some(e) = self.replayed()? {
+            return Ok(Some(e));
+        }
+        let until = Instant::now() + timeout;
+        match self.rx.recv_deadline(until) {
+            Ok(e) => Ok(Some(self.received(e))),
+            Err(RecvTimeoutError::Timeout) => Ok(None),
+            Err(RecvTimeoutError::Disconnected) => Err(self.ended()),
+        }
+    }
+
+    /// The next event if one is ready.
+    pub fn try_recv(&mut self) -> Result<Option<Event>> {
+        if let Some(e) = self.replayed()? {
+            return Ok(Some(e));
+        }
+        match self.rx.try_recv() {
+            Ok(e) => Ok(Some(self.received(e))),
+            Err(TryRecvError::Empty) => Ok(None),
+            Err(TryRecvError::Disconnected) => Err(self.ended()),
+        }
+    }
+}
+
+impl Iterator for Subscription {
+    type Item = Result<Event>;
+
+    fn next(&mut self) -> Option<Result<Event>> {
+        match self.recv() {
+            Err(Error::Closed) => None,
+            other => Some(other),
+        }
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.shared.closed.store(true, Ordering::Relaxed);
+        self.watch.poke();
+    }
+}
+
+impl Store {
+    /// Follows a query: an [`Event`] for every new version that matches (or, for a document
+    /// that matched, its deletion or, if asked, its leaving the result), in seq order.
+    ///
+    /// The spec must read the current state (no snapshot, page, offset, group or
+    /// include-deleted); its sort and limit order the replay, its `select` projects every
+    /// event. The subscription holds no lock and costs writers nothing: a feed thread tests
+    /// new versions after they are acknowledged.
+    pub fn subscribe(&self, spec: &QuerySpec, options: SubscribeOptions) -> Result<Subscription> {
+        let invalid = |reason: &str| {
+            Error::Query(query::Error::InvalidSpec {
+                reason: format!("a subscription {reason}"),
+            })
+        };
+        spec.validate()?;
+        if spec.snapshot != Snapshot::Current || spec.include_deleted {
+            return Err(invalid(
+                "follows the current state: no snapshot or include-deleted",
+            ));
+        }
+        if spec.page.is_some() || spec.offset != 0 || spec.group_by.is_some() {
+            return Err(invalid("takes no page, offset or group"));
+        }
+        if options.buffer == 0 {
+            return Err(invalid("needs a buffer of at least one event"));
+        }
+        let query = self.user_query(&spec.query);
+        let matcher = Matcher::new(&query)?;
+        // The snapshot the subscription starts from: its count and replay read it, the feed
+        // delivers every version after it.
+        let start = match options.from_seq {
+            Some(s) => s.min(self.last_seq()),
+            None => self.last_seq(),
+        };
+        let count = if options.live_count {
+            let r = self.query(
+                &QuerySpec::new(spec.query.clone())
+                    .snapshot(Snapshot::AtSeq(start))
+                    .count(true)
+                    .limit(0),
+            )?;
+            Some(r.count.unwrap_or(0))
+        } else {
+            None
+        };
+        let replay = options.replay.then(|| {
+            let mut replay_spec = spec.clone().snapshot(Snapshot::AtSeq(start));
+            replay_spec.limit = REPLAY_PAGE;
+            replay_spec.count = false;
+            Replay {
+                store: self.clone(),
+                spec: replay_spec,
+                buffer: VecDeque::new(),
+                started: false,
+            }
+        });
+        let (tx, rx) = crossbeam_channel::bounded(options.buffer);
+        let shared = Arc::new(SubShared::default());
+        self.inner.feed.add(Sub {
+            matcher,
+            select: spec.select.clone(),
+            tx,
+            shared: Arc::clone(&shared),
+            next: start + 1,
+            stopped_matching: options.stopped_matching,
+            count,
+            paused: false,
+        })?;
+        Ok(Subscription {
+            rx,
+            shared,
+            watch: Arc::clone(&self.inner.watch),
+            replay,
+            start_seq: start,
+            count,
+        })
+    }
+
+    /// `query` without the store's own documents (collection definitions).
+    pub(crate) fn user_query(&self, query: &Query) -> Query {
+        crate::collection::exclude_system(query)
+    }
+}

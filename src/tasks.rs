@@ -1,0 +1,1002 @@
+//! Queries as tasks (DESIGN §6): a bounded worker pool that schedules submitters fairly, task
+//! stages, deadlines, expiry, pages of a pinned snapshot, and re-runs until an expected count.
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasher, RandomState};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use parking_lot::{Condvar, Mutex};
+use query::Interrupt;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::search::{QueryResult, QuerySpec};
+use crate::store::{now_micros, Store};
+
+/// File in the data directory where the pool reports running and recent tasks (read by
+/// `strata tasks`, also while another process has the store open).
+pub const TASK_REPORT_FILE: &str = "tasks.json";
+
+/// Options of the task pool, part of [`crate::Options`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TaskPoolOptions {
+    /// Worker threads; 0 (the default) means the number of cores, at least 2 and at most 8.
+    pub workers: usize,
+    /// Most tasks queued (not yet running); one more is [`Error::Busy`]. Default 1024.
+    pub queue: usize,
+    /// How long a task's pages stay available after it was submitted, when its
+    /// [`TaskOptions`] do not say. Default 10 minutes.
+    pub expiry: Duration,
+    /// Most finished tasks kept for [`Tasks::list`] before their expiry (oldest go first).
+    /// Default 1000.
+    pub retained: usize,
+}
+
+impl Default for TaskPoolOptions {
+    fn default() -> Self {
+        TaskPoolOptions {
+            workers: 0,
+            queue: 1024,
+            expiry: Duration::from_secs(600),
+            retained: 1000,
+        }
+    }
+}
+
+impl TaskPoolOptions {
+    /// Sets the number of worker threads (0: one per core, 2..=8).
+    pub fn with_workers(mut self, workers: usize) -> Self {
+        self.workers = workers;
+        self
+    }
+
+    /// Sets the queue bound.
+    pub fn with_queue(mut self, queue: usize) -> Self {
+        self.queue = queue;
+        self
+    }
+
+    /// Sets the default expiry.
+    pub fn with_expiry(mut self, expiry: Duration) -> Self {
+        self.expiry = expiry;
+        self
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        if self.workers > 256 {
+            return Err(Error::InvalidOption(format!(
+                "task workers {} is over 256",
+                self.workers
+            )));
+        }
+        if self.queue == 0 {
+            return Err(Error::InvalidOption(
+                "task queue must hold at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn worker_count(&self) -> usize {
+        match self.workers {
+            0 => std::thread::available_parallelism()
+                .map_or(2, |n| n.get())
+                .clamp(2, 8),
+            n => n,
+        }
+    }
+}
+
+/// How one task runs.
+///
+/// ```
+/// use std::time::Duration;
+/// use strata::TaskOptions;
+/// let options = TaskOptions::default()
+///     .deadline(Duration::from_secs(2))
+///     .expected_count(10)
+///     .submitter("billing");
+/// # let _ = options;
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TaskOptions {
+    /// Longest time from submission to the result (and for each later page); past it the task
+    /// fails with [`Error::TaskTimedOut`]. Default: none.
+    pub deadline: Option<Duration>,
+    /// How long after submission the task's result and pages stay available; after it they are
+    /// released and fetching them is [`Error::TaskExpired`]. Default: the pool's expiry.
+    pub expiry: Option<Duration>,
+    /// Re-run the query as writes arrive until it counts at least this many matches
+    /// (Xenon's `expectedResultCount`); needs a deadline.
+    pub expected_count: Option<u64>,
+    /// Who submits: queued tasks are taken from submitters in turn, so one submitter's burst
+    /// does not starve the others. Default `""`.
+    pub submitter: String,
+}
+
+impl TaskOptions {
+    /// Sets the deadline.
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// Sets the expiry.
+    pub fn expiry(mut self, expiry: Duration) -> Self {
+        self.expiry = Some(expiry);
+        self
+    }
+
+    /// Waits for at least `count` matches (re-running as writes arrive) until the deadline.
+    pub fn expected_count(mut self, count: u64) -> Self {
+        self.expected_count = Some(count);
+        self
+    }
+
+    /// Names the submitter for fair scheduling.
+    pub fn submitter(mut self, submitter: impl Into<String>) -> Self {
+        self.submitter = submitter.into();
+        self
+    }
+}
+
+/// Where a task is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskStage {
+    /// Queued, not started.
+    Created,
+    /// A worker runs it (or it waits for its expected count).
+    Running,
+    /// It has a result.
+    Finished,
+    /// It failed (its deadline passed, the query was invalid, the store failed).
+    Failed,
+    /// It was cancelled.
+    Cancelled,
+}
+
+impl TaskStage {
+    /// Finished, failed or cancelled.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            TaskStage::Finished | TaskStage::Failed | TaskStage::Cancelled
+        )
+    }
+}
+
+impl std::fmt::Display for TaskStage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TaskStage::Created => "created",
+            TaskStage::Running => "running",
+            TaskStage::Finished => "finished",
+            TaskStage::Failed => "failed",
+            TaskStage::Cancelled => "cancelled",
+        })
+    }
+}
+
+/// What is known of a task: its stage and timings. Times are microseconds since the epoch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct TaskInfo {
+    /// The task's id, unique in this store while it is open.
+    pub id: u64,
+    /// Its stage.
+    pub stage: TaskStage,
+    /// Who submitted it.
+    pub submitter: String,
+    /// The query, in its JSON form (cut to 200 bytes).
+    pub query: String,
+    /// When it was submitted.
+    pub created_micros: u64,
+    /// When a worker first took it.
+    pub started_micros: Option<u64>,
+    /// When it reached a terminal stage.
+    pub finished_micros: Option<u64>,
+    /// How many times the query ran (more than once while waiting for an expected count).
+    pub runs: u32,
+    /// The matches counted by the last run, when the spec or the expected count asked.
+    pub count: Option<u64>,
+    /// Pages fetched after the first.
+    pub pages_fetched: u32,
+    /// Why it failed or was cancelled.
+    pub error: Option<String>,
+    /// When its result and pages are released.
+    pub expires_micros: u64,
+}
+
+/// The tasks of a store: submit queries, follow them, fetch their pages. From
+/// [`Store::tasks`].
+///
+/// ```
+/// use std::time::Duration;
+/// use serde_json::json;
+/// use strata::{Query, QuerySpec, Store, TaskOptions, TaskStage};
+///
+/// let store = Store::open_in_memory(Default::default())?;
+/// for i in 0..5 {
+///     store.put(&format!("/n/{i}"), "number", json!({"n": i}))?;
+/// }
+/// let tasks = store.tasks();
+///
+/// // Direct: the call returns the result.
+/// let spec = QuerySpec::new(Query::kind("number")).limit(2).count(true);
+/// let first = tasks.run(&spec, TaskOptions::default())?;
+/// assert_eq!(first.count, Some(5));
+/// // Later pages read the snapshot the task pinned, whatever was written since.
+/// store.put("/n/9", "number", json!({"n": 9}))?;
+/// let second = tasks.page(first.next_page.as_deref().expect("more pages"))?;
+/// assert_eq!(second.documents.len(), 2);
+/// assert_eq!(second.snapshot_seq, first.snapshot_seq);
+///
+/// // Asynchronous: a handle to poll, wait on or cancel.
+/// let task = tasks.submit(&spec, TaskOptions::default().deadline(Duration::from_secs(5)))?;
+/// let result = task.wait()?;
+/// assert_eq!(task.stage(), TaskStage::Finished);
+/// assert_eq!(result.count, Some(6));
+/// # Ok::<_, strata::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Tasks {
+    store: Store,
+}
+
+/// A submitted task: poll its stage, wait for its result, cancel it.
+#[derive(Debug, Clone)]
+pub struct Task {
+    state: Arc<TaskState>,
+    pool: Arc<PoolShared>,
+}
+
+#[derive(Debug)]
+struct TaskState {
+    id: u64,
+    submitter: String,
+    spec: QuerySpec,
+    deadline: Option<Duration>,
+    expected_count: Option<u64>,
+    submitted: Instant,
+    expires: Instant,
+    expires_micros: u64,
+    created_micros: u64,
+    cancelled: AtomicBool,
+    inner: Mutex<TaskInner>,
+    done: Condvar,
+}
+
+#[derive(Debug)]
+struct TaskInner {
+    stage: TaskStage,
+    started_micros: Option<u64>,
+    finished_micros: Option<u64>,
+    runs: u32,
+    count: Option<u64>,
+    pages_fetched: u32,
+    error: Option<String>,
+    /// The first page's outcome; taken by a direct run.
+    result: Option<std::result::Result<QueryResult, Arc<Error>>>,
+    /// `pages[n - 1]`: the query's own token for page `n` (page 0 is the first result).
+    pages: Vec<String>,
+    /// The interrupt of the query running now.
+    running: Option<Arc<Interrupt>>,
+}
+
+impl TaskState {
+    fn info(&self) -> TaskInfo {
+        let inner = self.inner.lock();
+        let mut query = self.spec.query.to_json();
+        if query.len() > 200 {
+            let mut cut = 200;
+            while !query.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            query.truncate(cut);
+        }
+        TaskInfo {
+            id: self.id,
+            stage: inner.stage,
+            submitter: self.submitter.clone(),
+            query,
+            created_micros: self.created_micros,
+            started_micros: inner.started_micros,
+            finished_micros: inner.finished_micros,
+            runs: inner.runs,
+            count: inner.count,
+            pages_fetched: inner.pages_fetched,
+            error: inner.error.clone(),
+            expires_micros: self.expires_micros,
+        }
+    }
+
+    fn expired(&self) -> bool {
+        Instant::now() >= self.expires
+    }
+
+    fn finish(&self, stage: TaskStage, result: std::result::Result<QueryResult, Error>) {
+        let mut inner = self.inner.lock();
+        inner.stage = stage;
+        inner.finished_micros = Some(now_micros());
+        inner.running = None;
+        match result {
+            Ok(r) => {
+                inner.count = r.count.or(inner.count);
+                inner.result = Some(Ok(r));
+            }
+            Err(e) => {
+                inner.error = Some(e.to_string());
+                inner.result = Some(Err(Arc::new(e)));
+            }
+        }
+        self.done.notify_all();
+    }
+
+    /// The typed error a failed or cancelled task answers with.
+    fn failure(&self, e: &Arc<Error>) -> Error {
+        match &**e {
+            Error::TaskCancelled { .. } => Error::TaskCancelled { id: self.id },
+            Error::TaskTimedOut { .. } => Error::TaskTimedOut { id: self.id },
+            _ => Error::TaskFailed {
+                id: self.id,
+                source: Arc::clone(e),
+            },
+        }
+    }
+}
+
+/// What a worker does.
+enum Work {
+    /// Run the task's query (again and again, for an expected count).
+    First,
+    /// Fetch page `n`, answering through the channel.
+    Page(u32, Sender<Result<QueryResult>>),
+}
+
+struct Job {
+    task: Arc<TaskState>,
+    store: Store,
+    work: Work,
+}
+
+#[derive(Default)]
+struct Queue {
+    /// One lane per submitter with queued work, served in turn.
+    lanes: VecDeque<(String, VecDeque<Job>)>,
+    len: usize,
+    stop: bool,
+}
+
+impl Queue {
+    fn push(&mut self, submitter: &str, job: Job) {
+        self.len += 1;
+        if let Some((_, lane)) = self.lanes.iter_mut().find(|(s, _)| s == submitter) {
+            lane.push_back(job);
+        } else {
+            self.lanes
+                .push_back((submitter.to_owned(), VecDeque::from([job])));
+        }
+    }
+
+    fn pop(&mut self) -> Option<Job> {
+        let (submitter, mut lane) = self.lanes.pop_front()?;
+        let job = lane.pop_front();
+        if !lane.is_empty() {
+            self.lanes.push_back((submitter, lane));
+        }
+        if job.is_some() {
+            self.len -= 1;
+        }
+        job
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct PoolShared {
+    queue: Mutex<QueueBox>,
+    ready: Condvar,
+    tasks: Mutex<HashMap<u64, Arc<TaskState>>>,
+    next_id: AtomicU64,
+    /// Names this open store in its page tokens.
+    tag: u64,
+    /// Keys the tokens' check value, so that tokens cannot be forged.
+    key: RandomState,
+    options: TaskPoolOptions,
+    report: Option<PathBuf>,
+    changed: AtomicBool,
+}
+
+/// The queue, behind a type that can be `Debug`.
+struct QueueBox(Queue);
+
+impl std::fmt::Debug for QueueBox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queue").field("len", &self.0.len).finish()
+    }
+}
+
+/// The worker pool; owned by the store.
+#[derive(Debug)]
+pub(crate) struct Pool {
+    shared: Arc<PoolShared>,
+    threads: Vec<JoinHandle<()>>,
+    stop_housekeeper: Option<Sender<()>>,
+}
+
+/// Housekeeping period: expired tasks are released and the report file rewritten this often.
+const HOUSEKEEPING: Duration = Duration::from_secs(1);
+
+impl Pool {
+    pub(crate) fn new(options: TaskPoolOptions, data_dir: Option<&Path>) -> Result<Pool> {
+        let shared = Arc::new(PoolShared {
+            queue: Mutex::new(QueueBox(Queue::default())),
+            ready: Condvar::new(),
+            tasks: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+            tag: RandomState::new().hash_one(now_micros()),
+            key: RandomState::new(),
+            report: data_dir.map(|d| d.join(TASK_REPORT_FILE)),
+            changed: AtomicBool::new(true),
+            options,
+        });
+        let spawn_err = |e: std::io::Error| Error::Io {
+            op: "start a task thread",
+            path: PathBuf::new(),
+            source: e,
+        };
+        let mut threads = Vec::new();
+        for i in 0..shared.options.worker_count() {
+            let s = Arc::clone(&shared);
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("strata-task-{i}"))
+                    .spawn(move || worker(&s))
+                    .map_err(spawn_err)?,
+            );
+        }
+        let (stop_tx, stop_rx) = crossbeam_channel::bounded(0);
+        let s = Arc::clone(&shared);
+        threads.push(
+            std::thread::Builder::new()
+                .name("strata-task-housekeeper".into())
+                .spawn(move || housekeeper(&s, &stop_rx))
+                .map_err(spawn_err)?,
+        );
+        Ok(Pool {
+            shared,
+            threads,
+            stop_housekeeper: Some(stop_tx),
+        })
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        {
+            let mut q = self.shared.queue.lock();
+            q.0.stop = true;
+            // Queued tasks will never run.
+            while let Some(job) = q.0.pop() {
+                job.task.finish(TaskStage::Cancelled, Err(Error::Closed));
+            }
+        }
+        self.shared.ready.notify_all();
+        drop(self.stop_housekeeper.take());
+        // The last handle on the store may be dropped by a worker finishing its job: never
+        // join the thread we run on.
+        let me = std::thread::current().id();
+        for t in self.threads.drain(..) {
+            if t.thread().id() != me {
+                let _ = t.join();
+            }
+        }
+        let _ = write_report(&self.shared);
+    }
+}
+
+fn worker(shared: &PoolShared) {
+    loop {
+        let job = {
+            let mut q = shared.queue.lock();
+            loop {
+                if q.0.stop {
+                    return;
+                }
+                if let Some(job) = q.0.pop() {
+                    break job;
+                }
+                shared.ready.wait(&mut q);
+            }
+        };
+        run_job(shared, job);
+    }
+}
+
+fn housekeeper(shared: &PoolShared, stop: &Receiver<()>) {
+    loop {
+        match stop.recv_timeout(HOUSEKEEPING) {
+            Err(RecvTimeoutError::Timeout) => {}
+            _ => return,
+        }
+        release_expired(shared);
+        if shared.changed.swap(false, Ordering::Relaxed) {
+            let _ = write_report(shared);
+        }
+    }
+}
+
+/// Forgets tasks past their expiry, and the oldest finished ones over the retained bound.
+fn release_expired(shared: &PoolShared) {
+    let mut tasks = shared.tasks.lock();
+    let before = tasks.len();
+    tasks.retain(|_, t| !(t.expired() && t.inner.lock().stage.is_terminal()));
+    if tasks.len() > shared.options.retained {
+        let mut done: Vec<u64> = tasks
+            .values()
+            .filter(|t| t.inner.lock().stage.is_terminal())
+            .map(|t| t.id)
+            .collect();
+        done.sort_unstable();
+        let over = tasks.len() - shared.options.retained;
+        for id in done.into_iter().take(over) {
+            tasks.remove(&id);
+        }
+    }
+    if tasks.len() != before {
+        shared.changed.store(true, Ordering::Relaxed);
+    }
+}
+
+/// What `strata tasks` reads: the tasks of the process that has the store open.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct TaskReport {
+    /// When the report was written (microseconds since the epoch).
+    pub written_micros: u64,
+    /// The process that wrote it.
+    pub pid: u32,
+    /// Running, queued and recent tasks, oldest first.
+    pub tasks: Vec<TaskInfo>,
+}
+
+fn report_of(shared: &PoolShared) -> Vec<TaskInfo> {
+    let mut infos: Vec<TaskInfo> = shared.tasks.lock().values().map(|t| t.info()).collect();
+    infos.sort_by_key(|i| i.id);
+    infos
+}
+
+fn write_report(shared: &PoolShared) -> std::io::Result<()> {
+    let Some(path) = &shared.report else {
+        return Ok(());
+    };
+    let report = TaskReport {
+        written_micros: now_micros(),
+        pid: std::process::id(),
+        tasks: report_of(shared),
+    };
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(&report)?)?;
+    std::fs::rename(&tmp, path)
+}
+
+fn run_job(shared: &PoolShared, job: Job) {
+    let Job { task, store, work } = job;
+    shared.changed.store(true, Ordering::Relaxed);
+    match work {
+        Work::First => {
+            {
+                let mut inner = task.inner.lock();
+                if inner.stage.is_terminal() {
+                    // Cancelled while queued.
+                    return;
+                }
+                inner.stage = TaskStage::Running;
+                inner.started_micros = Some(now_micros());
+            }
+            let (stage, result) = match run_first(&task, &store) {
+                Ok(r) => (TaskStage::Finished, Ok(r)),
+                Err(e @ Error::TaskCancelled { .. }) => (TaskStage::Cancelled, Err(e)),
+                Err(e) => (TaskStage::Failed, Err(e)),
+            };
+            task.finish(stage, result);
+        }
+        Work::Page(n, reply) => {
+            let _ = reply.send(run_page(shared, &task, &store, n));
+        }
+    }
+    shared.changed.store(true, Ordering::Relaxed);
+}
+
+/// Runs the query once with an interrupt the task can cancel.
+fn run_once(
+    task: &TaskState,
+    store: &Store,
+    spec: &QuerySpec,
+    deadline: Option<Instant>,
+) -> Result<QueryResult> {
+    let interrupt = Arc::new(Interrupt::new(deadline));
+    {
+        let mut inner = task.inner.lock();
+        inner.running = Some(Arc::clone(&interrupt));
+        inner.runs += 1;
+    }
+    if task.cancelled.load(Ordering::Relaxed) {
+        interrupt.cancel();
+    }
+    let result = store.query_interruptible(spec, &interrupt);
+    task.inner.lock().running = None;
+    result.map_err(|e| match e {
+        Error::Query(query::Error::Cancelled) => Error::TaskCancelled { id: task.id },
+        Error::Query(query::Error::DeadlineExceeded) => Error::TaskTimedOut { id: task.id },
+        e => e,
+    })
+}
+
+fn run_first(task: &TaskState, store: &Store) -> Result<QueryResult> {
+    let deadline = task.deadline.map(|d| task.submitted + d);
+    loop {
+        let seen = store.inner.watch.seen();
+        let result = run_once(task, store, &task.spec, deadline)?;
+        let enough = match (task.expected_count, result.count) {
+            (Some(want), Some(got)) => got >= want,
+            _ => true,
+        };
+        task.inner.lock().count = result.count;
+        if enough {
+            return Ok(result);
+        }
+        // Wait for the log to grow past what this run read, then run again.
+        let mut seen = seen;
+        while seen.seq <= result.snapshot_seq {
+            if task.cancelled.load(Ordering::Relaxed) {
+                return Err(Error::TaskCancelled { id: task.id });
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(Error::TaskTimedOut { id: task.id });
+            }
+            match store.inner.watch.wait(seen, deadline) {
+                Some(s) => seen = s,
+                None => return Err(Error::Closed),
+            }
+        }
+        if task.cancelled.load(Ordering::Relaxed) {
+            return Err(Error::TaskCancelled { id: task.id });
+        }
+    }
+}
+
+fn run_page(shared: &PoolShared, task: &TaskState, store: &Store, n: u32) -> Result<QueryResult> {
+    let token = {
+        let inner = task.inner.lock();
+        let index = n as usize - 1;
+        inner.pages.get(index).cloned()
+    }
+    .ok_or(Error::TaskExpired { id: task.id })?;
+    let deadline = task.deadline.map(|d| Instant::now() + d);
+    let spec = task.spec.clone().page(token);
+    let mut result = run_once(task, store, &spec, deadline)?;
+    let mut inner = task.inner.lock();
+    inner.pages_fetched += 1;
+    result.next_page = result.next_page.take().map(|next| {
+        if inner.pages.len() == n as usize {
+            inner.pages.push(next);
+        }
+        encode_token(shared, task.id, n + 1)
+    });
+    Ok(result)
+}
+
+/// Length of a task page token: store tag, task id, page number, check value, in hex.
+const TOKEN_LEN: usize = 16 + 16 + 8 + 16;
+
+fn mac(shared: &PoolShared, id: u64, page: u32) -> u64 {
+    shared.key.hash_one((shared.tag, id, page))
+}
+
+fn encode_token(shared: &PoolShared, id: u64, page: u32) -> String {
+    format!(
+        "{:016x}{id:016x}{page:08x}{:016x}",
+        shared.tag,
+        mac(shared, id, page)
+    )
+}
+
+fn decode_token(shared: &PoolShared, token: &str) -> Result<(u64, u32)> {
+    let bad = |reason: &str| {
+        Error::Query(query::Error::InvalidPageToken {
+            reason: reason.to_owned(),
+        })
+    };
+    let hex = |range: std::ops::Range<usize>| {
+        token
+            .get(range)
+            .and_then(|h| u64::from_str_radix(h, 16).ok())
+    };
+    if token.len() != TOKEN_LEN || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(bad("not a task page token"));
+    }
+    let (Some(tag), Some(id), Some(page), Some(check)) =
+        (hex(0..16), hex(16..32), hex(32..40), hex(40..56))
+    else {
+        return Err(bad("not a task page token"));
+    };
+    if tag != shared.tag {
+        return Err(bad(
+            "issued by another store, or before this store was reopened",
+        ));
+    }
+    let page = u32::try_from(page).map_err(|_| bad("not a task page token"))?;
+    if page == 0 || check != mac(shared, id, page) {
+        return Err(bad("forged or damaged"));
+    }
+    Ok((id, page))
+}
+
+impl Store {
+    /// The store's query tasks.
+    pub fn tasks(&self) -> Tasks {
+        Tasks {
+            store: self.clone(),
+        }
+    }
+}
+
+impl Tasks {
+    fn pool(&self) -> &Arc<PoolShared> {
+        &self.store.inner.tasks.shared
+    }
+
+    fn enqueue(&self, task: &Arc<TaskState>, work: Work) -> Result<()> {
+        let pool = self.pool();
+        {
+            let mut q = pool.queue.lock();
+            if q.0.stop {
+                return Err(Error::Closed);
+            }
+            if q.0.len >= pool.options.queue {
+                return Err(Error::Busy { queued: q.0.len });
+            }
+            q.0.push(
+                &task.submitter,
+                Job {
+                    task: Arc::clone(task),
+                    store: self.store.clone(),
+                    work,
+                },
+            );
+        }
+        pool.ready.notify_one();
+        pool.changed.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Submits `spec` and returns at once with a handle. A full queue is [`Error::Busy`];
+    /// an invalid spec or options fail here, before anything is queued.
+    pub fn submit(&self, spec: &QuerySpec, options: TaskOptions) -> Result<Task> {
+        let pool = self.pool();
+        if spec.page.is_some() {
+            return Err(query::Error::InvalidSpec {
+                reason: "a task starts at the first page; fetch later pages with Tasks::page"
+                    .into(),
+            }
+            .into());
+        }
+        if options.expected_count.is_some() && options.deadline.is_none() {
+            return Err(query::Error::InvalidSpec {
+                reason: "an expected count needs a deadline".into(),
+            }
+            .into());
+        }
+        spec.validate()?;
+        let mut spec = spec.clone();
+        if options.expected_count.is_some() {
+            spec.count = true;
+        }
+        let now = Instant::now();
+        let expiry = options.expiry.unwrap_or(pool.options.expiry);
+        let created = now_micros();
+        let state = Arc::new(TaskState {
+            id: pool.next_id.fetch_add(1, Ordering::Relaxed),
+            submitter: options.submitter,
+            spec,
+            deadline: options.deadline,
+            expected_count: options.expected_count,
+            submitted: now,
+            expires: now + expiry,
+            expires_micros: created.saturating_add(expiry.as_micros() as u64),
+            created_micros: created,
+            cancelled: AtomicBool::new(false),
+            inner: Mutex::new(TaskInner {
+                stage: TaskStage::Created,
+                started_micros: None,
+                finished_micros: None,
+                runs: 0,
+                count: None,
+                pages_fetched: 0,
+                error: None,
+                result: None,
+                pages: Vec::new(),
+                running: None,
+            }),
+            done: Condvar::new(),
+        });
+        pool.tasks.lock().insert(state.id, Arc::clone(&state));
+        if let Err(e) = self.enqueue(&state, Work::First) {
+            pool.tasks.lock().remove(&state.id);
+            return Err(e);
+        }
+        Ok(Task {
+            state,
+            pool: Arc::clone(pool),
+        })
+    }
+
+    /// Runs `spec` as a task and returns its first page (direct mode). The result's
+    /// `next_page` is a token for [`Tasks::page`].
+    pub fn run(&self, spec: &QuerySpec, options: TaskOptions) -> Result<QueryResult> {
+        let task = self.submit(spec, options)?;
+        task.wait_terminal(None);
+        let outcome = task.state.inner.lock().result.take();
+        match outcome {
+            Some(Ok(r)) => Ok(task.with_token(r)),
+            Some(Err(e)) => Err(Arc::try_unwrap(e).unwrap_or_else(|e| task.state.failure(&e))),
+            None => Err(Error::TaskExpired { id: task.id() }),
+        }
+    }
+
+    /// Fetches the page a token names, from the snapshot its task pinned. Tokens of another
+    /// store, or forged ones, are [`QueryError::InvalidPageToken`](crate::QueryError); a
+    /// token of an expired task is [`Error::TaskExpired`].
+    pub fn page(&self, token: &str) -> Result<QueryResult> {
+        let pool = self.pool();
+        let (id, n) = decode_token(pool, token)?;
+        let task = pool
+            .tasks
+            .lock()
+            .get(&id)
+            .cloned()
+            .ok_or(Error::TaskExpired { id })?;
+        if task.expired() {
+            return Err(Error::TaskExpired { id });
+        }
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.enqueue(&task, Work::Page(n, tx))?;
+        rx.recv().unwrap_or(Err(Error::Closed))
+    }
+
+    /// The task with this id, while it is kept (until its expiry).
+    pub fn get(&self, id: u64) -> Result<Task> {
+        let pool = self.pool();
+        let state = pool
+            .tasks
+            .lock()
+            .get(&id)
+            .cloned()
+            .ok_or(Error::UnknownTask { id })?;
+        Ok(Task {
+            state,
+            pool: Arc::clone(pool),
+        })
+    }
+
+    /// Queued, running and recent tasks, oldest first.
+    pub fn list(&self) -> Vec<TaskInfo> {
+        report_of(self.pool())
+    }
+
+    /// Reads the task report that the process holding the store in `data_dir` keeps (about
+    /// once a second), for tools like `strata tasks`.
+    pub fn read_report(data_dir: &Path) -> Result<TaskReport> {
+        let path = data_dir.join(TASK_REPORT_FILE);
+        let bytes = std::fs::read(&path).map_err(|source| Error::Io {
+            op: "read the task report",
+            path: path.clone(),
+            source,
+        })?;
+        serde_json::from_slice(&bytes).map_err(|e| Error::Io {
+            op: "parse the task report",
+            path,
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+        })
+    }
+}
+
+impl Task {
+    /// The task's id.
+    pub fn id(&self) -> u64 {
+        self.state.id
+    }
+
+    /// Its stage now.
+    pub fn stage(&self) -> TaskStage {
+        self.state.inner.lock().stage
+    }
+
+    /// Its stage and timings.
+    pub fn info(&self) -> TaskInfo {
+        self.state.info()
+    }
+
+    /// Asks the task to stop: a queued task never runs, a running query stops within a few
+    /// hundred versions. Its stage becomes [`TaskStage::Cancelled`] (unless it finished first).
+    pub fn cancel(&self) {
+        self.state.cancelled.store(true, Ordering::Relaxed);
+        let mut inner = self.state.inner.lock();
+        if let Some(i) = &inner.running {
+            i.cancel();
+        }
+        if inner.stage == TaskStage::Created {
+            // The worker that takes it finds it cancelled; say so now.
+            inner.stage = TaskStage::Cancelled;
+            inner.finished_micros = Some(now_micros());
+            inner.error = Some(Error::TaskCancelled { id: self.state.id }.to_string());
+            inner.result = Some(Err(Arc::new(Error::TaskCancelled { id: self.state.id })));
+            self.state.done.notify_all();
+        }
+        drop(inner);
+        self.pool.changed.store(true, Ordering::Relaxed);
+    }
+
+    fn wait_terminal(&self, timeout: Option<Duration>) -> bool {
+        let until = timeout.map(|t| Instant::now() + t);
+        let mut inner = self.state.inner.lock();
+        while !inner.stage.is_terminal() {
+            match until {
+                Some(t) => {
+                    if self.state.done.wait_until(&mut inner, t).timed_out() {
+                        return inner.stage.is_terminal();
+                    }
+                }
+                None => self.state.done.wait(&mut inner),
+            }
+        }
+        true
+    }
+
+    fn with_token(&self, mut r: QueryResult) -> QueryResult {
+        if let Some(next) = r.next_page.take() {
+            let mut inner = self.state.inner.lock();
+            if inner.pages.is_empty() {
+                inner.pages.push(next);
+            }
+            r.next_page = Some(encode_token(&self.pool, self.state.id, 1));
+        }
+        r
+    }
+
+    fn outcome(&self) -> Result<QueryResult> {
+        if self.state.expired() {
+            return Err(Error::TaskExpired { id: self.state.id });
+        }
+        let outcome = self.state.inner.lock().result.clone();
+        match outcome {
+            Some(Ok(r)) => Ok(self.with_token(r)),
+            Some(Err(e)) => Err(self.state.failure(&e)),
+            None => Err(Error::TaskExpired { id: self.state.id }),
+        }
+    }
+
+    /// Blocks until the task ends; its first page, or why it failed
+    /// ([`Error::TaskTimedOut`], [`Error::TaskCancelled`], [`Error::TaskFailed`]).
+    pub fn wait(&self) -> Result<QueryResult> {
+        self.wait_terminal(None);
+        self.outcome()
+    }
+
+    /// [`Task::wait`] for at most `timeout`; `Ok(None)` if the task is still queued or running.
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<Option<QueryResult>> {
+        if self.wait_terminal(Some(timeout)) {
+            self.outcome().map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+}

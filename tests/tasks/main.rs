@@ -1,0 +1,1 @@
+//! Query tasks: stages, cancel, deadlines, expiry, busy, pages of a pinned snapshot.
