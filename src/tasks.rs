@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::search::{QueryResult, QuerySpec};
 use crate::store::{now_micros, Store};
+use crate::watch::Watch;
 
 /// File in the data directory where the pool reports running and recent tasks (read by
 /// `strata tasks`, also while another process has the store open).
@@ -256,6 +257,8 @@ pub struct Tasks {
 pub struct Task {
     state: Arc<TaskState>,
     pool: Arc<PoolShared>,
+    /// Poked on cancel, to wake a task waiting for its expected count.
+    watch: Arc<Watch>,
 }
 
 #[derive(Debug)]
@@ -411,7 +414,11 @@ pub(crate) struct PoolShared {
     key: RandomState,
     options: TaskPoolOptions,
     report: Option<PathBuf>,
+    /// Something changed since the report was last written.
     changed: AtomicBool,
+    /// A task was ever submitted: a store that ran none leaves the report alone (it may be
+    /// another process's).
+    used: AtomicBool,
 }
 
 /// The queue, behind a type that can be `Debug`.
@@ -444,7 +451,8 @@ impl Pool {
             tag: RandomState::new().hash_one(now_micros()),
             key: RandomState::new(),
             report: data_dir.map(|d| d.join(TASK_REPORT_FILE)),
-            changed: AtomicBool::new(true),
+            changed: AtomicBool::new(false),
+            used: AtomicBool::new(false),
             options,
         });
         let spawn_err = |e: std::io::Error| Error::Io {
@@ -483,9 +491,12 @@ impl Drop for Pool {
         {
             let mut q = self.shared.queue.lock();
             q.0.stop = true;
-            // Queued tasks will never run.
+            // Queued tasks will never run (queued page fetches answer `Closed` as their reply
+            // channel drops).
             while let Some(job) = q.0.pop() {
-                job.task.finish(TaskStage::Cancelled, Err(Error::Closed));
+                if matches!(job.work, Work::First) {
+                    job.task.finish(TaskStage::Cancelled, Err(Error::Closed));
+                }
             }
         }
         self.shared.ready.notify_all();
@@ -498,7 +509,9 @@ impl Drop for Pool {
                 let _ = t.join();
             }
         }
-        let _ = write_report(&self.shared);
+        if self.shared.used.load(Ordering::Relaxed) {
+            let _ = write_report(&self.shared);
+        }
     }
 }
 
@@ -828,15 +841,21 @@ impl Tasks {
             }),
             done: Condvar::new(),
         });
+        pool.used.store(true, Ordering::Relaxed);
         pool.tasks.lock().insert(state.id, Arc::clone(&state));
         if let Err(e) = self.enqueue(&state, Work::First) {
             pool.tasks.lock().remove(&state.id);
             return Err(e);
         }
-        Ok(Task {
+        Ok(self.handle(state))
+    }
+
+    fn handle(&self, state: Arc<TaskState>) -> Task {
+        Task {
             state,
-            pool: Arc::clone(pool),
-        })
+            pool: Arc::clone(self.pool()),
+            watch: Arc::clone(&self.store.inner.watch),
+        }
     }
 
     /// Runs `spec` as a task and returns its first page (direct mode). The result's
@@ -881,10 +900,7 @@ impl Tasks {
             .get(&id)
             .cloned()
             .ok_or(Error::UnknownTask { id })?;
-        Ok(Task {
-            state,
-            pool: Arc::clone(pool),
-        })
+        Ok(self.handle(state))
     }
 
     /// Queued, running and recent tasks, oldest first.
@@ -943,6 +959,7 @@ impl Task {
         }
         drop(inner);
         self.pool.changed.store(true, Ordering::Relaxed);
+        self.watch.poke();
     }
 
     fn wait_terminal(&self, timeout: Option<Duration>) -> bool {
