@@ -532,8 +532,8 @@ impl Store {
     /// that matched, its deletion or, if asked, its leaving the result), in seq order.
     ///
     /// The spec must read the current state (no snapshot, page, offset, group or
-    /// include-deleted); its sort and limit order the replay, its `select` projects every
-    /// event. The subscription holds no lock and costs writers nothing: a feed thread tests
+    /// include-deleted); its sort orders the replay (which delivers every match, a page at a
+    /// time, whatever the spec's limit), its `select` projects every event. The subscription holds no lock and costs writers nothing: a feed thread tests
     /// new versions after they are acknowledged.
     pub fn subscribe(&self, spec: &QuerySpec, options: SubscribeOptions) -> Result<Subscription> {
         let invalid = |reason: &str| {
