@@ -116,7 +116,8 @@ pub enum EventKind {
 pub struct Event {
     /// What happened.
     pub kind: EventKind,
-    /// The version (projected if the spec selects fields; `null` body for a tombstone).
+    /// The version (projected if the spec selects fields; `null` body for a tombstone or with
+    /// `ids_only`).
     pub document: Document,
     /// The number of matches after this event, with [`SubscribeOptions::live_count`].
     pub count: Option<u64>,
@@ -144,6 +145,7 @@ struct SubShared {
 struct Sub {
     matcher: Matcher,
     select: Option<Vec<String>>,
+    ids_only: bool,
     tx: Sender<Event>,
     shared: Arc<SubShared>,
     /// The next seq to look at.
@@ -303,7 +305,10 @@ fn deliver(engine: &Engine, subs: &mut [Sub], from: u64, to: u64) -> Result<()> 
                     slot.insert(p)
                 }
             };
-            let was = prev.as_ref().is_some_and(|p| p.matches(&sub.matcher));
+            // An expired previous version had left the result already.
+            let was = prev.as_ref().is_some_and(|p| {
+                p.info.expires_at.is_none_or(|e| e > v.meta.time) && p.matches(&sub.matcher)
+            });
             let (kind, delta) = match (was, now_matches) {
                 (true, true) => (Some(EventKind::Updated), 0),
                 (false, true) => (Some(EventKind::Added), 1),
@@ -321,7 +326,9 @@ fn deliver(engine: &Engine, subs: &mut [Sub], from: u64, to: u64) -> Result<()> 
                 continue;
             };
             let mut document = to_document(v.clone())?;
-            if let (Some(paths), false) = (&sub.select, document.meta.deleted) {
+            if sub.ids_only {
+                document.body = Value::Null;
+            } else if let (Some(paths), false) = (&sub.select, document.meta.deleted) {
                 document.body = project(&document.body, paths);
             }
             let event = Event {
@@ -434,7 +441,7 @@ impl Subscription {
 
     /// The number of matches after the last event received, with
     /// [`SubscribeOptions::live_count`].
-    pub fn count(&self) -> Option<u64> {
+    pub fn live_count(&self) -> Option<u64> {
         self.count
     }
 
@@ -588,6 +595,7 @@ impl Store {
         self.inner.feed.add(Sub {
             matcher,
             select: spec.select.clone(),
+            ids_only: spec.ids_only,
             tx,
             shared: Arc::clone(&shared),
             next: start + 1,
