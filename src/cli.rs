@@ -8,10 +8,13 @@ macro_rules! out {
     };
 }
 
+mod collection;
 mod demo;
 mod import;
 mod query;
+mod tasks;
 mod time;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -87,6 +90,14 @@ enum Command {
     Query(query::QueryArgs),
     /// Discard the search index and rebuild it from the log.
     RebuildIndex,
+    /// Running and recent query tasks of the process that has the store open (read from its
+    /// report; the store is not opened).
+    Tasks(tasks::TasksArgs),
+    /// Print the changes of a query as they come (a continuous query), one line per event.
+    Watch(watch::WatchArgs),
+    /// Collections: named queries with versioned definitions.
+    #[command(subcommand)]
+    Collection(collection::CollectionCommand),
 }
 
 /// A failure the command reports: a message and an exit code.
@@ -98,7 +109,7 @@ struct Failure {
 impl From<strata::Error> for Failure {
     fn from(e: strata::Error) -> Self {
         let code = match e {
-            strata::Error::NotFound { .. } => 3,
+            strata::Error::NotFound { .. } | strata::Error::UnknownCollection { .. } => 3,
             strata::Error::Conflict { .. } => 4,
             strata::Error::Locked { .. } => 5,
             strata::Error::Corruption { .. } => 6,
@@ -110,7 +121,9 @@ impl From<strata::Error> for Failure {
             | strata::Error::FieldNameTooLong { .. }
             | strata::Error::TimeNotLater { .. }
             | strata::Error::TimeTooFarAhead { .. }
-            | strata::Error::InvalidOption(_) => 2,
+            | strata::Error::InvalidOption(_)
+            | strata::Error::InvalidCollectionName { .. } => 2,
+
             strata::Error::Query(ref q)
                 if !matches!(
                     q,
@@ -135,15 +148,27 @@ fn usage(message: String) -> Failure {
 pub(crate) fn emit(args: std::fmt::Arguments<'_>) {
     use std::io::Write;
     if let Err(e) = writeln!(std::io::stdout().lock(), "{args}") {
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            eprintln!("strata: cannot write the output: {e}");
-        }
-        std::process::exit(if e.kind() == std::io::ErrorKind::BrokenPipe {
-            0
-        } else {
-            1
-        });
+        output_failed(&e);
     }
+}
+
+/// Flushes stdout (after each line of `watch`), with `emit`'s handling of a closed pipe.
+pub(crate) fn flush() {
+    use std::io::Write;
+    if let Err(e) = std::io::stdout().lock().flush() {
+        output_failed(&e);
+    }
+}
+
+fn output_failed(e: &std::io::Error) -> ! {
+    if e.kind() != std::io::ErrorKind::BrokenPipe {
+        eprintln!("strata: cannot write the output: {e}");
+    }
+    std::process::exit(if e.kind() == std::io::ErrorKind::BrokenPipe {
+        0
+    } else {
+        1
+    });
 }
 
 pub(crate) fn main() -> ExitCode {
@@ -174,12 +199,20 @@ fn run(cli: Cli, data: PathBuf) -> Result<(), Failure> {
     if let Command::Import(args) = cli.command {
         return import::run(&data, args, format);
     }
+    if let Command::Tasks(args) = cli.command {
+        // The report, not the store: the process that runs the tasks holds the store's lock.
+        return tasks::run(&data, args, format);
+    }
     let store = Store::open(&data, Options::default())?;
     if let Some(reason) = &store.index_open_report().rebuilt {
         eprintln!("strata: warning: the search index was discarded ({reason}); rebuilding it from the log");
     }
     match cli.command {
-        Command::Demo { .. } | Command::Import(_) => unreachable!("handled above"),
+        Command::Demo { .. } | Command::Import(_) | Command::Tasks(_) => {
+            unreachable!("handled above")
+        }
+        Command::Watch(args) => watch::run(&store, args, format)?,
+        Command::Collection(command) => collection::run(&store, command, format)?,
         Command::Query(args) => query::run(&store, args, format)?,
         Command::RebuildIndex => query::rebuild(&store, format)?,
         Command::Put { id, kind, body } => {

@@ -74,7 +74,7 @@ pub(crate) fn run(store: &Store, args: QueryArgs, format: Format) -> Result<(), 
     Ok(())
 }
 
-fn print_result(format: Format, r: &QueryResult) {
+pub(crate) fn print_result(format: Format, r: &QueryResult) {
     match format {
         Format::Json => {
             let docs = |docs: &[strata::Document]| -> Vec<Value> {

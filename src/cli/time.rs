@@ -15,6 +15,13 @@ pub(crate) fn format_micros(micros: u64) -> String {
     )
 }
 
+/// The clock now, in microseconds since the epoch.
+pub(crate) fn now_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
 /// Parses a time given as microseconds since the epoch or as RFC 3339
 /// (`2026-01-02T03:04:05Z`, optional fraction, `Z` or `+hh:mm` offset).
 pub(crate) fn parse_time(s: &str) -> Result<u64, String> {

@@ -1,8 +1,11 @@
 //! Tests of the `strata` command: the built binary run as a child process on a temporary data
 //! directory.
 
+mod collection;
 mod import;
 mod query;
+mod tasks;
+mod watch;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
