@@ -13,10 +13,10 @@ use super::{Failure, Format};
 /// Arguments of `strata tasks`.
 #[derive(Args)]
 #[command(
-    after_help = "The process that has the store open rewrites DATA/tasks.json about once a \
-    second and when it closes the store, so the list can be a second old, and after that \
-    process ended it shows the tasks it had at the end (until the store is opened again). \
-    Queued and run times of unfinished tasks are counted up to the report's time."
+    after_help = "A process that has the store open and has run tasks rewrites DATA/tasks.json \
+    about once a second and when it closes the store: the list can be a second old, and once \
+    that process has ended it shows the tasks it had at the end (until a later process runs \
+    tasks). Queued and run times of unfinished tasks are counted up to the report's time."
 )]
 pub(crate) struct TasksArgs {}
 
