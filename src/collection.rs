@@ -287,6 +287,49 @@ impl Store {
         }
     }
 
+    /// The collection `name` as it was at `time_micros`: its definition then, reading its
+    /// members then (also for a collection dropped since). [`Error::UnknownCollection`] if it
+    /// was not defined then.
+    pub fn collection_as_of(&self, name: &str, time_micros: u64) -> Result<Collection> {
+        check_name(name)?;
+        let doc = self
+            .get_at(&definition_id(name), time_micros)?
+            .ok_or_else(|| Error::UnknownCollection {
+                name: name.to_owned(),
+            })?;
+        self.collection_from(&doc, Some(time_micros))
+    }
+
+    /// Every version of the definition of `name`, oldest first, drops included (also for a
+    /// collection dropped since). [`Error::UnknownCollection`] if it never existed.
+    pub fn collection_history(&self, name: &str) -> Result<Vec<CollectionVersion>> {
+        check_name(name)?;
+        let versions = self.history(&definition_id(name))?;
+        if versions.is_empty() {
+            return Err(Error::UnknownCollection {
+                name: name.to_owned(),
+            });
+        }
+        versions
+            .into_iter()
+            .map(|doc| {
+                if doc.meta.deleted || doc.body == Value::Null {
+                    return Ok(CollectionVersion {
+                        meta: doc.meta,
+                        spec: None,
+                        options: CollectionOptions::default(),
+                    });
+                }
+                let def = parse_definition(&doc)?;
+                Ok(CollectionVersion {
+                    meta: doc.meta,
+                    spec: Some(def.spec),
+                    options: def.options,
+                })
+            })
+            .collect()
+    }
+
     fn collection_from(&self, doc: &Document, at: Option<u64>) -> Result<Collection> {
         let def = parse_definition(doc)?;
         Ok(Collection {
@@ -362,39 +405,14 @@ impl Collection {
         self.store.subscribe(&spec, options)
     }
 
-    /// The collection as it was at `time_micros`: its definition then, reading its members
-    /// then. [`Error::UnknownCollection`] if it was not defined then.
+    /// The collection as it was at `time_micros` (see [`Store::collection_as_of`]).
     pub fn as_of(&self, time_micros: u64) -> Result<Collection> {
-        let doc = self
-            .store
-            .get_at(&definition_id(&self.name), time_micros)?
-            .ok_or_else(|| Error::UnknownCollection {
-                name: self.name.clone(),
-            })?;
-        self.store.collection_from(&doc, Some(time_micros))
+        self.store.collection_as_of(&self.name, time_micros)
     }
 
-    /// Every version of the definition, oldest first (drops included).
+    /// Every version of the definition, oldest first (see [`Store::collection_history`]).
     pub fn history(&self) -> Result<Vec<CollectionVersion>> {
-        self.store
-            .history(&definition_id(&self.name))?
-            .into_iter()
-            .map(|doc| {
-                if doc.meta.deleted || doc.body == Value::Null {
-                    return Ok(CollectionVersion {
-                        meta: doc.meta,
-                        spec: None,
-                        options: CollectionOptions::default(),
-                    });
-                }
-                let def = parse_definition(&doc)?;
-                Ok(CollectionVersion {
-                    meta: doc.meta,
-                    spec: Some(def.spec),
-                    options: def.options,
-                })
-            })
-            .collect()
+        self.store.collection_history(&self.name)
     }
 }
 

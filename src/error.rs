@@ -204,6 +204,12 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// A subscription delivered its last event up to its `until_seq`.
+    #[error("the subscription ended at seq {seq}")]
+    SubscriptionEnded {
+        /// Its `until_seq`.
+        seq: u64,
+    },
     /// The continuous-query feed stopped after a failure (e.g. reading the log).
     #[error("the subscription ended: {reason}")]
     SubscriptionFailed {

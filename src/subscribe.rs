@@ -45,6 +45,10 @@ pub struct SubscribeOptions {
     /// Deliver every version after this seq (a changes feed: resume where an earlier
     /// subscription stopped, also after a restart). Default: versions written from now on.
     pub from_seq: Option<u64>,
+    /// End the subscription once every version up to this seq was looked at (a bounded
+    /// changes feed: `recv` then answers [`Error::SubscriptionEnded`] and iteration stops).
+    /// Default: no end.
+    pub until_seq: Option<u64>,
     /// Events buffered for the consumer before the subscription pauses (it then catches up
     /// from the log). Default 1024.
     pub buffer: usize,
@@ -57,6 +61,7 @@ impl Default for SubscribeOptions {
             stopped_matching: false,
             live_count: false,
             from_seq: None,
+            until_seq: None,
             buffer: 1024,
         }
     }
@@ -84,6 +89,12 @@ impl SubscribeOptions {
     /// Starts after `seq`.
     pub fn from_seq(mut self, seq: u64) -> Self {
         self.from_seq = Some(seq);
+        self
+    }
+
+    /// Ends after `seq`.
+    pub fn until_seq(mut self, seq: u64) -> Self {
+        self.until_seq = Some(seq);
         self
     }
 
@@ -139,6 +150,8 @@ struct SubShared {
     closed: AtomicBool,
     /// Why the feed stopped, if it failed.
     failure: Mutex<Option<String>>,
+    /// The subscription reached its `until_seq`.
+    finished: AtomicBool,
 }
 
 /// A subscription as the feed sees it.
@@ -150,6 +163,8 @@ struct Sub {
     shared: Arc<SubShared>,
     /// The next seq to look at.
     next: u64,
+    /// The last seq to look at.
+    until: Option<u64>,
     stopped_matching: bool,
     count: Option<u64>,
     paused: bool,
@@ -161,6 +176,13 @@ pub(crate) struct Feed {
     register: Option<Sender<Sub>>,
     watch: Arc<Watch>,
     thread: Option<JoinHandle<()>>,
+}
+
+impl Sub {
+    /// Whether the feed should look at `seq` for this subscription now.
+    fn wants(&self, seq: u64) -> bool {
+        !self.paused && self.next == seq && self.until.is_none_or(|u| seq <= u)
+    }
 }
 
 impl std::fmt::Debug for Sub {
@@ -223,7 +245,14 @@ fn feed(engine: &Engine, watch: &Watch, register: &Receiver<Sub>) {
                 Err(TryRecvError::Disconnected) => return,
             }
         }
-        subs.retain(|s| !s.shared.closed.load(Ordering::Relaxed));
+        subs.retain(|s| {
+            let done = s.until.is_some_and(|u| s.next > u);
+            if done {
+                // Dropping the sender ends the consumer's stream after the buffered events.
+                s.shared.finished.store(true, Ordering::Release);
+            }
+            !done && !s.shared.closed.load(Ordering::Relaxed)
+        });
         for s in &mut subs {
             if s.paused && !s.shared.paused.load(Ordering::Acquire) {
                 s.paused = false;
@@ -282,7 +311,7 @@ impl Seen {
 
 fn deliver(engine: &Engine, subs: &mut [Sub], from: u64, to: u64) -> Result<()> {
     for seq in from..=to {
-        if !subs.iter().any(|s| !s.paused && s.next == seq) {
+        if !subs.iter().any(|s| s.wants(seq)) {
             continue;
         }
         let Some(v) = engine.get_seq(seq)? else {
@@ -290,7 +319,7 @@ fn deliver(engine: &Engine, subs: &mut [Sub], from: u64, to: u64) -> Result<()> 
         };
         let new = Seen::new(&v)?;
         let mut prev: Option<Option<Seen>> = None;
-        for sub in subs.iter_mut().filter(|s| !s.paused && s.next == seq) {
+        for sub in subs.iter_mut().filter(|s| s.wants(seq)) {
             let now_matches = new.matches(&sub.matcher);
             let prev = match &mut prev {
                 Some(p) => p,
@@ -375,7 +404,8 @@ fn send(sub: &mut Sub, event: Event) -> bool {
 /// Documents that matched when the subscription began, fetched a page at a time.
 #[derive(Debug)]
 struct Replay {
-    store: Store,
+    /// Weak: an unread replay must not keep a dropped store open.
+    store: std::sync::Weak<crate::store::Inner>,
     spec: QuerySpec,
     buffer: VecDeque<Document>,
     started: bool,
@@ -388,7 +418,10 @@ impl Replay {
     fn next(&mut self) -> Result<Option<Document>> {
         if self.buffer.is_empty() && (!self.started || self.spec.page.is_some()) {
             self.started = true;
-            let r = self.store.query(&self.spec)?;
+            let store = Store {
+                inner: self.store.upgrade().ok_or(Error::Closed)?,
+            };
+            let r = store.query(&self.spec)?;
             self.buffer.extend(r.documents);
             self.spec.page = r.next_page;
         }
@@ -430,6 +463,7 @@ pub struct Subscription {
     watch: Arc<Watch>,
     replay: Option<Replay>,
     start_seq: u64,
+    until_seq: Option<u64>,
     count: Option<u64>,
 }
 
@@ -473,13 +507,19 @@ impl Subscription {
     }
 
     fn ended(&self) -> Error {
+        if self.shared.finished.load(Ordering::Acquire) {
+            return Error::SubscriptionEnded {
+                seq: self.until_seq.unwrap_or(0),
+            };
+        }
         match self.shared.failure.lock().clone() {
             Some(reason) => Error::SubscriptionFailed { reason },
             None => Error::Closed,
         }
     }
 
-    /// The next event; blocks until there is one. [`Error::Closed`] once the store is gone.
+    /// The next event; blocks until there is one. [`Error::Closed`] once the store is gone,
+    /// [`Error::SubscriptionEnded`] after the last event up to [`SubscribeOptions::until_seq`].
     pub fn recv(&mut self) -> Result<Event> {
         if let Some(e) = self.replayed()? {
             return Ok(e);
@@ -521,7 +561,7 @@ impl Iterator for Subscription {
 
     fn next(&mut self) -> Option<Result<Event>> {
         match self.recv() {
-            Err(Error::Closed) => None,
+            Err(Error::Closed | Error::SubscriptionEnded { .. }) => None,
             other => Some(other),
         }
     }
@@ -564,9 +604,15 @@ impl Store {
         let matcher = Matcher::new(&query)?;
         // The snapshot the subscription starts from: its count and replay read it, the feed
         // delivers every version after it.
+        let last = self.last_seq();
         let start = match options.from_seq {
-            Some(s) => s.min(self.last_seq()),
-            None => self.last_seq(),
+            Some(s) if s > last => {
+                return Err(invalid(&format!(
+                    "cannot start after seq {s}: the log ends at seq {last}"
+                )))
+            }
+            Some(s) => s,
+            None => last,
         };
         let count = if options.live_count {
             let r = self.query(
@@ -584,7 +630,7 @@ impl Store {
             replay_spec.limit = REPLAY_PAGE;
             replay_spec.count = false;
             Replay {
-                store: self.clone(),
+                store: Arc::downgrade(&self.inner),
                 spec: replay_spec,
                 buffer: VecDeque::new(),
                 started: false,
@@ -599,6 +645,7 @@ impl Store {
             tx,
             shared: Arc::clone(&shared),
             next: start + 1,
+            until: options.until_seq,
             stopped_matching: options.stopped_matching,
             count,
             paused: false,
@@ -609,6 +656,7 @@ impl Store {
             watch: Arc::clone(&self.inner.watch),
             replay,
             start_seq: start,
+            until_seq: options.until_seq,
             count,
         })
     }

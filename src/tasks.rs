@@ -603,6 +603,8 @@ fn write_report(shared: &PoolShared) -> std::io::Result<()> {
 fn run_job(shared: &PoolShared, job: Job) {
     let Job { task, store, work } = job;
     shared.changed.store(true, Ordering::Relaxed);
+    // The worker lets go of the store before it answers: a caller that drops its store right
+    // after the answer must find it closed (and its directory unlocked).
     match work {
         Work::First => {
             {
@@ -619,10 +621,13 @@ fn run_job(shared: &PoolShared, job: Job) {
                 Err(e @ Error::TaskCancelled { .. }) => (TaskStage::Cancelled, Err(e)),
                 Err(e) => (TaskStage::Failed, Err(e)),
             };
+            drop(store);
             task.finish(stage, result);
         }
         Work::Page(n, reply) => {
-            let _ = reply.send(run_page(shared, &task, &store, n));
+            let result = run_page(shared, &task, &store, n);
+            drop(store);
+            let _ = reply.send(result);
         }
     }
     shared.changed.store(true, Ordering::Relaxed);

@@ -183,30 +183,19 @@ fn define(store: &Store, args: DefineArgs, format: Format) -> Result<(), Failure
     Ok(())
 }
 
-/// The collection `name` now, or as it was at `at`.
+/// The collection `name` now, or as it was at `at` (also one dropped since).
 fn open(store: &Store, name: &str, at: Option<&str>) -> Result<Collection, Failure> {
     let at = at.map(parse_time).transpose().map_err(usage)?;
-    let current = store.collection(name);
     let Some(at) = at else {
-        return Ok(current?);
+        return Ok(store.collection(name)?);
     };
-    match current {
-        Ok(c) => c.as_of(at).map_err(|e| match e {
-            strata::Error::UnknownCollection { .. } => Failure {
-                message: format!("no collection named {name:?} at {}", format_micros(at)),
-                code: 3,
-            },
-            e => e.into(),
-        }),
-        Err(strata::Error::UnknownCollection { .. }) => Err(Failure {
-            message: format!(
-                "no collection named {name:?} now (the past of a dropped collection cannot be \
-                 read yet)"
-            ),
+    store.collection_as_of(name, at).map_err(|e| match e {
+        strata::Error::UnknownCollection { .. } => Failure {
+            message: format!("no collection named {name:?} at {}", format_micros(at)),
             code: 3,
-        }),
-        Err(e) => Err(e.into()),
-    }
+        },
+        e => e.into(),
+    })
 }
 
 /// What `Collection::list` runs, with the page size and token left to the caller.
@@ -307,17 +296,7 @@ fn list_collections(store: &Store, format: Format) -> Result<(), Failure> {
 }
 
 fn history(store: &Store, name: &str, format: Format) -> Result<(), Failure> {
-    let c = store.collection(name).map_err(|e| match e {
-        strata::Error::UnknownCollection { .. } => Failure {
-            message: format!(
-                "no collection named {name:?} now (the history of a dropped collection cannot \
-                 be read yet)"
-            ),
-            code: 3,
-        },
-        e => e.into(),
-    })?;
-    let versions = c.history()?;
+    let versions = store.collection_history(name)?;
     match format {
         Format::Json => {
             let list: Vec<Value> = versions

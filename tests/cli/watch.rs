@@ -166,9 +166,20 @@ fn from_seq_dumps_the_changes_feed_and_resumes() {
     assert_eq!(events(&rest), events(&all[3..]));
     let two = watch(dir.path(), &["*", "--from-seq", "0", "--limit", "2"]);
     assert_eq!(events(&two), events(&all[..2]));
-    // Past the end: nothing, at once.
-    let none = watch(dir.path(), &["*", "--from-seq", "99", "--until-caught-up"]);
+    // At the end: nothing, at once; past the end: an error (exit 2) naming the log's end.
+    let none = watch(dir.path(), &["*", "--from-seq", "6", "--until-caught-up"]);
     assert!(none.is_empty());
+    let past = strata(
+        dir.path(),
+        &["watch", "*", "--from-seq", "99", "--until-caught-up"],
+        None,
+    );
+    assert_eq!(past.code, 2, "{}", past.stderr);
+    assert!(
+        past.stderr.contains("the log ends at seq 6"),
+        "{}",
+        past.stderr
+    );
 
     // The replay, then the feed.
     let both = watch(

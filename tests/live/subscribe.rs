@@ -10,7 +10,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 use strata::{
     Batch, Error, EventKind, GroupBy, Options, Query, QueryError, QuerySpec, Snapshot, SortKey,
-    Store, SubscribeOptions, Subscription,
+    Store, SubscribeOptions,
 };
 
 use crate::*;
@@ -495,16 +495,62 @@ fn from_seq_resumes_with_exactly_the_missed_events() {
         assert_eq!(e.count, at(e.seq()));
     }
 
-    // from_seq(0) is the whole changes feed; a seq beyond the end means "from now".
+    // from_seq(0) is the whole changes feed; a seq beyond the end is an error (the log the
+    // consumer saw is not this one, or lost writes that were never synced).
     let mut feed = store
         .subscribe(&queued(), SubscribeOptions::default().from_seq(0))
         .unwrap();
     assert_eq!(take(&mut feed, all.len()), all);
     assert_quiet(&mut feed);
-    let future = store
-        .subscribe(&queued(), SubscribeOptions::default().from_seq(1_000_000))
+    let future = store.subscribe(&queued(), SubscribeOptions::default().from_seq(1_000_000));
+    assert!(
+        matches!(future, Err(Error::Query(QueryError::InvalidSpec { .. }))),
+        "{future:?}"
+    );
+    let at_end = store
+        .subscribe(
+            &queued(),
+            SubscribeOptions::default().from_seq(store.last_seq()),
+        )
         .unwrap();
-    assert_eq!(future.start_seq(), store.last_seq());
+    assert_eq!(at_end.start_seq(), store.last_seq());
+}
+
+/// `until_seq` ends the subscription once the feed has looked at every version up to it: the
+/// events up to it, then the end (`SubscriptionEnded`, iteration stops).
+#[test]
+fn until_seq_ends_a_bounded_changes_feed() {
+    let store = mem();
+    for i in 0..10 {
+        let state = if i % 2 == 0 { "queued" } else { "done" };
+        store
+            .put(&format!("/u/{i}"), "job", json!({"state": state}))
+            .unwrap();
+    }
+    let end = store.last_seq();
+    let mut sub = store
+        .subscribe(
+            &queued(),
+            SubscribeOptions::default().from_seq(0).until_seq(end - 2),
+        )
+        .unwrap();
+    // The matching puts are seqs 1, 3, 5, 7 and 9; the feed ends at seq 8.
+    let seqs: Vec<u64> = (&mut sub).map(|e| e.unwrap().seq()).collect();
+    assert_eq!(seqs, [1, 3, 5, 7]);
+    assert!(matches!(sub.recv(), Err(Error::SubscriptionEnded { seq }) if seq == end - 2));
+    // A feed bounded in the future waits for the log to get there.
+    let mut later = store
+        .subscribe(&queued(), SubscribeOptions::default().until_seq(end + 2))
+        .unwrap();
+    store
+        .put("/u/a", "job", json!({"state": "queued"}))
+        .unwrap();
+    store.put("/u/b", "job", json!({"state": "done"})).unwrap();
+    store
+        .put("/u/c", "job", json!({"state": "queued"}))
+        .unwrap();
+    let seqs: Vec<u64> = (&mut later).map(|e| e.unwrap().seq()).collect();
+    assert_eq!(seqs, [end + 1]);
 }
 
 /// Resuming with `from_seq` also works after the store is closed and reopened.
@@ -884,17 +930,18 @@ fn dropping_the_store_ends_the_subscription() {
             .collect::<Vec<_>>()
     );
 
-    // A replay not read yet is still delivered (it reads the store), then the iterator ends.
-    let store = mem();
+    // A replay not read yet does not keep the store open: once the store is dropped, the
+    // subscription ends there (a store on a directory is unlocked at once).
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), Options::default()).unwrap();
     store.put("/b", "job", json!({"state": "queued"})).unwrap();
-    let sub = store
+    let mut sub = store
         .subscribe(&queued(), SubscribeOptions::default().replay(true))
         .unwrap();
     drop(store);
-    let rest = within("iterating a replay", move || {
-        sub.map(|e| e.unwrap()).collect::<Vec<_>>()
-    });
-    assert_eq!(keys(&rest), [(EventKind::Existing, "/b".to_string(), 0, 1)]);
+    let reopened = Store::open(dir.path(), Options::default()).unwrap();
+    assert!(matches!(sub.recv(), Err(Error::Closed)));
+    drop(reopened);
 }
 
 /// Re-creating a document whose matching version has expired: the document was absent (the
