@@ -280,6 +280,13 @@ fn drop_collection_keeps_history_and_the_past() {
     assert_eq!(then.spec(), &rust());
     assert_eq!(ids(&then.list(None).unwrap().documents), ["/pkg/a"]);
     assert_unknown(c.as_of(dropped.update_time_micros), "gone");
+    // The store reads a dropped collection's past by name, with no `Collection` at hand.
+    assert_eq!(store.collection_history("gone").unwrap(), history);
+    let by_name = store
+        .collection_as_of("gone", dropped.update_time_micros - 1)
+        .unwrap();
+    assert_eq!(ids(&by_name.list(None).unwrap().documents), ["/pkg/a"]);
+    assert_unknown(store.collection_history("never"), "never");
 
     // A name can be defined again after a drop; the history goes on.
     let again = store
