@@ -4,7 +4,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use strata::{Batch, Expect, GroupBy, Options, Query, QuerySpec, Result, Snapshot, SortKey, Store};
+use strata::{
+    Batch, CollectionOptions, Expect, GroupBy, Options, Query, QuerySpec, Result, Retention,
+    Snapshot, SortKey, Store, SubscribeOptions, TaskOptions,
+};
 
 use super::time::format_micros;
 
@@ -292,6 +295,62 @@ pub(crate) fn run(data: &Path, documents: u64, json_output: bool) -> Result<()> 
     say(format!(
         "put then query `section:fresh`: {} match, write + query {}",
         fresh.count.unwrap_or(0),
+        us(t.elapsed())
+    ));
+
+    // 7. Collections, continuous queries and tasks.
+    let big = "section:python AND installed_size:>=10000";
+    store.define_collection(
+        "big-python",
+        &QuerySpec::new(strata::parse_query(big)?)
+            .sort(SortKey::desc("installed_size"))
+            .limit(5),
+        CollectionOptions::default().retention(Retention::default().max_versions(10)),
+    )?;
+    let collection = store.collection("big-python")?;
+    let members = collection.count()?;
+    let mut sub = collection.subscribe(SubscribeOptions::default().live_count(true))?;
+    let target = format!("/packages/pkg-{:06}", run % documents);
+    let t = Instant::now();
+    store.put(
+        &target,
+        "package",
+        json!({"name": "joined", "section": "python", "installed_size": 10_000 + run}),
+    )?;
+    let event = sub.recv_timeout(Duration::from_secs(10))?;
+    let event_latency = t.elapsed();
+    say(format!(
+        "collection big-python (`{big}`, definition version {}): {members} members; \
+         a put of {target} into it sent {} (live count {}) {} after the write began",
+        collection.definition().version,
+        event.as_ref().map_or_else(
+            || "no event?".to_owned(),
+            |e| format!("{:?} seq {}", e.kind, e.seq())
+        ),
+        event.as_ref().and_then(|e| e.count).unwrap_or(0),
+        us(event_latency)
+    ));
+    let tasks = store.tasks();
+    let spec = QuerySpec::new(Query::kind("package"))
+        .limit(100)
+        .count(true);
+    let t = Instant::now();
+    let first = tasks.run(
+        &spec,
+        TaskOptions::default().deadline(Duration::from_secs(30)),
+    )?;
+    let first_t = t.elapsed();
+    store.delete(&target)?;
+    let t = Instant::now();
+    let second = match &first.next_page {
+        Some(token) => tasks.page(token)?.documents.len(),
+        None => 0,
+    };
+    say(format!(
+        "a query task: the first 100 of {} packages in {}; page 2 ({second} documents) from the \
+         same snapshot, after a delete, in {}",
+        first.count.unwrap_or(0),
+        us(first_t),
         us(t.elapsed())
     ));
 
