@@ -340,22 +340,24 @@ enum IndexKind {
     Memory,
 }
 
+/// A version's parsed body (`null` for a tombstone).
+pub(crate) fn parse_body(version: &Version) -> Result<Value> {
+    if version.meta.tombstone {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(&version.body).map_err(|source| Error::Decode {
+        id: version.meta.id.clone(),
+        source,
+    })
+}
+
 /// A version as the API shows it: metadata and the parsed body (`null` for a tombstone).
 pub(crate) fn to_document(version: Version) -> Result<Document> {
-    {
-        let body = if version.meta.tombstone {
-            Value::Null
-        } else {
-            serde_json::from_slice(&version.body).map_err(|source| Error::Decode {
-                id: version.meta.id.clone(),
-                source,
-            })?
-        };
-        Ok(Document {
-            meta: version.meta.into(),
-            body,
-        })
-    }
+    let body = parse_body(&version)?;
+    Ok(Document {
+        meta: version.meta.into(),
+        body,
+    })
 }
 
 impl Store {

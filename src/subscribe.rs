@@ -21,7 +21,7 @@ use storage::{Engine, Selector, Version};
 use crate::document::Document;
 use crate::error::{Error, Result};
 use crate::search::{project, Query, QuerySpec, Snapshot};
-use crate::store::{to_document, Store};
+use crate::store::{parse_body, Store};
 use crate::watch::Watch;
 
 /// Options of [`Store::subscribe`].
@@ -283,23 +283,18 @@ fn feed(engine: &Engine, watch: &Watch, register: &Receiver<Sub>) {
 /// A version as the matchers read it.
 struct Seen {
     info: VersionInfo,
+    body: Value,
     flat: Flat,
     tombstone: bool,
 }
 
 impl Seen {
     fn new(v: &Version) -> Result<Seen> {
-        let body = if v.meta.tombstone {
-            Value::Null
-        } else {
-            serde_json::from_slice(&v.body).map_err(|source| Error::Decode {
-                id: v.meta.id.clone(),
-                source,
-            })?
-        };
+        let body = parse_body(v)?;
         Ok(Seen {
             info: VersionInfo::from_meta(&v.meta),
             flat: Flat::new(&body),
+            body,
             tombstone: v.meta.tombstone,
         })
     }
@@ -354,12 +349,15 @@ fn deliver(engine: &Engine, subs: &mut [Sub], from: u64, to: u64) -> Result<()> 
                 sub.next = seq + 1;
                 continue;
             };
-            let mut document = to_document(v.clone())?;
-            if sub.ids_only {
-                document.body = Value::Null;
-            } else if let (Some(paths), false) = (&sub.select, document.meta.deleted) {
-                document.body = project(&document.body, paths);
-            }
+            let body = match (&sub.select, sub.ids_only || new.tombstone) {
+                (_, true) => Value::Null,
+                (Some(paths), false) => project(&new.body, paths),
+                (None, false) => new.body.clone(),
+            };
+            let document = Document {
+                meta: v.meta.clone().into(),
+                body,
+            };
             let event = Event {
                 kind,
                 document,
