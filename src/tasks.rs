@@ -325,6 +325,25 @@ impl TaskState {
         Instant::now() >= self.expires
     }
 
+    fn deadline_at(&self) -> Option<Instant> {
+        self.deadline.map(|d| self.submitted + d)
+    }
+
+    /// Ends the task if it is still queued (its job stays in the queue until
+    /// [`PoolShared::unqueue`] or a worker drops it). True if it did.
+    fn end_queued(&self, stage: TaskStage, error: Error) -> bool {
+        let mut inner = self.inner.lock();
+        if inner.stage != TaskStage::Created {
+            return false;
+        }
+        inner.stage = stage;
+        inner.finished_micros = Some(now_micros());
+        inner.error = Some(error.to_string());
+        inner.result = Some(Err(Arc::new(error)));
+        self.done.notify_all();
+        true
+    }
+
     fn finish(&self, stage: TaskStage, result: std::result::Result<QueryResult, Error>) {
         let mut inner = self.inner.lock();
         inner.stage = stage;
@@ -419,6 +438,38 @@ pub(crate) struct PoolShared {
     /// A task was ever submitted: a store that ran none leaves the report alone (it may be
     /// another process's).
     used: AtomicBool,
+}
+
+impl PoolShared {
+    /// Takes a queued task's first run out of the queue, freeing its place.
+    fn unqueue(&self, id: u64) {
+        let mut removed = Vec::new();
+        {
+            let mut q = self.queue.lock();
+            for (_, lane) in q.0.lanes.iter_mut() {
+                let (gone, kept): (VecDeque<Job>, VecDeque<Job>) = std::mem::take(lane)
+                    .into_iter()
+                    .partition(|j| j.task.id == id && matches!(j.work, Work::First));
+                *lane = kept;
+                removed.extend(gone);
+            }
+            q.0.lanes.retain(|(_, lane)| !lane.is_empty());
+            q.0.len -= removed.len();
+        }
+        // The jobs hold store handles: drop them (maybe the last) outside the queue's lock.
+        drop(removed);
+        self.changed.store(true, Ordering::Relaxed);
+    }
+
+    /// Fails a task still queued at its deadline. True if it did.
+    fn fail_if_overdue(&self, task: &TaskState) -> bool {
+        let overdue = task.deadline_at().is_some_and(|d| Instant::now() >= d);
+        if overdue && task.end_queued(TaskStage::Failed, Error::TaskTimedOut { id: task.id }) {
+            self.unqueue(task.id);
+            return true;
+        }
+        false
+    }
 }
 
 /// The queue, behind a type that can be `Debug`.
@@ -540,6 +591,16 @@ fn housekeeper(shared: &PoolShared, stop: &Receiver<()>) {
             _ => return,
         }
         release_expired(shared);
+        let queued: Vec<Arc<TaskState>> = shared
+            .tasks
+            .lock()
+            .values()
+            .filter(|t| t.deadline.is_some())
+            .cloned()
+            .collect();
+        for t in queued {
+            shared.fail_if_overdue(&t);
+        }
         if shared.changed.swap(false, Ordering::Relaxed) {
             let _ = write_report(shared);
         }
@@ -631,6 +692,12 @@ fn run_job(shared: &PoolShared, job: Job) {
         }
     }
     shared.changed.store(true, Ordering::Relaxed);
+    // If the store closed while this task ran (its handle here may have been the last), the
+    // final report was written before the task ended: write it again.
+    let closing = shared.queue.lock().0.stop;
+    if closing && shared.used.load(Ordering::Relaxed) {
+        let _ = write_report(shared);
+    }
 }
 
 /// Runs the query once with an interrupt the task can cancel.
@@ -659,7 +726,7 @@ fn run_once(
 }
 
 fn run_first(task: &TaskState, store: &Store) -> Result<QueryResult> {
-    let deadline = task.deadline.map(|d| task.submitted + d);
+    let deadline = task.deadline_at();
     loop {
         let seen = store.inner.watch.seen();
         let result = run_once(task, store, &task.spec, deadline)?;
@@ -938,6 +1005,7 @@ impl Task {
 
     /// Its stage now.
     pub fn stage(&self) -> TaskStage {
+        self.pool.fail_if_overdue(&self.state);
         self.state.inner.lock().stage
     }
 
@@ -949,38 +1017,55 @@ impl Task {
     /// Asks the task to stop: a queued task never runs, a running query stops within a few
     /// hundred versions. Its stage becomes [`TaskStage::Cancelled`] (unless it finished first).
     pub fn cancel(&self) {
-        self.state.cancelled.store(true, Ordering::Relaxed);
-        let mut inner = self.state.inner.lock();
-        if let Some(i) = &inner.running {
-            i.cancel();
+        {
+            let inner = self.state.inner.lock();
+            if inner.stage.is_terminal() {
+                return;
+            }
+            self.state.cancelled.store(true, Ordering::Relaxed);
+            if let Some(i) = &inner.running {
+                i.cancel();
+            }
         }
-        if inner.stage == TaskStage::Created {
-            // The worker that takes it finds it cancelled; say so now.
-            inner.stage = TaskStage::Cancelled;
-            inner.finished_micros = Some(now_micros());
-            inner.error = Some(Error::TaskCancelled { id: self.state.id }.to_string());
-            inner.result = Some(Err(Arc::new(Error::TaskCancelled { id: self.state.id })));
-            self.state.done.notify_all();
+        let error = Error::TaskCancelled { id: self.state.id };
+        if self.state.end_queued(TaskStage::Cancelled, error) {
+            self.pool.unqueue(self.state.id);
         }
-        drop(inner);
         self.pool.changed.store(true, Ordering::Relaxed);
         self.watch.poke();
     }
 
+    /// Waits until the task ends or `timeout` passes; true if it ended. A task still queued at
+    /// its deadline fails then, whoever is waiting.
     fn wait_terminal(&self, timeout: Option<Duration>) -> bool {
         let until = timeout.map(|t| Instant::now() + t);
-        let mut inner = self.state.inner.lock();
-        while !inner.stage.is_terminal() {
-            match until {
-                Some(t) => {
-                    if self.state.done.wait_until(&mut inner, t).timed_out() {
-                        return inner.stage.is_terminal();
-                    }
+        loop {
+            // A deadline still ahead: a queued task fails then (a running one stops itself).
+            let deadline = self.state.deadline_at().filter(|d| *d > Instant::now());
+            let wake = match (until, deadline) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            {
+                let mut inner = self.state.inner.lock();
+                if inner.stage.is_terminal() {
+                    return true;
                 }
-                None => self.state.done.wait(&mut inner),
+                match wake {
+                    Some(t) => {
+                        let _ = self.state.done.wait_until(&mut inner, t);
+                    }
+                    None => self.state.done.wait(&mut inner),
+                }
+                if inner.stage.is_terminal() {
+                    return true;
+                }
+            }
+            self.pool.fail_if_overdue(&self.state);
+            if until.is_some_and(|t| Instant::now() >= t) {
+                return self.state.inner.lock().stage.is_terminal();
             }
         }
-        true
     }
 
     fn with_token(&self, mut r: QueryResult) -> QueryResult {

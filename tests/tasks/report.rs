@@ -200,9 +200,6 @@ fn dropping_the_store_after_an_answer_closes_it_at_once() {
 /// A caller may drop its store while a task still runs, keeping only the task's handle. The
 /// store closes when the task ends; the report it leaves should show how the task ended.
 #[test]
-#[ignore = "bug: when a worker holds the last Store handle, run_job drops it before \
-            task.finish(), so Pool::drop writes the final report while the task is still \
-            running and nothing rewrites it after (src/tasks.rs run_job)"]
 fn the_final_report_shows_a_task_that_outlived_its_store_handles() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), Options::default()).unwrap();

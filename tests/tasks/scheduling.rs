@@ -83,8 +83,6 @@ fn a_burst_of_one_submitter_does_not_starve_another() {
 /// the queue past its deadline should fail with `TaskTimedOut` then, not when a worker
 /// finally takes it.
 #[test]
-#[ignore = "bug: a queued task's deadline is only checked once a worker takes it \
-            (src/tasks.rs run_job/run_first); wait() blocks past the deadline while the pool is busy"]
 fn a_queued_task_fails_at_its_deadline_while_the_pool_is_busy() {
     let store = store_with_pool(1, 16);
     fill(&store, "d", 1);
@@ -112,8 +110,6 @@ fn a_queued_task_fails_at_its_deadline_while_the_pool_is_busy() {
 /// A cancelled task is no longer queued: its place in the bounded queue should be free for
 /// another submission.
 #[test]
-#[ignore = "bug: a task cancelled while queued keeps its slot in the queue until a worker \
-            pops it (src/tasks.rs Task::cancel / Tasks::enqueue), so the queue stays Busy"]
 fn cancelling_a_queued_task_frees_its_place_in_the_queue() {
     let store = store_with_pool(1, 1);
     fill(&store, "c", 1);
