@@ -316,6 +316,14 @@ fn deliver(engine: &Engine, subs: &mut [Sub], from: u64, to: u64) -> Result<()> 
         let mut prev: Option<Option<Seen>> = None;
         for sub in subs.iter_mut().filter(|s| s.wants(seq)) {
             let now_matches = new.matches(&sub.matcher);
+            // Whether the previous version matched decides nothing for a subscription that
+            // neither matches now, nor sees deletions here, nor counts, nor reports leaving.
+            let needs_prev =
+                now_matches || new.tombstone || sub.stopped_matching || sub.count.is_some();
+            if !needs_prev {
+                sub.next = seq + 1;
+                continue;
+            }
             let prev = match &mut prev {
                 Some(p) => p,
                 slot => {

@@ -34,7 +34,9 @@ pub struct TaskPoolOptions {
     /// How long a task's pages stay available after it was submitted, when its
     /// [`TaskOptions`] do not say. Default 10 minutes.
     pub expiry: Duration,
-    /// Most finished tasks kept for [`Tasks::list`] before their expiry (oldest go first).
+    /// Most ended tasks kept whole (for [`Tasks::list`] and [`Task::wait`]) before their
+    /// expiry. Beyond it the oldest are forgotten as others end, except that a task with more
+    /// pages keeps serving them until its expiry (only its first result is released).
     /// Default 1000.
     pub retained: usize,
 }
@@ -438,9 +440,38 @@ pub(crate) struct PoolShared {
     /// A task was ever submitted: a store that ran none leaves the report alone (it may be
     /// another process's).
     used: AtomicBool,
+    /// Ids of ended tasks, oldest first: beyond `retained` of them the oldest are forgotten
+    /// as new ones end (results can be large; they must not pile up until the housekeeper).
+    ended: Mutex<VecDeque<u64>>,
 }
 
 impl PoolShared {
+    /// Records that task `id` ended, forgetting the oldest ended tasks over `retained`.
+    fn ended(&self, id: u64) {
+        let forget: Vec<u64> = {
+            let mut ended = self.ended.lock();
+            ended.push_back(id);
+            let over = ended.len().saturating_sub(self.options.retained);
+            ended.drain(..over).collect()
+        };
+        if !forget.is_empty() {
+            let mut tasks = self.tasks.lock();
+            for id in forget {
+                // A task with later pages serves them until its expiry; only its first page's
+                // result is let go.
+                let paged = tasks.get(&id).is_some_and(|t| {
+                    let mut inner = t.inner.lock();
+                    inner.result = None;
+                    !inner.pages.is_empty()
+                });
+                if !paged {
+                    tasks.remove(&id);
+                }
+            }
+            self.changed.store(true, Ordering::Relaxed);
+        }
+    }
+
     /// Takes a queued task's first run out of the queue, freeing its place.
     fn unqueue(&self, id: u64) {
         let mut removed = Vec::new();
@@ -466,6 +497,7 @@ impl PoolShared {
         let overdue = task.deadline_at().is_some_and(|d| Instant::now() >= d);
         if overdue && task.end_queued(TaskStage::Failed, Error::TaskTimedOut { id: task.id }) {
             self.unqueue(task.id);
+            self.ended(task.id);
             return true;
         }
         false
@@ -504,6 +536,7 @@ impl Pool {
             report: data_dir.map(|d| d.join(TASK_REPORT_FILE)),
             changed: AtomicBool::new(false),
             used: AtomicBool::new(false),
+            ended: Mutex::new(VecDeque::new()),
             options,
         });
         let spawn_err = |e: std::io::Error| Error::Io {
@@ -607,23 +640,11 @@ fn housekeeper(shared: &PoolShared, stop: &Receiver<()>) {
     }
 }
 
-/// Forgets tasks past their expiry, and the oldest finished ones over the retained bound.
+/// Forgets ended tasks past their expiry.
 fn release_expired(shared: &PoolShared) {
     let mut tasks = shared.tasks.lock();
     let before = tasks.len();
     tasks.retain(|_, t| !(t.expired() && t.inner.lock().stage.is_terminal()));
-    if tasks.len() > shared.options.retained {
-        let mut done: Vec<u64> = tasks
-            .values()
-            .filter(|t| t.inner.lock().stage.is_terminal())
-            .map(|t| t.id)
-            .collect();
-        done.sort_unstable();
-        let over = tasks.len() - shared.options.retained;
-        for id in done.into_iter().take(over) {
-            tasks.remove(&id);
-        }
-    }
     if tasks.len() != before {
         shared.changed.store(true, Ordering::Relaxed);
     }
@@ -684,6 +705,7 @@ fn run_job(shared: &PoolShared, job: Job) {
             };
             drop(store);
             task.finish(stage, result);
+            shared.ended(task.id);
         }
         Work::Page(n, reply) => {
             let result = run_page(shared, &task, &store, n);
@@ -1030,6 +1052,7 @@ impl Task {
         let error = Error::TaskCancelled { id: self.state.id };
         if self.state.end_queued(TaskStage::Cancelled, error) {
             self.pool.unqueue(self.state.id);
+            self.pool.ended(self.state.id);
         }
         self.pool.changed.store(true, Ordering::Relaxed);
         self.watch.poke();

@@ -74,6 +74,9 @@ impl Flat {
         convert::for_each_leaf(body, &mut |p, leaf| {
             leaves.push((p.to_owned(), leaf.clone()))
         });
+        // By path (stable: an array's values keep their order), so that a term finds its
+        // path's values by binary search rather than a scan of every leaf.
+        leaves.sort_by(|a, b| a.0.cmp(&b.0));
         Flat {
             leaves,
             tokens: std::sync::OnceLock::new(),
@@ -102,10 +105,12 @@ struct Doc<'a> {
 
 impl Doc<'_> {
     fn any_leaf(&self, path: &str, mut f: impl FnMut(&Value) -> bool) -> bool {
-        self.flat
-            .leaves
+        let leaves = &self.flat.leaves;
+        let start = leaves.partition_point(|(p, _)| p.as_str() < path);
+        leaves[start..]
             .iter()
-            .any(|(p, leaf)| p == path && f(leaf))
+            .take_while(|(p, _)| p == path)
+            .any(|(_, leaf)| f(leaf))
     }
 
     /// Token lists of the strings a text query looks at: those at `path`, or all of them.

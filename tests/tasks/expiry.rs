@@ -135,28 +135,40 @@ fn only_the_newest_finished_tasks_are_retained() {
     let store = Store::open_in_memory(Options::default().with_task_options(pool)).unwrap();
     fill(&store, "x", 20);
     let tasks = store.tasks();
-    let tokens: Vec<String> = (0..6)
-        .map(|_| {
-            tasks
-                .run(&spec(), TaskOptions::default())
-                .unwrap()
-                .next_page
-                .unwrap()
+    let whole = spec().limit(100);
+
+    // Tasks of one page: beyond 3 ended ones, the oldest are forgotten as others end.
+    let single: Vec<u64> = (0..6)
+        .map(|_| tasks.submit(&whole, TaskOptions::default()).unwrap())
+        .map(|t| {
+            t.wait().unwrap();
+            t.id()
         })
         .collect();
-    let all: Vec<u64> = tasks.list().iter().map(|i| i.id).collect();
-    assert_eq!(all.len(), 6);
-    eventually("the pool keeps only 3 finished tasks", || {
-        tasks.list().len() == 3
-    });
     let kept: Vec<u64> = tasks.list().iter().map(|i| i.id).collect();
-    assert_eq!(kept, all[3..]);
-    for (id, token) in all.iter().zip(&tokens) {
-        if kept.contains(id) {
-            assert_eq!(tasks.page(token).unwrap().documents.len(), 5);
-        } else {
-            assert!(matches!(tasks.get(*id), Err(Error::UnknownTask { .. })));
-            assert!(matches!(tasks.page(token), Err(Error::TaskExpired { .. })));
-        }
+    assert_eq!(kept, single[3..]);
+    for id in &single[..3] {
+        assert!(matches!(tasks.get(*id), Err(Error::UnknownTask { .. })));
     }
+    assert_eq!(
+        tasks
+            .get(single[5])
+            .unwrap()
+            .wait()
+            .unwrap()
+            .documents
+            .len(),
+        20
+    );
+
+    // A task with more pages serves them until its expiry, even once 3 later tasks ended;
+    // only its first result is released.
+    let paged = tasks.submit(&spec(), TaskOptions::default()).unwrap();
+    let token = paged.wait().unwrap().next_page.unwrap();
+    for _ in 0..3 {
+        tasks.run(&whole, TaskOptions::default()).unwrap();
+    }
+    assert!(tasks.list().iter().any(|i| i.id == paged.id()));
+    assert_eq!(tasks.page(&token).unwrap().documents.len(), 5);
+    assert!(matches!(paged.wait(), Err(Error::TaskExpired { .. })));
 }
