@@ -6,7 +6,7 @@
 //! takes an event the subscription catches up from the log. Writers never wait for a
 //! subscriber, no event is dropped, and a dropped subscription is forgotten.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError, TrySendError};
 use parking_lot::Mutex;
-use query::{Flat, Matcher, VersionInfo};
+use query::{Flat, Matcher, Required, VersionInfo};
 use serde_json::Value;
 use storage::{Engine, Selector, Version};
 
@@ -304,7 +304,61 @@ impl Seen {
     }
 }
 
+/// Subscriptions by the term their query requires ([`Matcher::required`]): a version is
+/// tested only against those whose term it holds, and those that require none.
+#[derive(Default)]
+struct Gates {
+    keyword: HashMap<String, HashMap<String, Vec<usize>>>,
+    kind: HashMap<String, Vec<usize>>,
+    always: Vec<usize>,
+}
+
+impl Gates {
+    fn new(subs: &[Sub]) -> Gates {
+        let mut gates = Gates::default();
+        for (i, sub) in subs.iter().enumerate() {
+            match sub.matcher.required() {
+                Some(Required::Keyword { path, value }) => gates
+                    .keyword
+                    .entry(path.to_owned())
+                    .or_default()
+                    .entry(value.to_owned())
+                    .or_default()
+                    .push(i),
+                Some(Required::Kind(kind)) => {
+                    gates.kind.entry(kind.to_owned()).or_default().push(i)
+                }
+                None => gates.always.push(i),
+            }
+        }
+        gates
+    }
+
+    /// Marks in `out` the subscriptions that `seen` may match.
+    fn candidates(&self, seen: &Seen, out: &mut Vec<bool>, len: usize) {
+        out.clear();
+        out.resize(len, false);
+        if seen.tombstone {
+            return;
+        }
+        let mut mark = |ids: &[usize]| ids.iter().for_each(|&i| out[i] = true);
+        mark(&self.always);
+        if let Some(ids) = self.kind.get(seen.info.kind.as_str()) {
+            mark(ids);
+        }
+        if !self.keyword.is_empty() {
+            for (path, value) in seen.flat.keyword_strings() {
+                if let Some(ids) = self.keyword.get(path).and_then(|by| by.get(value)) {
+                    mark(ids);
+                }
+            }
+        }
+    }
+}
+
 fn deliver(engine: &Engine, subs: &mut [Sub], from: u64, to: u64) -> Result<()> {
+    let gates = Gates::new(subs);
+    let mut candidates = Vec::with_capacity(subs.len());
     for seq in from..=to {
         if !subs.iter().any(|s| s.wants(seq)) {
             continue;
@@ -313,9 +367,13 @@ fn deliver(engine: &Engine, subs: &mut [Sub], from: u64, to: u64) -> Result<()> 
             return Ok(());
         };
         let new = Seen::new(&v)?;
+        gates.candidates(&new, &mut candidates, subs.len());
         let mut prev: Option<Option<Seen>> = None;
-        for sub in subs.iter_mut().filter(|s| s.wants(seq)) {
-            let now_matches = new.matches(&sub.matcher);
+        for (sub, candidate) in subs.iter_mut().zip(&candidates) {
+            if !sub.wants(seq) {
+                continue;
+            }
+            let now_matches = *candidate && new.matches(&sub.matcher);
             // Whether the previous version matched decides nothing for a subscription that
             // neither matches now, nor sees deletions here, nor counts, nor reports leaving.
             let needs_prev =

@@ -44,7 +44,7 @@ pub use ast::{
 };
 pub use error::{Error, Result};
 pub use index::{Index, IndexLocation, IndexOpenReport, IndexOptions, IndexProgress};
-pub use matcher::{Flat, Matcher};
+pub use matcher::{Flat, Matcher, Required};
 pub use parser::parse;
 pub use schema::VersionInfo;
 pub use search::Interrupt;

@@ -52,11 +52,50 @@ impl Matcher {
         self.matches_flat(info, &Flat::new(body))
     }
 
+    /// A term every matching version has, if the query requires one at its top (ANDed)
+    /// level: a keyword string at a path, or a kind. Many matchers can then be indexed by it,
+    /// and a version tested only against those whose term it holds (see
+    /// [`Flat::keyword_strings`]).
+    ///
+    /// ```
+    /// use strata_query::{Matcher, Query, Required};
+    /// let m = Matcher::new(&Query::term("state", "queued").and(Query::range("size", 10..)))?;
+    /// assert_eq!(m.required(), Some(Required::Keyword { path: "state", value: "queued" }));
+    /// let m = Matcher::new(&Query::term("state", "queued").or(Query::term("state", "done")))?;
+    /// assert_eq!(m.required(), None);
+    /// # Ok::<_, strata_query::Error>(())
+    /// ```
+    pub fn required(&self) -> Option<Required<'_>> {
+        fn walk(node: &Node) -> Option<Required<'_>> {
+            match node {
+                Node::KwEq(path, KwValue::Str(value)) => Some(Required::Keyword { path, value }),
+                Node::SysStr(SysStr::Kind, StrOp::Eq(kind)) => Some(Required::Kind(kind)),
+                Node::Bool { must, .. } => must.iter().find_map(walk),
+                _ => None,
+            }
+        }
+        walk(&self.node)
+    }
+
     /// [`Matcher::matches`] on a body flattened once for many queries (continuous queries
     /// test every new version against each subscription's matcher).
     pub fn matches_flat(&self, info: &VersionInfo, flat: &Flat) -> bool {
         eval(&self.node, &Doc { info, flat })
     }
+}
+
+/// A term that every version matching a query has (see [`Matcher::required`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Required<'a> {
+    /// The keyword string `value` at body path `path`.
+    Keyword {
+        /// The dotted body path.
+        path: &'a str,
+        /// The exact string.
+        value: &'a str,
+    },
+    /// The version's kind.
+    Kind(&'a str),
 }
 
 /// A body's leaves with their dotted paths, and (computed on first use) the tokens of each
@@ -81,6 +120,18 @@ impl Flat {
             leaves,
             tokens: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The body's keyword strings with their paths: what [`Required::Keyword`] terms are
+    /// matched against (strings that are dates, or longer than the keyword limit, are not
+    /// keyword strings).
+    pub fn keyword_strings(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.leaves
+            .iter()
+            .filter_map(|(p, leaf)| match keyword(leaf) {
+                Some(Kw::Str(s)) => Some((p.as_str(), s)),
+                _ => None,
+            })
     }
 
     /// Tokens per leaf (empty for non-strings).
