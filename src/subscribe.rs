@@ -6,7 +6,7 @@
 //! takes an event the subscription catches up from the log. Writers never wait for a
 //! subscriber, no event is dropped, and a dropped subscription is forgotten.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -311,6 +311,12 @@ struct Gates {
     keyword: HashMap<String, HashMap<String, Vec<usize>>>,
     kind: HashMap<String, Vec<usize>>,
     always: Vec<usize>,
+    /// Every keyword value some subscription requires, whatever its path.
+    values: HashSet<String>,
+    /// Whether [`Gates::may_skip`] can judge a version from its raw bytes: no subscription
+    /// goes without a required term or wants every change (counts, stopped-matching), and no
+    /// required value needs JSON escaping.
+    raw_check: bool,
 }
 
 impl Gates {
@@ -331,7 +337,48 @@ impl Gates {
                 None => gates.always.push(i),
             }
         }
+        gates.values = gates
+            .keyword
+            .values()
+            .flat_map(|by_value| by_value.keys().cloned())
+            .collect();
+        gates.raw_check = gates.always.is_empty()
+            && subs
+                .iter()
+                .all(|s| !s.stopped_matching && s.count.is_none())
+            && gates
+                .values
+                .iter()
+                .all(|v| !v.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20));
         gates
+    }
+
+    /// True if no subscription can have an event for `v`, judged without parsing its body:
+    /// none requires its kind, and none of its string literals is a required value. (A
+    /// literal without a backslash is the string's exact value, so a keyword string equal to
+    /// a required value shows up as a literal; a literal with escapes makes it undecided.)
+    fn may_skip(&self, v: &Version) -> bool {
+        if !self.raw_check || v.meta.tombstone || self.kind.contains_key(v.meta.kind.as_str()) {
+            return false;
+        }
+        let body = &v.body[..];
+        let mut i = 0;
+        while let Some(open) = body[i..].iter().position(|&b| b == b'"') {
+            let start = i + open + 1;
+            let Some(len) = body[start..].iter().position(|&b| b == b'"' || b == b'\\') else {
+                return false;
+            };
+            let end = start + len;
+            if body[end] == b'\\' {
+                return false;
+            }
+            match std::str::from_utf8(&body[start..end]) {
+                Ok(literal) if !self.values.contains(literal) => {}
+                _ => return false,
+            }
+            i = end + 1;
+        }
+        true
     }
 
     /// Marks in `out` the subscriptions that `seen` may match.
@@ -366,6 +413,12 @@ fn deliver(engine: &Engine, subs: &mut [Sub], from: u64, to: u64) -> Result<()> 
         let Some(v) = engine.get_seq(seq)? else {
             return Ok(());
         };
+        if gates.may_skip(&v) {
+            for sub in subs.iter_mut().filter(|s| s.wants(seq)) {
+                sub.next = seq + 1;
+            }
+            continue;
+        }
         let new = Seen::new(&v)?;
         gates.candidates(&new, &mut candidates, subs.len());
         let mut prev: Option<Option<Seen>> = None;
