@@ -397,6 +397,10 @@ struct Queue {
     lanes: VecDeque<(String, VecDeque<Job>)>,
     len: usize,
     stop: bool,
+    /// Tasks running now, on workers or (direct runs) on their callers' threads.
+    running: usize,
+    /// Most tasks running at once: the number of workers.
+    slots: usize,
 }
 
 impl Queue {
@@ -446,6 +450,22 @@ pub(crate) struct PoolShared {
 }
 
 impl PoolShared {
+    /// Takes a running slot for a direct run on the caller's thread, if one is free and no
+    /// task is queued (a queued task is never overtaken).
+    fn claim_slot(&self) -> bool {
+        let mut q = self.queue.lock();
+        if q.0.stop || q.0.len > 0 || q.0.running >= q.0.slots {
+            return false;
+        }
+        q.0.running += 1;
+        true
+    }
+
+    fn release_slot(&self) {
+        self.queue.lock().0.running -= 1;
+        self.ready.notify_one();
+    }
+
     /// Records that task `id` ended, forgetting the oldest ended tasks over `retained`.
     fn ended(&self, id: u64) {
         let forget: Vec<u64> = {
@@ -527,7 +547,10 @@ const HOUSEKEEPING: Duration = Duration::from_secs(1);
 impl Pool {
     pub(crate) fn new(options: TaskPoolOptions, data_dir: Option<&Path>) -> Result<Pool> {
         let shared = Arc::new(PoolShared {
-            queue: Mutex::new(QueueBox(Queue::default())),
+            queue: Mutex::new(QueueBox(Queue {
+                slots: options.worker_count(),
+                ..Queue::default()
+            })),
             ready: Condvar::new(),
             tasks: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
@@ -607,13 +630,17 @@ fn worker(shared: &PoolShared) {
                 if q.0.stop {
                     return;
                 }
-                if let Some(job) = q.0.pop() {
-                    break job;
+                if q.0.running < q.0.slots {
+                    if let Some(job) = q.0.pop() {
+                        q.0.running += 1;
+                        break job;
+                    }
                 }
                 shared.ready.wait(&mut q);
             }
         };
         run_job(shared, job);
+        shared.release_slot();
     }
 }
 
@@ -704,8 +731,10 @@ fn run_job(shared: &PoolShared, job: Job) {
                 Err(e) => (TaskStage::Failed, Err(e)),
             };
             drop(store);
-            task.finish(stage, result);
+            // Older tasks are let go before this one's waiters wake, so that they find the
+            // pool's list as it stays.
             shared.ended(task.id);
+            task.finish(stage, result);
         }
         Work::Page(n, reply) => {
             let result = run_page(shared, &task, &store, n);
@@ -888,6 +917,16 @@ impl Tasks {
     /// Submits `spec` and returns at once with a handle. A full queue is [`Error::Busy`];
     /// an invalid spec or options fail here, before anything is queued.
     pub fn submit(&self, spec: &QuerySpec, options: TaskOptions) -> Result<Task> {
+        let state = self.create(spec, options)?;
+        if let Err(e) = self.enqueue(&state, Work::First) {
+            self.pool().tasks.lock().remove(&state.id);
+            return Err(e);
+        }
+        Ok(self.handle(state))
+    }
+
+    /// Checks a spec and its options and registers a new task (not queued yet).
+    fn create(&self, spec: &QuerySpec, options: TaskOptions) -> Result<Arc<TaskState>> {
         let pool = self.pool();
         if spec.page.is_some() {
             return Err(query::Error::InvalidSpec {
@@ -937,11 +976,8 @@ impl Tasks {
         });
         pool.used.store(true, Ordering::Relaxed);
         pool.tasks.lock().insert(state.id, Arc::clone(&state));
-        if let Err(e) = self.enqueue(&state, Work::First) {
-            pool.tasks.lock().remove(&state.id);
-            return Err(e);
-        }
-        Ok(self.handle(state))
+        pool.changed.store(true, Ordering::Relaxed);
+        Ok(state)
     }
 
     fn handle(&self, state: Arc<TaskState>) -> Task {
@@ -954,8 +990,31 @@ impl Tasks {
 
     /// Runs `spec` as a task and returns its first page (direct mode). The result's
     /// `next_page` is a token for [`Tasks::page`].
+    ///
+    /// When a worker slot is free and nothing is queued, the task runs on the calling thread
+    /// (it counts against the pool's bound all the same); otherwise it is queued like
+    /// [`Tasks::submit`].
     pub fn run(&self, spec: &QuerySpec, options: TaskOptions) -> Result<QueryResult> {
-        let task = self.submit(spec, options)?;
+        let pool = self.pool();
+        let task = if pool.claim_slot() {
+            let state = match self.create(spec, options) {
+                Ok(state) => state,
+                Err(e) => {
+                    pool.release_slot();
+                    return Err(e);
+                }
+            };
+            let job = Job {
+                task: Arc::clone(&state),
+                store: self.store.clone(),
+                work: Work::First,
+            };
+            run_job(pool, job);
+            pool.release_slot();
+            self.handle(state)
+        } else {
+            self.submit(spec, options)?
+        };
         task.wait_terminal(None);
         let outcome = task.state.inner.lock().result.take();
         match outcome {
