@@ -51,27 +51,17 @@ struct Sizes {
     ingest: Corpus,
 }
 
-fn env_u64(name: &str, default: u64) -> u64 {
-    match std::env::var(name) {
-        Ok(v) => v
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={v:?} is not a number")),
-        Err(_) => default,
-    }
-}
-
 impl Sizes {
     fn from_env() -> Sizes {
-        let quick = std::env::var("STRATA_BENCH_QUICK").is_ok_and(|v| v == "1")
-            || std::env::args().any(|a| a == "--test");
+        let quick = strata_benches::quick_mode();
         let (docs, versions, ingest) = if quick {
             (2_000, 10_000, 5_000)
         } else {
             (200_000, 1_000_000, 50_000)
         };
-        let docs = env_u64("STRATA_BENCH_DOCS", docs).max(1);
-        let versions = env_u64("STRATA_BENCH_VERSIONS", versions).max(docs);
-        let ingest = env_u64("STRATA_BENCH_INGEST", ingest).max(BATCH);
+        let docs = strata_benches::env_u64("STRATA_BENCH_DOCS", docs).max(1);
+        let versions = strata_benches::env_u64("STRATA_BENCH_VERSIONS", versions).max(docs);
+        let ingest = strata_benches::env_u64("STRATA_BENCH_INGEST", ingest).max(BATCH);
         Sizes {
             corpus: Corpus {
                 docs,

@@ -77,28 +77,19 @@ struct Sizes {
     buffer: usize,
 }
 
-fn env_u64(name: &str, default: u64) -> u64 {
-    match std::env::var(name) {
-        Ok(v) => v
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={v:?} is not a number")),
-        Err(_) => default,
-    }
-}
-
 impl Sizes {
     fn from_env() -> Sizes {
-        let quick = std::env::var("STRATA_BENCH_QUICK").is_ok_and(|v| v == "1")
-            || std::env::args().any(|a| a == "--test");
+        let quick = strata_benches::quick_mode();
         let (docs, ingest, pairs, ingest_pairs, writes) = if quick {
             (2_000, 2_000, 200, 1, 200)
         } else {
             (20_000, 20_000, 2_000, 8, 2_000)
         };
-        let docs = env_u64("STRATA_BENCH_DOCS", docs).max(1);
-        let versions = env_u64("STRATA_BENCH_VERSIONS", docs).max(docs);
-        let ingest = env_u64("STRATA_BENCH_INGEST", ingest).max(BATCH);
-        let events_many = env_u64("STRATA_BENCH_EVENTS_MANY", (ingest / 10).max(BATCH));
+        let docs = strata_benches::env_u64("STRATA_BENCH_DOCS", docs).max(1);
+        let versions = strata_benches::env_u64("STRATA_BENCH_VERSIONS", docs).max(docs);
+        let ingest = strata_benches::env_u64("STRATA_BENCH_INGEST", ingest).max(BATCH);
+        let events_many =
+            strata_benches::env_u64("STRATA_BENCH_EVENTS_MANY", (ingest / 10).max(BATCH));
         Sizes {
             quick,
             fixture: Corpus {
@@ -114,10 +105,11 @@ impl Sizes {
                 seed: INGEST_SEED,
             },
             events_many,
-            pairs: env_u64("STRATA_BENCH_PAIRS", pairs as u64).max(1) as usize,
-            ingest_pairs: env_u64("STRATA_BENCH_INGEST_PAIRS", ingest_pairs).max(1) as usize,
-            writes: env_u64("STRATA_BENCH_WRITES", writes as u64).max(1) as usize,
-            buffer: env_u64(
+            pairs: strata_benches::env_u64("STRATA_BENCH_PAIRS", pairs as u64).max(1) as usize,
+            ingest_pairs: strata_benches::env_u64("STRATA_BENCH_INGEST_PAIRS", ingest_pairs).max(1)
+                as usize,
+            writes: strata_benches::env_u64("STRATA_BENCH_WRITES", writes as u64).max(1) as usize,
+            buffer: strata_benches::env_u64(
                 "STRATA_BENCH_SUB_BUFFER",
                 SubscribeOptions::default().buffer as u64,
             )

@@ -32,3 +32,23 @@ pub use rss::{memory_status, MemoryStatus};
 pub use sqlite_engine::SqliteEngine;
 pub use sqlite_engine::SQLITE_SETTINGS;
 pub use strata_engine::StrataEngine;
+
+/// The number in environment variable `name`, or `default` when it is unset.
+///
+/// # Panics
+/// If the variable is set to something that is not a number (a bench setting typo).
+pub fn env_u64(name: &str, default: u64) -> u64 {
+    match std::env::var(name) {
+        Ok(v) => v
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={v:?} is not a number")),
+        Err(_) => default,
+    }
+}
+
+/// Whether a bench runs in its quick mode (`STRATA_BENCH_QUICK=1` or criterion's `--test`),
+/// where every size is tiny.
+pub fn quick_mode() -> bool {
+    std::env::var("STRATA_BENCH_QUICK").is_ok_and(|v| v == "1")
+        || std::env::args().any(|a| a == "--test")
+}
