@@ -391,8 +391,9 @@ impl Collection {
         Ok(self.store.query(&spec)?.count.unwrap_or(0))
     }
 
-    /// Follows the members' changes (see [`Store::subscribe`]). Under the definition this value
-    /// holds; a view of the past cannot be followed.
+    /// Follows the members' changes (see [`Store::subscribe`]), under the definition this value
+    /// holds: a later redefinition does not change the subscription. A view of the past cannot
+    /// be followed.
     pub fn subscribe(&self, options: SubscribeOptions) -> Result<Subscription> {
         if self.at.is_some() {
             return Err(query::Error::InvalidSpec {
