@@ -259,18 +259,25 @@ fn feed(engine: &Engine, watch: &Watch, register: &Receiver<Sub>) {
             }
         }
         let head = engine.last_seq();
-        let from = subs
+        let cursors = subs
             .iter()
             .filter(|s| !s.paused && s.next <= head)
-            .map(|s| s.next)
-            .min();
-        if let Some(from) = from {
-            let to = head.min(from + CHUNK - 1);
-            if let Err(e) = deliver(engine, &mut subs, from, to) {
-                for s in &subs {
-                    *s.shared.failure.lock() = Some(e.to_string());
+            .map(|s| s.next);
+        if let (Some(lowest), Some(highest)) = (cursors.clone().min(), cursors.max()) {
+            // One chunk for the subscriptions furthest behind (resumed from an old seq, or
+            // back from a pause), and the newest versions for those nearest the head, so
+            // that a catching-up subscription does not hold the live ones back.
+            let mut ranges = vec![(lowest, head.min(lowest + CHUNK - 1))];
+            if highest > ranges[0].1 {
+                ranges.push((highest, head.min(highest + CHUNK - 1)));
+            }
+            for (from, to) in ranges {
+                if let Err(e) = deliver(engine, &mut subs, from, to) {
+                    for s in &subs {
+                        *s.shared.failure.lock() = Some(e.to_string());
+                    }
+                    return;
                 }
-                return;
             }
             continue;
         }
