@@ -90,6 +90,8 @@ enum Command {
     Query(query::QueryArgs),
     /// Discard the search index and rebuild it from the log.
     RebuildIndex,
+    /// Documents, versions, sizes on disk, index lag, and what opening the store found.
+    Stats,
     /// Running and recent query tasks of the process that has the store open (read from its
     /// report; the store is not opened).
     Tasks(tasks::TasksArgs),
@@ -215,6 +217,7 @@ fn run(cli: Cli, data: PathBuf) -> Result<(), Failure> {
         Command::Collection(command) => collection::run(&store, command, format)?,
         Command::Query(args) => query::run(&store, args, format)?,
         Command::RebuildIndex => query::rebuild(&store, format)?,
+        Command::Stats => print_stats(format, &store.stats()),
         Command::Put { id, kind, body } => {
             print_meta(format, &store.put(&id, &kind, parse_json(&body)?)?)
         }
@@ -256,6 +259,52 @@ fn meta_json(m: &Meta) -> Value {
         "deleted": m.deleted,
         "expires_at": m.expires_at,
     })
+}
+
+fn print_stats(format: Format, s: &strata::Stats) {
+    let r = &s.recovery;
+    match format {
+        Format::Json => {
+            let mut v = serde_json::to_value(s).unwrap_or(Value::Null);
+            v["recovery"] = json!({
+                "segments": r.segments,
+                "records": r.records,
+                "truncated_bytes": r.truncated_bytes,
+                "truncated_records": r.truncated_records,
+            });
+            out!("{v}");
+        }
+        Format::Table => {
+            out!(
+                "documents          {} current, {} ever",
+                s.documents,
+                s.documents_ever
+            );
+            out!("versions           {}", s.versions);
+            out!(
+                "log                {} bytes in {} segments",
+                s.log_bytes,
+                s.segments
+            );
+            out!("index              {} bytes", s.index_bytes);
+            out!(
+                "index lag          {} versions (committed up to seq {})",
+                s.index_lag,
+                s.index_committed_seq
+            );
+            out!(
+                "version index      {} bytes in memory",
+                s.version_index_heap_bytes
+            );
+            out!(
+                "open               {:.1} ms: {} versions read in {} segments, {} torn bytes cut",
+                s.open_micros as f64 / 1e3,
+                r.records,
+                r.segments,
+                r.truncated_bytes
+            );
+        }
+    }
 }
 
 fn print_meta(format: Format, m: &Meta) {

@@ -29,6 +29,7 @@ mod document;
 mod error;
 mod options;
 mod search;
+mod stats;
 mod store;
 mod subscribe;
 mod tasks;
@@ -49,6 +50,7 @@ pub use search::{
     parse_query, BoolQuery, Field, Group, GroupBy, IndexOpenReport, IndexProgress, Query,
     QueryResult, QuerySpec, Range, Scalar, Snapshot, SortKey, SystemField,
 };
+pub use stats::{OpStats, Stats};
 pub use store::{List, OpenStats, Store};
 pub use subscribe::{Event, EventKind, SubscribeOptions, Subscription};
 pub use tasks::{

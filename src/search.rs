@@ -86,8 +86,22 @@ impl Store {
         self.query_interruptible(spec, &Arc::new(query::Interrupt::default()))
     }
 
-    /// [`Store::query`] that stops when `interrupt` fires (tasks' cancel and deadline).
+    /// [`Store::query_interruptible`], counted in [`Store::stats`].
     pub(crate) fn query_interruptible(
+        &self,
+        spec: &QuerySpec,
+        interrupt: &Arc<query::Interrupt>,
+    ) -> Result<QueryResult> {
+        let started = std::time::Instant::now();
+        let result = self.run_query(spec, interrupt);
+        self.inner
+            .query_latency
+            .record(started.elapsed(), result.is_ok());
+        result
+    }
+
+    /// [`Store::query`] that stops when `interrupt` fires (tasks' cancel and deadline).
+    fn run_query(
         &self,
         spec: &QuerySpec,
         interrupt: &Arc<query::Interrupt>,

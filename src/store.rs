@@ -23,10 +23,10 @@ use crate::watch::Watch;
 pub use storage::OpenStats;
 
 /// Name of the log directory inside a data directory.
-const LOG_DIR: &str = "log";
+pub(crate) const LOG_DIR: &str = "log";
 
 /// Name of the index directory inside a data directory.
-const INDEX_DIR: &str = "index";
+pub(crate) const INDEX_DIR: &str = "index";
 
 #[derive(Debug)]
 pub(crate) struct Inner {
@@ -40,7 +40,12 @@ pub(crate) struct Inner {
     pub(crate) options: Options,
     open_stats: OpenStats,
     index_report: query::IndexOpenReport,
-    path: Option<PathBuf>,
+    pub(crate) path: Option<PathBuf>,
+    /// The store lives in a directory of the real file system (not in memory, not simulated).
+    pub(crate) on_disk: bool,
+    pub(crate) open_micros: u64,
+    pub(crate) write_latency: crate::stats::Latencies,
+    pub(crate) query_latency: crate::stats::Latencies,
 }
 
 /// An open store of versioned JSON documents. Cheap to clone; every clone is the same store,
@@ -112,6 +117,7 @@ impl Store {
         options: Options,
         index: query::IndexLocation,
     ) -> Result<Store> {
+        let opening = std::time::Instant::now();
         options.validate()?;
         let index_location_kind = match &index {
             query::IndexLocation::Dir(_) => IndexKind::Dir,
@@ -146,6 +152,10 @@ impl Store {
                 open_stats,
                 index_report,
                 path: Some(path.to_path_buf()),
+                on_disk: report_dir.is_some(),
+                open_micros: u64::try_from(opening.elapsed().as_micros()).unwrap_or(u64::MAX),
+                write_latency: Default::default(),
+                query_latency: Default::default(),
             }),
         })
     }
@@ -256,7 +266,12 @@ impl Store {
     /// Ids under [`crate::SYSTEM_ID_PREFIX`] and kinds under [`crate::SYSTEM_KIND_PREFIX`]
     /// belong to the store (collection definitions) and are rejected.
     pub fn write(&self, batch: Batch) -> Result<Vec<Meta>> {
-        self.write_checked(batch, false)
+        let started = std::time::Instant::now();
+        let result = self.write_checked(batch, false);
+        self.inner
+            .write_latency
+            .record(started.elapsed(), result.is_ok());
+        result
     }
 
     /// Writes the store's own documents.

@@ -75,3 +75,43 @@ fn fixture(path: &str) -> PathBuf {
 fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir().expect("a temporary directory")
 }
+
+/// `strata stats` counts documents and versions, sizes the log and the index on disk, and says
+/// what opening read.
+#[test]
+fn stats_reports_counts_sizes_and_the_open() {
+    let dir = tempdir();
+    for args in [
+        &["put", "/a", "doc", r#"{"n":1}"#][..],
+        &["put", "/b", "doc", r#"{"n":2}"#],
+        &["patch", "/a", r#"{"n":3}"#],
+        &["delete", "/b"],
+    ] {
+        let run = strata(dir.path(), args, None);
+        assert_eq!(run.code, 0, "{args:?}: {}", run.stderr);
+    }
+    let run = strata(dir.path(), &["--format", "json", "stats"], None);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let stats = run.json();
+    assert_eq!(stats["documents"], 1);
+    assert_eq!(stats["documents_ever"], 2);
+    assert_eq!(stats["versions"], 4);
+    assert_eq!(stats["recovery"]["records"], 4);
+    assert!(
+        stats["log_bytes"].as_u64().is_some_and(|b| b > 0),
+        "{stats}"
+    );
+    assert!(
+        stats["index_bytes"].as_u64().is_some_and(|b| b > 0),
+        "{stats}"
+    );
+    // This process wrote and queried nothing.
+    assert_eq!(stats["writes"]["count"], 0);
+    let table = strata(dir.path(), &["stats"], None);
+    assert_eq!(table.code, 0, "{}", table.stderr);
+    assert!(
+        table.stdout.contains("1 current, 2 ever"),
+        "{}",
+        table.stdout
+    );
+}
