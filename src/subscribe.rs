@@ -236,15 +236,22 @@ impl Drop for Feed {
 
 fn feed(engine: &Engine, watch: &Watch, register: &Receiver<Sub>) {
     let mut subs: Vec<Sub> = Vec::new();
+    // The subscriptions by required term, rebuilt only when the set of subscriptions changes
+    // (it indexes them by position).
+    let mut gates: Option<Gates> = None;
     loop {
         let seen = watch.seen();
         loop {
             match register.try_recv() {
-                Ok(s) => subs.push(s),
+                Ok(s) => {
+                    subs.push(s);
+                    gates = None;
+                }
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) => return,
             }
         }
+        let registered = subs.len();
         subs.retain(|s| {
             let done = s.until.is_some_and(|u| s.next > u);
             if done {
@@ -253,6 +260,9 @@ fn feed(engine: &Engine, watch: &Watch, register: &Receiver<Sub>) {
             }
             !done && !s.shared.closed.load(Ordering::Relaxed)
         });
+        if subs.len() != registered {
+            gates = None;
+        }
         for s in &mut subs {
             if s.paused && !s.shared.paused.load(Ordering::Acquire) {
                 s.paused = false;
@@ -272,7 +282,8 @@ fn feed(engine: &Engine, watch: &Watch, register: &Receiver<Sub>) {
                 ranges.push((highest, head.min(highest + CHUNK - 1)));
             }
             for (from, to) in ranges {
-                if let Err(e) = deliver(engine, &mut subs, from, to) {
+                let gates = gates.get_or_insert_with(|| Gates::new(&subs));
+                if let Err(e) = deliver(engine, gates, &mut subs, from, to) {
                     for s in &subs {
                         *s.shared.failure.lock() = Some(e.to_string());
                     }
@@ -410,8 +421,7 @@ impl Gates {
     }
 }
 
-fn deliver(engine: &Engine, subs: &mut [Sub], from: u64, to: u64) -> Result<()> {
-    let gates = Gates::new(subs);
+fn deliver(engine: &Engine, gates: &Gates, subs: &mut [Sub], from: u64, to: u64) -> Result<()> {
     let mut candidates = Vec::with_capacity(subs.len());
     for seq in from..=to {
         if !subs.iter().any(|s| s.wants(seq)) {

@@ -8,9 +8,9 @@ use strata::{Options, Query, QuerySpec, Store, TaskOptions, TaskStage};
 
 use super::{strata, tempdir};
 
-/// Runs `strata --format json tasks` until the report satisfies `ready` (the last handle on a
-/// store can be dropped by a pool worker a moment after its task ended, and the report is
-/// written then; a running store rewrites it about once a second).
+/// Runs `strata --format json tasks` until the report satisfies `ready`. A store that is
+/// still open rewrites its report only about once a second, with no signal another process
+/// could wait on, so this polls (every 50 ms, failing after 20 s).
 fn report_when(dir: &std::path::Path, what: &str, ready: impl Fn(&Value) -> bool) -> Value {
     let start = Instant::now();
     loop {
