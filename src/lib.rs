@@ -59,3 +59,5 @@ pub use tasks::{
 
 /// File-system backends: the real one and the simulated one used by crash tests.
 pub use storage::backend;
+/// The newest and oldest log format versions this build reads (`storage/FORMAT.md` §1).
+pub use storage::{FORMAT_VERSION, OLDEST_SUPPORTED_FORMAT_VERSION};

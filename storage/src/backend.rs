@@ -28,6 +28,10 @@ pub trait Backend: Send + Sync + Debug + 'static {
     fn open(&self, path: &Path, create: bool) -> io::Result<Arc<dyn BackendFile>>;
     /// Removes the file `path`.
     fn remove_file(&self, path: &Path) -> io::Result<()>;
+    /// Renames the file `from` to `to` atomically, replacing any file named `to`. The new name
+    /// is durable only once the directory is synced; open handles and maps of a replaced file
+    /// keep reading its old bytes.
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
     /// Makes the entries of directory `path` (creations, removals) durable.
     fn sync_dir(&self, path: &Path) -> io::Result<()>;
     /// Takes an exclusive lock on the file `path` (created if missing); `Ok(None)` when another

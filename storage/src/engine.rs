@@ -8,9 +8,10 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_channel::Sender;
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 
 use crate::backend::{Backend, BackendFile, LockGuard, Mapped, OsBackend};
+use crate::compact::{self, CompactOptions, CompactReport, Horizon, Rules};
 use crate::error::{CorruptionKind, Error, Result};
 use crate::index::{SeqEntry, VersionIndex};
 use crate::log::frame;
@@ -44,6 +45,10 @@ pub(crate) struct Shared {
     pub options: EngineOptions,
     pub state: RwLock<State>,
     pub poisoned: AtomicBool,
+    /// Where history stops being complete (compaction raises it).
+    pub horizon: RwLock<Horizon>,
+    /// Held by a compaction run, and by whatever needs the sealed segments to stay as they are.
+    pub compact_lock: Mutex<()>,
 }
 
 impl Shared {
@@ -190,6 +195,8 @@ impl Engine {
             options,
             state: RwLock::new(recovered.state),
             poisoned: AtomicBool::new(false),
+            horizon: RwLock::new(recovered.horizon),
+            compact_lock: Mutex::new(()),
         });
         let committer = Arc::new(Committer::new(Writer::new(
             Arc::clone(&shared),
@@ -237,10 +244,28 @@ impl Engine {
     }
 
     /// Reads one version of `id`, tombstones included; `Ok(None)` if there is none.
+    ///
+    /// A version compaction dropped is [`Error::HistoryTrimmed`], never `Ok(None)`: asking for a
+    /// version older than the oldest kept one, or for the version current at a time or seq
+    /// before it.
     pub fn get(&self, id: &str, selector: Selector) -> Result<Option<Version>> {
         let found = {
             let state = self.shared.state.read();
             let index = &state.index;
+            if let Some((first_seq, first_time)) = index.trimmed_at(id) {
+                let below = match selector {
+                    Selector::Newest => false,
+                    Selector::Version(v) => index.chain(id).is_some_and(|c| v < c.first_version),
+                    Selector::AtTime(t) => t < first_time,
+                    Selector::AtSeq(s) => s < first_seq,
+                };
+                if below {
+                    return Err(Error::HistoryTrimmed {
+                        id: Some(id.to_owned()),
+                        oldest_complete: first_time,
+                    });
+                }
+            }
             let seq = match selector {
                 Selector::Newest => index.chain(id).map(|c| c.newest_seq()),
                 Selector::Version(v) => index.chain(id).and_then(|c| {
@@ -256,7 +281,8 @@ impl Engine {
         self.shared.read_located(found)
     }
 
-    /// Every retained version of `id`, oldest first, tombstones included.
+    /// Every retained version of `id`, oldest first, tombstones included (compaction may have
+    /// dropped older ones: see [`Engine::trimmed_at`]).
     pub fn history(&self, id: &str) -> Result<Vec<Version>> {
         // Find every location under one read lock, then read without it.
         let located: Vec<(SeqEntry, SegmentReader)> = {
@@ -277,11 +303,55 @@ impl Engine {
             .collect()
     }
 
-    /// Reads the version with this seq.
+    /// Reads the version with this seq (`None` past the end, and for a version compaction
+    /// dropped).
     pub fn get_seq(&self, seq: u64) -> Result<Option<Version>> {
         self.shared.read_seq(seq)
     }
 
+    /// The time of the oldest version of `id` still kept, if compaction dropped older ones.
+    pub fn trimmed_at(&self, id: &str) -> Option<u64> {
+        self.shared
+            .state
+            .read()
+            .index
+            .trimmed_at(id)
+            .map(|(_, t)| t)
+    }
+
+    /// Rewrites sealed segments without the versions `rules` no longer keep (see
+    /// [`RetentionRule`]) and returns what was dropped. Reads and writes go on meanwhile; one
+    /// run at a time. Crash-safe at every step (FORMAT.md §9).
+    pub fn compact(&self, rules: Rules<'_>, options: &CompactOptions) -> Result<CompactReport> {
+        if self.shared.poisoned.load(Ordering::Acquire) {
+            return Err(Error::Poisoned);
+        }
+        compact::compact(&self.shared, rules, options)
+    }
+
+    /// The `(seq, time)` from which snapshots see every version of `kind` they should (`None`
+    /// for the whole store): before it, compaction dropped some. `None` when nothing of it was
+    /// dropped.
+    pub fn horizon(&self, kind: Option<&str>) -> Option<(u64, u64)> {
+        self.shared.horizon.read().of(kind)
+    }
+
+    /// Segments compaction has rewritten, ever: indexes derived from the log store it to know
+    /// whether they have removed every dropped version.
+    pub fn compaction_generation(&self) -> u64 {
+        self.shared.horizon.read().generation
+    }
+
+    /// The seqs, up to `up_to`, of the versions compaction dropped.
+    pub fn dropped_seqs(&self, up_to: u64) -> Vec<u64> {
+        self.shared.state.read().index.dropped_seqs(up_to)
+    }
+
+    /// Blocks compaction while the returned guard lives, so the sealed segments stay as they
+    /// are (for backups).
+    pub fn pause_compaction(&self) -> parking_lot::MutexGuard<'_, ()> {
+        self.shared.compact_lock.lock()
+    }
     /// Up to `limit` document ids (deleted ones included) that start with `prefix` and sort
     /// after `after`, in id order.
     pub fn ids_with_prefix(&self, prefix: &str, after: Option<&str>, limit: usize) -> Vec<String> {
@@ -335,7 +405,8 @@ impl Engine {
         EngineCounts {
             documents: state.index.documents(),
             live_documents: state.index.live_documents(),
-            versions: state.index.last_seq(),
+            versions: state.index.last_seq() - state.index.dropped(),
+            dropped_versions: state.index.dropped(),
             index_heap_bytes: state.index.approximate_heap_bytes() as u64,
             segments: state.segments.len() as u64,
         }
@@ -369,8 +440,10 @@ pub struct EngineCounts {
     pub documents: u64,
     /// Documents whose newest version is not a tombstone.
     pub live_documents: u64,
-    /// Versions (the newest seq).
+    /// Versions the log holds (the newest seq, less those compaction dropped).
     pub versions: u64,
+    /// Versions compaction dropped.
+    pub dropped_versions: u64,
     /// Approximate heap bytes of the version index.
     pub index_heap_bytes: u64,
     /// Segment files.

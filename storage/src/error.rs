@@ -95,6 +95,14 @@ pub enum Error {
     /// Options are invalid.
     #[error("invalid option: {0}")]
     InvalidOption(String),
+    /// A read of the past needs versions that retention dropped (DESIGN §2).
+    #[error("{} before {oldest_complete} us was dropped by retention; history is complete from {oldest_complete} us on", .id.as_deref().map(|i| format!("history of {i}")).unwrap_or_else(|| "history".to_owned()))]
+    HistoryTrimmed {
+        /// The document, when one document's history is concerned.
+        id: Option<String>,
+        /// The oldest time (microseconds since the epoch) from which history is complete.
+        oldest_complete: u64,
+    },
 }
 
 fn fmt_version(v: Option<u64>) -> String {

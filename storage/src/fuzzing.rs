@@ -205,6 +205,7 @@ mod tests {
         let mut out = SegmentHeader {
             number: 1,
             first_seq: 1,
+            compacted: false,
         }
         .encode()
         .to_vec();

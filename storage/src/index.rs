@@ -11,6 +11,9 @@ use std::sync::Arc;
 /// `end` of a version that nothing has superseded yet.
 pub const OPEN_END: u64 = u64::MAX;
 
+/// The `segment` of a seq whose version compaction dropped (segment numbers start at 1).
+const DROPPED: u32 = 0;
+
 /// Where a version's frame lives, and the columns of its seq.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct SeqEntry {
@@ -86,6 +89,8 @@ pub(crate) struct VersionIndex {
     columns: Vec<SeqEntry>,
     base_seq: u64,
     live: u64,
+    /// Seqs whose version compaction dropped.
+    dropped: u64,
 }
 
 impl VersionIndex {
@@ -96,6 +101,7 @@ impl VersionIndex {
             columns: Vec::new(),
             base_seq,
             live: 0,
+            dropped: 0,
         }
     }
 
@@ -112,9 +118,105 @@ impl VersionIndex {
         self.docs.get(id)
     }
 
+    /// Every document's chain, in no order.
+    pub(crate) fn chains(&self) -> impl Iterator<Item = (&str, &Chain)> {
+        self.docs.iter().map(|(id, chain)| (&**id, chain))
+    }
+
+    /// The columns of a version the log holds (`None` past the end and for dropped versions).
     pub(crate) fn entry(&self, seq: u64) -> Option<&SeqEntry> {
         let i = seq.checked_sub(self.base_seq)?;
-        self.columns.get(usize::try_from(i).ok()?)
+        self.columns
+            .get(usize::try_from(i).ok()?)
+            .filter(|e| e.segment != DROPPED)
+    }
+
+    fn entry_mut(&mut self, seq: u64) -> Option<&mut SeqEntry> {
+        let i = seq.checked_sub(self.base_seq)?;
+        self.columns
+            .get_mut(usize::try_from(i).ok()?)
+            .filter(|e| e.segment != DROPPED)
+    }
+
+    /// Versions compaction dropped.
+    pub(crate) fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// The dropped seqs up to `up_to`, in order.
+    pub(crate) fn dropped_seqs(&self, up_to: u64) -> Vec<u64> {
+        let base = self.base_seq;
+        self.columns
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.segment == DROPPED)
+            .map(|(i, _)| base + i as u64)
+            .take_while(|&seq| seq <= up_to)
+            .collect()
+    }
+
+    /// Records that the log holds no version with the next seq (compaction dropped it). Its
+    /// time is a lower bound (the previous seq's), which keeps times ordered for
+    /// [`VersionIndex::seq_at_time`].
+    pub(crate) fn push_dropped(&mut self, seq: u64) {
+        debug_assert_eq!(seq, self.last_seq() + 1);
+        let time = self.last_time();
+        self.columns.push(SeqEntry {
+            time,
+            end: OPEN_END,
+            segment: DROPPED,
+            offset: 0,
+            len: 0,
+            tombstone: false,
+            expires: false,
+        });
+        self.dropped += 1;
+    }
+
+    /// Forgets `seqs`, the oldest versions of `id`'s chain, which compaction dropped; their
+    /// columns keep their times. Changes nothing and returns false unless `seqs` is a prefix of
+    /// the chain that leaves its newest version.
+    pub(crate) fn drop_oldest(&mut self, id: &str, seqs: &[u64]) -> bool {
+        let Some(chain) = self.docs.get_mut(id) else {
+            return false;
+        };
+        let n = seqs.len();
+        match &mut chain.seqs {
+            Seqs::Many(many) if n < many.len() && many[..n] == *seqs => {
+                many.drain(..n);
+            }
+            _ => return false,
+        }
+        chain.first_version += n as u64;
+        for &seq in seqs {
+            if let Some(e) = self.entry_mut(seq) {
+                e.segment = DROPPED;
+                e.offset = 0;
+                e.len = 0;
+                self.dropped += 1;
+            }
+        }
+        true
+    }
+
+    /// Points the version with `seq` at its frame in a rewritten segment.
+    pub(crate) fn relocate(&mut self, seq: u64, segment: u32, offset: u32, len: u32) {
+        if let Some(e) = self.entry_mut(seq) {
+            e.segment = segment;
+            e.offset = offset;
+            e.len = len;
+        }
+    }
+
+    /// The `(seq, time)` of the oldest version the log still holds of a document whose older
+    /// versions compaction dropped; `None` when its whole history is there.
+    pub(crate) fn trimmed_at(&self, id: &str) -> Option<(u64, u64)> {
+        let chain = self.docs.get(id)?;
+        if chain.first_version == 0 {
+            return None;
+        }
+        let first = *chain.seqs.as_slice().first()?;
+        Some((first, self.entry(first)?.time))
     }
 
     /// Number of documents whose newest version is not a tombstone.

@@ -24,6 +24,7 @@
 #![warn(missing_docs)]
 
 pub mod backend;
+mod compact;
 mod engine;
 mod error;
 #[doc(hidden)]
@@ -35,6 +36,7 @@ mod recovery;
 mod types;
 mod writer;
 
+pub use compact::{CompactOptions, CompactReport, RetentionRule, Rules};
 pub use engine::{Engine, EngineCounts, SeqColumns, LOCK_FILE};
 pub use error::{BoxError, CorruptionKind, Error, Result};
 pub use index::OPEN_END;

@@ -7,7 +7,9 @@ pub(crate) mod frame;
 pub(crate) mod record;
 pub(crate) mod segment;
 
-/// The format version this build writes (FORMAT.md §1).
-pub const FORMAT_VERSION: u32 = 1;
+/// The newest format version this build writes (FORMAT.md §1): that of compacted segments.
+pub const FORMAT_VERSION: u32 = 2;
+/// The format version of a segment rewritten by compaction (FORMAT.md §1).
+pub(crate) const COMPACTED_FORMAT_VERSION: u32 = 2;
 /// The oldest format version this build reads (FORMAT.md §1).
 pub const OLDEST_SUPPORTED_FORMAT_VERSION: u32 = 1;

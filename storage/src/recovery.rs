@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::backend::{Backend, BackendFile};
+use crate::compact::{self, Horizon};
 use crate::engine::{SegmentReader, State};
 use crate::error::{CorruptionKind, Error, Result};
 use crate::index::{SeqEntry, VersionIndex, OPEN_END};
@@ -25,6 +26,7 @@ pub(crate) struct Recovered {
     pub state: State,
     pub active: ActiveSegment,
     pub stats: OpenStats,
+    pub horizon: Horizon,
 }
 
 /// Creates segment `number` whose first record will have `first_seq`, durably (FORMAT.md §5).
@@ -41,6 +43,7 @@ pub(crate) fn create_segment(
     let header = SegmentHeader {
         number: u64::from(number),
         first_seq,
+        compacted: false,
     }
     .encode();
     file.set_len(0)
@@ -57,16 +60,22 @@ pub(crate) fn create_segment(
     })
 }
 
+/// A record of an unfinished batch: id, version and columns.
+type PendingVersion = (String, u64, SeqEntry);
+
 /// Checks each record against what came before and feeds complete batches to the index.
 struct Replay {
     index: VersionIndex,
-    /// Records of the batch being read, applied when its last record arrives.
-    pending: Vec<(String, u64, u64, SeqEntry)>,
+    /// Records of the batch being read, applied when its last record arrives (`None`: a seq
+    /// whose version compaction dropped).
+    pending: Vec<(u64, Option<PendingVersion>)>,
     /// The newest version of each id in `pending` (a batch may hold thousands of records).
     pending_versions: HashMap<String, u64>,
     next_seq: u64,
     last_time: u64,
     records: u64,
+    /// Whether the segment being read was compacted: its seqs may skip dropped ones.
+    gaps_allowed: bool,
 }
 
 impl Replay {
@@ -77,11 +86,15 @@ impl Replay {
         len: u32,
         record: &Record<'_>,
     ) -> Result<(), CorruptionKind> {
-        if record.seq != self.next_seq {
+        if record.seq != self.next_seq && !(self.gaps_allowed && record.seq > self.next_seq) {
             return Err(CorruptionKind::SeqGap {
                 expected: self.next_seq,
                 found: record.seq,
             });
+        }
+        while self.next_seq < record.seq {
+            self.pending.push((self.next_seq, None));
+            self.next_seq += 1;
         }
         if record.time < self.last_time {
             return Err(CorruptionKind::TimeBackwards);
@@ -125,22 +138,41 @@ impl Replay {
         }
         self.pending_versions
             .insert(record.id.to_owned(), record.version);
-        self.pending
-            .push((record.id.to_owned(), record.version, record.seq, entry));
+        self.pending.push((
+            record.seq,
+            Some((record.id.to_owned(), record.version, entry)),
+        ));
         if record.batch_end {
-            self.pending_versions.clear();
-            for (id, version, seq, entry) in self.pending.drain(..) {
-                self.index.push(&id, version, seq, entry);
-                self.records += 1;
-            }
+            self.apply_pending();
         }
         Ok(())
     }
 
+    fn apply_pending(&mut self) {
+        self.pending_versions.clear();
+        for (seq, version) in self.pending.drain(..) {
+            match version {
+                Some((id, version, entry)) => {
+                    self.index.push(&id, version, seq, entry);
+                    self.records += 1;
+                }
+                None => self.index.push_dropped(seq),
+            }
+        }
+    }
+
+    /// Seqs `next_seq..first_seq` were dropped from the end of the compacted segment before.
+    fn dropped_until(&mut self, first_seq: u64) {
+        while self.next_seq < first_seq {
+            self.index.push_dropped(self.next_seq);
+            self.next_seq += 1;
+        }
+    }
+
     /// Forgets the records of an unfinished batch, rewinding the expectations.
     fn drop_pending(&mut self) -> u64 {
-        let n = self.pending.len() as u64;
-        self.next_seq -= n;
+        let n = self.pending.iter().filter(|(_, v)| v.is_some()).count() as u64;
+        self.next_seq -= self.pending.len() as u64;
         self.last_time = self.index.last_time();
         self.pending.clear();
         self.pending_versions.clear();
@@ -149,9 +181,12 @@ impl Replay {
 }
 
 pub(crate) fn recover(backend: &dyn Backend, dir: &Path) -> Result<Recovered> {
-    let mut numbers: Vec<u64> = backend
+    let names = backend
         .list_dir(dir)
-        .map_err(|e| Error::io("list directory", dir, e))?
+        .map_err(|e| Error::io("list directory", dir, e))?;
+    compact::remove_leftovers(backend, dir, &names)?;
+    let horizon = compact::read_horizon(backend, dir)?;
+    let mut numbers: Vec<u64> = names
         .iter()
         .filter_map(|name| segment::parse_file_name(name))
         .collect();
@@ -164,6 +199,7 @@ pub(crate) fn recover(backend: &dyn Backend, dir: &Path) -> Result<Recovered> {
         next_seq: 1,
         last_time: 0,
         records: 0,
+        gaps_allowed: false,
     };
     let mut segments = BTreeMap::new();
     let Some(&last_number) = numbers.last() else {
@@ -183,6 +219,7 @@ pub(crate) fn recover(backend: &dyn Backend, dir: &Path) -> Result<Recovered> {
             },
             active,
             stats,
+            horizon: horizon.unwrap_or_default(),
         });
     };
     let mut active = None;
@@ -199,7 +236,8 @@ pub(crate) fn recover(backend: &dyn Backend, dir: &Path) -> Result<Recovered> {
             let map = file
                 .map()
                 .map_err(|e| Error::io("map segment", path.clone(), e))?;
-            check_header(&map, number, replay.next_seq).map_err(|k| corrupt(0, k))?;
+            let header = check_header(&map, number, &mut replay).map_err(|k| corrupt(0, k))?;
+            replay.gaps_allowed = header.compacted;
             for item in Scanner::new(&map, SEGMENT_HEADER_LEN) {
                 match item {
                     ScanItem::Record {
@@ -212,9 +250,11 @@ pub(crate) fn recover(backend: &dyn Backend, dir: &Path) -> Result<Recovered> {
                     ScanItem::Bad { offset, kind } => return Err(corrupt(offset, kind)),
                 }
             }
-            if !replay.pending.is_empty() {
+            if replay.pending.iter().any(|(_, v)| v.is_some()) {
                 return Err(corrupt(map.len() as u64, CorruptionKind::IncompleteBatch));
             }
+            // A compacted segment's last batch may have lost every record but dropped seqs.
+            replay.apply_pending();
             segments.insert(number32, SegmentReader::Mapped(map));
             continue;
         }
@@ -225,7 +265,7 @@ pub(crate) fn recover(backend: &dyn Backend, dir: &Path) -> Result<Recovered> {
         let mut bytes = vec![0u8; len as usize];
         file.read_exact_at(&mut bytes, 0)
             .map_err(|e| Error::io("read segment", path.clone(), e))?;
-        let header = match check_header(&bytes, number, replay.next_seq) {
+        let header = match check_header(&bytes, number, &mut replay) {
             Ok(header) => header,
             // A crash while the segment was being created (FORMAT.md §6): start it again.
             // Only a header that is short or whose magic or checksum fails can be an
@@ -248,6 +288,7 @@ pub(crate) fn recover(backend: &dyn Backend, dir: &Path) -> Result<Recovered> {
             }
             Err(kind) => return Err(corrupt(0, kind)),
         };
+        replay.gaps_allowed = header.compacted;
         let mut valid_end = SEGMENT_HEADER_LEN as u64;
         let mut last_good: Option<(u64, u64)> = None;
         for item in Scanner::new(&bytes, SEGMENT_HEADER_LEN) {
@@ -311,6 +352,15 @@ pub(crate) fn recover(backend: &dyn Backend, dir: &Path) -> Result<Recovered> {
     let active = active.ok_or_else(|| {
         Error::corruption(dir, 0, CorruptionKind::BadSegment("no active segment"))
     })?;
+    // Compaction writes the horizon before it drops anything: without it, reads of the past
+    // could not tell a complete answer from one missing dropped versions.
+    if replay.index.dropped() > 0 && horizon.is_none() {
+        return Err(Error::corruption(
+            dir.join(compact::HORIZON_FILE),
+            0,
+            CorruptionKind::BadSegment("the log has dropped versions but no horizon file"),
+        ));
+    }
     Ok(Recovered {
         state: State {
             index: replay.index,
@@ -318,21 +368,32 @@ pub(crate) fn recover(backend: &dyn Backend, dir: &Path) -> Result<Recovered> {
         },
         active,
         stats,
+        horizon: horizon.unwrap_or_default(),
     })
 }
 
-fn check_header(bytes: &[u8], number: u64, next_seq: u64) -> Result<SegmentHeader, CorruptionKind> {
+/// Checks a segment's header against what came before. After a compacted segment, whose last
+/// seqs may have been dropped, the header's first seq may be later than the next seq read;
+/// the seqs between are recorded as dropped.
+fn check_header(
+    bytes: &[u8],
+    number: u64,
+    replay: &mut Replay,
+) -> Result<SegmentHeader, CorruptionKind> {
     let header = SegmentHeader::decode(bytes)?;
     if header.number != number {
         return Err(CorruptionKind::BadSegment(
             "header number disagrees with the file name",
         ));
     }
-    if header.first_seq != next_seq {
+    let next_seq = replay.next_seq;
+    let gap_ok = replay.gaps_allowed && header.first_seq > next_seq;
+    if header.first_seq != next_seq && !gap_ok {
         return Err(CorruptionKind::SeqGap {
             expected: next_seq,
             found: header.first_seq,
         });
     }
+    replay.dropped_until(header.first_seq);
     Ok(header)
 }

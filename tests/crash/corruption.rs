@@ -458,9 +458,16 @@ fn a_future_format_version_of_an_empty_store_is_refused_not_rewritten() {
     let options = Options::default();
     drop(open(&sim, &options, "create"));
     let path = segment_path(1);
-    let future = damaged(&sim, &path, with_format_version(2));
-    let kind = expect_corruption(&future, &options, &path, 0, "empty store of format 2");
-    assert_unsupported(&kind, 2, "empty store of format 2");
+    let next = strata::FORMAT_VERSION + 1;
+    let future = damaged(&sim, &path, with_format_version(next));
+    let kind = expect_corruption(
+        &future,
+        &options,
+        &path,
+        0,
+        "empty store of a future format",
+    );
+    assert_unsupported(&kind, next, "empty store of a future format");
 }
 
 /// Regression: a flip in the first frame of a two-record batch was taken for a torn tail, because

@@ -67,9 +67,21 @@ struct SimFile {
     durable_name: bool,
 }
 
+/// A rename whose directory was not synced yet: a crash undoes it.
+#[derive(Debug, Clone)]
+struct PendingRename {
+    from: PathBuf,
+    to: PathBuf,
+    /// Whether the name `from` had survived a crash before the rename.
+    from_durable: bool,
+    /// The durable file the name `to` held before, which a crash brings back.
+    replaced: Option<SimFile>,
+}
+
 #[derive(Debug, Default)]
 struct State {
     files: BTreeMap<PathBuf, SimFile>,
+    renames: Vec<PendingRename>,
     dirs: BTreeSet<PathBuf>,
     locks: BTreeSet<PathBuf>,
     fault: Option<Fault>,
@@ -85,14 +97,26 @@ pub struct SimImage {
     /// Number of syncs completed when the image was taken.
     pub syncs: u64,
     files: BTreeMap<PathBuf, SimFile>,
+    renames: Vec<PendingRename>,
     dirs: BTreeSet<PathBuf>,
 }
 
 impl SimImage {
     /// A new backend holding what this crash would leave on disk.
     pub fn materialize(&self, mode: CrashMode) -> SimBackend {
+        // Renames whose directory was never synced are undone, newest first.
+        let mut before = self.files.clone();
+        for rename in self.renames.iter().rev() {
+            if let Some(mut moved) = before.remove(&rename.to) {
+                moved.durable_name = rename.from_durable;
+                before.insert(rename.from.clone(), moved);
+            }
+            if let Some(replaced) = &rename.replaced {
+                before.insert(rename.to.clone(), replaced.clone());
+            }
+        }
         let mut files = BTreeMap::new();
-        for (path, file) in &self.files {
+        for (path, file) in &before {
             if !file.durable_name {
                 continue;
             }
@@ -231,6 +255,7 @@ fn snapshot(state: &State) -> SimImage {
     SimImage {
         syncs: state.syncs,
         files: state.files.clone(),
+        renames: state.renames.clone(),
         dirs: state.dirs.clone(),
     }
 }
@@ -288,6 +313,24 @@ impl Backend for SimBackend {
             .ok_or_else(|| not_found(path))
     }
 
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        let mut state = self.state.lock();
+        let mut moved = state.files.remove(from).ok_or_else(|| not_found(from))?;
+        let from_durable = moved.durable_name;
+        let replaced = state.files.remove(to).filter(|f| f.durable_name);
+        // The name `to` is durable at once only if it was before (the directory entry exists and
+        // a crash leaves either file under it); otherwise it waits for a directory sync.
+        moved.durable_name = replaced.is_some();
+        state.files.insert(to.to_path_buf(), moved);
+        state.renames.push(PendingRename {
+            from: from.to_path_buf(),
+            to: to.to_path_buf(),
+            from_durable,
+            replaced,
+        });
+        Ok(())
+    }
+
     fn sync_dir(&self, path: &Path) -> io::Result<()> {
         let mut state = self.state.lock();
         Self::check_fault(&mut state, FaultOp::Sync)?;
@@ -300,6 +343,7 @@ impl Backend for SimBackend {
                 file.durable_name = true;
             }
         }
+        state.renames.retain(|r| r.to.parent() != Some(path));
         state.syncs += 1;
         if state.record {
             let image = snapshot(&state);

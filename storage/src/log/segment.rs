@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use super::frame;
 use super::record::Record;
-use super::{FORMAT_VERSION, OLDEST_SUPPORTED_FORMAT_VERSION};
+use super::{COMPACTED_FORMAT_VERSION, FORMAT_VERSION, OLDEST_SUPPORTED_FORMAT_VERSION};
 use crate::error::CorruptionKind;
 
 /// Magic bytes at the start of every segment file.
@@ -13,21 +13,33 @@ pub(crate) const SEGMENT_MAGIC: [u8; 8] = *b"STRATSEG";
 pub(crate) const SEGMENT_HEADER_LEN: usize = 40;
 /// Segment files are named `<number, 20 digits>.log`.
 const SEGMENT_SUFFIX: &str = ".log";
+/// Header flag of a segment rewritten by compaction, whose seqs may have gaps (FORMAT.md §2).
+const FLAG_COMPACTED: u32 = 1;
 
 /// The header of a segment file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct SegmentHeader {
     pub number: u64,
-    /// The seq of the first record the segment holds (or will hold).
+    /// The seq of the first record the segment holds (or will hold); for a compacted segment,
+    /// the first seq of its range, whose record compaction may have dropped.
     pub first_seq: u64,
+    /// Whether compaction rewrote the segment: its seqs increase but may have gaps.
+    pub compacted: bool,
 }
 
 impl SegmentHeader {
     pub(crate) fn encode(&self) -> [u8; SEGMENT_HEADER_LEN] {
         let mut out = [0u8; SEGMENT_HEADER_LEN];
         out[0..8].copy_from_slice(&SEGMENT_MAGIC);
-        out[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-        // 12..16: flags, zero in version 1.
+        // Ordinary segments keep version 1 headers, which every build reads; only a compacted
+        // segment needs version 2 (FORMAT.md §1).
+        let (version, flags) = if self.compacted {
+            (COMPACTED_FORMAT_VERSION, FLAG_COMPACTED)
+        } else {
+            (OLDEST_SUPPORTED_FORMAT_VERSION, 0)
+        };
+        out[8..12].copy_from_slice(&version.to_le_bytes());
+        out[12..16].copy_from_slice(&flags.to_le_bytes());
         out[16..24].copy_from_slice(&self.number.to_le_bytes());
         out[24..32].copy_from_slice(&self.first_seq.to_le_bytes());
         // 32..36: reserved, zero.
@@ -62,10 +74,19 @@ impl SegmentHeader {
                 newest: FORMAT_VERSION,
             });
         }
-        if le32(12) != 0 || le32(32) != 0 {
+        if le32(32) != 0 {
             return Err(CorruptionKind::BadSegment(
                 "reserved header bytes are not zero",
             ));
+        }
+        let flags = le32(12);
+        let allowed = if version >= COMPACTED_FORMAT_VERSION {
+            FLAG_COMPACTED
+        } else {
+            0
+        };
+        if flags & !allowed != 0 {
+            return Err(CorruptionKind::BadSegment("unknown header flags"));
         }
         let first_seq = le64(24);
         if first_seq == 0 {
@@ -74,6 +95,7 @@ impl SegmentHeader {
         Ok(SegmentHeader {
             number: le64(16),
             first_seq,
+            compacted: flags & FLAG_COMPACTED != 0,
         })
     }
 }
@@ -201,17 +223,26 @@ mod tests {
 
     #[test]
     fn header_round_trip_and_damage() {
-        let h = SegmentHeader {
+        for compacted in [false, true] {
+            let h = SegmentHeader {
+                number: 7,
+                first_seq: 1234,
+                compacted,
+            };
+            let bytes = h.encode();
+            assert_eq!(SegmentHeader::decode(&bytes), Ok(h));
+            for i in 0..SEGMENT_HEADER_LEN {
+                let mut b = bytes;
+                b[i] ^= 0x01;
+                assert!(SegmentHeader::decode(&b).is_err(), "flip at {i} undetected");
+            }
+        }
+        let bytes = SegmentHeader {
             number: 7,
             first_seq: 1234,
-        };
-        let bytes = h.encode();
-        assert_eq!(SegmentHeader::decode(&bytes), Ok(h));
-        for i in 0..SEGMENT_HEADER_LEN {
-            let mut b = bytes;
-            b[i] ^= 0x01;
-            assert!(SegmentHeader::decode(&b).is_err(), "flip at {i} undetected");
+            compacted: false,
         }
+        .encode();
         assert_eq!(
             SegmentHeader::decode(&bytes[..10]),
             Err(CorruptionKind::Truncated)
@@ -223,6 +254,7 @@ mod tests {
         let mut b = SegmentHeader {
             number: 1,
             first_seq: 1,
+            compacted: false,
         }
         .encode();
         b[8..12].copy_from_slice(&99u32.to_le_bytes());
@@ -233,7 +265,7 @@ mod tests {
             Err(CorruptionKind::UnsupportedVersion {
                 found: 99,
                 oldest: 1,
-                newest: 1
+                newest: 2
             })
         );
     }

@@ -1,0 +1,589 @@
+//! Retention and online compaction: sealed segments are rewritten without the versions that
+//! retention drops (FORMAT.md §9).
+//!
+//! A run plans under the read lock, then rewrites one segment at a time: the kept frames go to
+//! `<segment>.compact`, which is synced; the horizon file (what history is no longer complete)
+//! is replaced and made durable; the new file is renamed over the old one and the directory
+//! synced; only then does the in-memory index point at the new file. A crash before the rename
+//! leaves the old segment (and a stray temporary file, removed on open); after it, the new one.
+//! Readers that located a version in the old file keep reading its map, which stays valid.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::backend::Backend;
+use crate::engine::{SegmentReader, Shared};
+use crate::error::{CorruptionKind, Error, Result};
+use crate::log::frame;
+use crate::log::segment::{self, ScanItem, Scanner, SegmentHeader, SEGMENT_HEADER_LEN};
+
+/// Suffix of a segment being rewritten; such files are removed when a store opens.
+pub(crate) const COMPACT_SUFFIX: &str = ".compact";
+/// The horizon file in the log directory (FORMAT.md §9).
+pub(crate) const HORIZON_FILE: &str = "HORIZON";
+const HORIZON_TMP: &str = "HORIZON.tmp";
+const HORIZON_MAGIC: [u8; 8] = *b"STRAHRZN";
+const HORIZON_VERSION: u32 = 1;
+
+/// How many versions of a document compaction keeps. The newest version is always kept;
+/// [`RetentionRule::default`] keeps everything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RetentionRule {
+    /// Versions kept whatever the other limits say (the floor).
+    pub min_versions: u64,
+    /// Versions kept at most (the limit); `None`: no limit.
+    pub max_versions: Option<u64>,
+    /// Versions superseded longer ago than this are dropped (unless the floor keeps them), so
+    /// history stays complete for at least this long; `None`: no age limit.
+    pub max_age: Option<Duration>,
+}
+
+impl RetentionRule {
+    /// Whether the rule keeps every version.
+    pub fn keeps_everything(&self) -> bool {
+        self.max_versions.is_none() && self.max_age.is_none()
+    }
+
+    /// How many of a chain's oldest versions the rule drops. `ends[i]` is the time version `i`
+    /// (oldest first) was superseded; the newest version has no entry.
+    pub(crate) fn droppable(&self, ends: &[u64], now: u64) -> usize {
+        let n = ends.len() + 1;
+        let floor = self.min_versions.max(1);
+        let most = n.saturating_sub(usize::try_from(floor).unwrap_or(usize::MAX));
+        let by_limit = self.max_versions.map_or(0, |m| {
+            n.saturating_sub(usize::try_from(m.max(1)).unwrap_or(usize::MAX))
+        });
+        let by_age = self.max_age.map_or(0, |age| {
+            let cutoff = now.saturating_sub(age.as_micros() as u64);
+            ends.iter().take_while(|&&end| end < cutoff).count()
+        });
+        by_limit.max(by_age).min(most)
+    }
+}
+
+/// Options of one compaction run.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct CompactOptions {
+    /// Most bytes written per second (`None`: as fast as the disk goes).
+    pub io_bytes_per_sec: Option<u64>,
+    /// Only versions with a seq at or below this are dropped (e.g. what the index committed).
+    pub max_seq: u64,
+    /// The time age limits are judged at, microseconds since the epoch.
+    pub now: u64,
+}
+
+impl CompactOptions {
+    /// Options judging ages at `now`, dropping versions up to `max_seq`, at full speed.
+    pub fn new(now: u64, max_seq: u64) -> Self {
+        CompactOptions {
+            io_bytes_per_sec: None,
+            max_seq,
+            now,
+        }
+    }
+
+    /// Limits the write rate.
+    pub fn with_io_rate(mut self, bytes_per_sec: Option<u64>) -> Self {
+        self.io_bytes_per_sec = bytes_per_sec;
+        self
+    }
+}
+
+/// What a compaction run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CompactReport {
+    /// Segments rewritten.
+    pub segments_rewritten: u64,
+    /// Versions dropped.
+    pub versions_dropped: u64,
+    /// The seqs of the dropped versions, in order (to remove them from derived indexes).
+    pub dropped_seqs: Vec<u64>,
+    /// Bytes of the rewritten segments before.
+    pub bytes_before: u64,
+    /// Bytes of the rewritten segments after.
+    pub bytes_after: u64,
+    /// The horizon generation after the run (see [`crate::Engine::compaction_generation`]).
+    pub generation: u64,
+    /// Wall time of the run, in microseconds.
+    pub micros: u64,
+}
+
+/// Where history stops being complete, by kind: for each kind, the `(seq, time)` at which the
+/// newest dropped version of that kind was superseded. Snapshots at or after it see no dropped
+/// version of that kind.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Horizon {
+    /// Segments rewritten so far, ever.
+    pub generation: u64,
+    pub kinds: BTreeMap<String, (u64, u64)>,
+}
+
+impl Horizon {
+    /// The horizon of `kind`, or of the whole store.
+    pub(crate) fn of(&self, kind: Option<&str>) -> Option<(u64, u64)> {
+        match kind {
+            Some(k) => self.kinds.get(k).copied(),
+            None => self.kinds.values().copied().max(),
+        }
+    }
+
+    fn raise(&mut self, kind: &str, seq: u64, time: u64) {
+        let slot = self.kinds.entry(kind.to_owned()).or_insert((seq, time));
+        if seq > slot.0 {
+            *slot = (seq, time);
+        }
+    }
+
+    /// FORMAT.md §9.
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&HORIZON_MAGIC);
+        out.extend_from_slice(&HORIZON_VERSION.to_le_bytes());
+        out.extend_from_slice(&(self.kinds.len() as u32).to_le_bytes());
+        out.extend_from_slice(&self.generation.to_le_bytes());
+        for (kind, (seq, time)) in &self.kinds {
+            out.extend_from_slice(&seq.to_le_bytes());
+            out.extend_from_slice(&time.to_le_bytes());
+            out.extend_from_slice(&(kind.len() as u16).to_le_bytes());
+            out.extend_from_slice(kind.as_bytes());
+        }
+        let crc = crc32fast::hash(&out);
+        out.extend_from_slice(&crc.to_le_bytes());
+        out
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Horizon, CorruptionKind> {
+        let body_len = bytes
+            .len()
+            .checked_sub(4)
+            .ok_or(CorruptionKind::Truncated)?;
+        let (body, crc) = bytes.split_at(body_len);
+        let stored = u32::from_le_bytes(crc.try_into().map_err(|_| CorruptionKind::Truncated)?);
+        let computed = crc32fast::hash(body);
+        if stored != computed {
+            return Err(CorruptionKind::ChecksumMismatch { stored, computed });
+        }
+        let mut r = Reader(body);
+        if r.take(8)? != HORIZON_MAGIC {
+            return Err(CorruptionKind::BadMagic);
+        }
+        let version = r.u32()?;
+        if version != HORIZON_VERSION {
+            return Err(CorruptionKind::UnsupportedVersion {
+                found: version,
+                oldest: HORIZON_VERSION,
+                newest: HORIZON_VERSION,
+            });
+        }
+        let count = r.u32()?;
+        let generation = r.u64()?;
+        let mut kinds = BTreeMap::new();
+        for _ in 0..count {
+            let seq = r.u64()?;
+            let time = r.u64()?;
+            let len = r.u16()?;
+            let kind = std::str::from_utf8(r.take(usize::from(len))?)
+                .map_err(|_| CorruptionKind::BadRecord("a horizon kind is not UTF-8"))?;
+            kinds.insert(kind.to_owned(), (seq, time));
+        }
+        if !r.0.is_empty() {
+            return Err(CorruptionKind::BadRecord("bytes after the horizon entries"));
+        }
+        Ok(Horizon { generation, kinds })
+    }
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], CorruptionKind> {
+        if self.0.len() < n {
+            return Err(CorruptionKind::Truncated);
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+
+    fn u16(&mut self) -> Result<u16, CorruptionKind> {
+        let b = self.take(2)?;
+        Ok(u16::from_le_bytes([b[0], b[1]]))
+    }
+
+    fn u32(&mut self) -> Result<u32, CorruptionKind> {
+        let mut a = [0u8; 4];
+        a.copy_from_slice(self.take(4)?);
+        Ok(u32::from_le_bytes(a))
+    }
+
+    fn u64(&mut self) -> Result<u64, CorruptionKind> {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(self.take(8)?);
+        Ok(u64::from_le_bytes(a))
+    }
+}
+
+/// Reads the horizon file of `dir`; an empty horizon if there is none.
+pub(crate) fn read_horizon(backend: &dyn Backend, dir: &Path) -> Result<Option<Horizon>> {
+    let path = dir.join(HORIZON_FILE);
+    let names = backend
+        .list_dir(dir)
+        .map_err(|e| Error::io("list directory", dir, e))?;
+    if !names.iter().any(|n| n == HORIZON_FILE) {
+        return Ok(None);
+    }
+    let file = backend
+        .open(&path, false)
+        .map_err(|e| Error::io("open", path.clone(), e))?;
+    let len = file.len().map_err(|e| Error::io("stat", path.clone(), e))?;
+    let mut bytes = vec![0u8; usize::try_from(len).unwrap_or(usize::MAX).min(1 << 30)];
+    file.read_exact_at(&mut bytes, 0)
+        .map_err(|e| Error::io("read", path.clone(), e))?;
+    Horizon::decode(&bytes)
+        .map(Some)
+        .map_err(|kind| Error::corruption(path, 0, kind))
+}
+
+/// Replaces the horizon file durably: temporary file, sync, rename, directory sync.
+fn write_horizon(backend: &dyn Backend, dir: &Path, horizon: &Horizon) -> Result<()> {
+    let tmp = dir.join(HORIZON_TMP);
+    let path = dir.join(HORIZON_FILE);
+    let file = backend
+        .open(&tmp, true)
+        .map_err(|e| Error::io("create", tmp.clone(), e))?;
+    let bytes = horizon.encode();
+    file.set_len(0)
+        .and_then(|()| file.write_all_at(&bytes, 0))
+        .and_then(|()| file.sync())
+        .map_err(|e| Error::io("write horizon", tmp.clone(), e))?;
+    backend
+        .rename(&tmp, &path)
+        .map_err(|e| Error::io("rename", tmp, e))?;
+    backend
+        .sync_dir(dir)
+        .map_err(|e| Error::io("sync directory", dir, e))
+}
+
+/// Removes what an interrupted compaction left (called on open, under the lock).
+pub(crate) fn remove_leftovers(backend: &dyn Backend, dir: &Path, names: &[String]) -> Result<()> {
+    for name in names {
+        if name.ends_with(COMPACT_SUFFIX) || name == HORIZON_TMP {
+            let path = dir.join(name);
+            backend
+                .remove_file(&path)
+                .map_err(|e| Error::io("remove", path, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Keeps a write rate: sleeps after each chunk until the bytes written fit the budget.
+struct Throttle {
+    rate: Option<u64>,
+    started: Instant,
+    bytes: u64,
+}
+
+impl Throttle {
+    fn wrote(&mut self, n: usize) {
+        self.bytes += n as u64;
+        if let Some(rate) = self.rate.filter(|&r| r > 0) {
+            let due = Duration::from_secs_f64(self.bytes as f64 / rate as f64);
+            if let Some(ahead) = due.checked_sub(self.started.elapsed()) {
+                // Pacing IO, not waiting for another thread: nothing signals "the budget grew".
+                std::thread::sleep(ahead);
+            }
+        }
+    }
+}
+
+/// A dropped version: the `(seq, time)` of the version that superseded it.
+type Superseded = (u64, u64);
+
+/// Bytes written per call while rewriting a segment.
+const CHUNK: usize = 1 << 20;
+
+/// The retention rules that apply to a document, given its id and the kind of its newest
+/// version. A version is kept if any rule keeps it; no rule keeps everything.
+pub type Rules<'a> = &'a dyn Fn(&str, &str) -> Vec<RetentionRule>;
+
+pub(crate) fn compact(
+    shared: &Arc<Shared>,
+    rules: Rules<'_>,
+    options: &CompactOptions,
+) -> Result<CompactReport> {
+    let started = Instant::now();
+    let _running = shared.compact_lock.lock();
+    let plan = plan(shared, rules, options)?;
+    let mut report = CompactReport::default();
+    let mut throttle = Throttle {
+        rate: options.io_bytes_per_sec,
+        started: Instant::now(),
+        bytes: 0,
+    };
+    for (number, dropped) in plan {
+        rewrite(shared, number, &dropped, &mut report, &mut throttle)?;
+    }
+    report.generation = shared.horizon.read().generation;
+    report.micros = started.elapsed().as_micros() as u64;
+    Ok(report)
+}
+
+/// Which versions of which sealed segments to drop.
+fn plan(
+    shared: &Shared,
+    rules: Rules<'_>,
+    options: &CompactOptions,
+) -> Result<BTreeMap<u32, BTreeMap<u64, Superseded>>> {
+    // Chains of one version drop nothing; for the others, the rule depends on the newest kind,
+    // which is in the record.
+    let candidates: Vec<(String, u64)> = {
+        let state = shared.state.read();
+        state
+            .index
+            .chains()
+            .filter(|(_, chain)| chain.seqs.as_slice().len() > 1)
+            .map(|(id, chain)| (id.to_owned(), chain.newest_seq()))
+            .collect()
+    };
+    let mut ruled = Vec::new();
+    for (id, newest) in candidates {
+        let Some(v) = shared.read_seq(newest)? else {
+            continue;
+        };
+        let rules = rules(&id, &v.meta.kind);
+        if !rules.is_empty() && rules.iter().all(|r| !r.keeps_everything()) {
+            ruled.push((id, rules));
+        }
+    }
+    let state = shared.state.read();
+    let active = state.segments.keys().next_back().copied().unwrap_or(0);
+    let mut plan: BTreeMap<u32, BTreeMap<u64, Superseded>> = BTreeMap::new();
+    let mut ends = Vec::new();
+    for (id, rules) in ruled {
+        let Some(chain) = state.index.chain(&id) else {
+            continue;
+        };
+        let seqs = chain.seqs.as_slice();
+        ends.clear();
+        for pair in seqs.windows(2) {
+            ends.push(state.index.entry(pair[1]).map_or(u64::MAX, |e| e.time));
+        }
+        // What any rule keeps stays: each drops a prefix, so the shortest prefix goes.
+        let n = rules
+            .iter()
+            .map(|r| r.droppable(&ends, options.now))
+            .min()
+            .unwrap_or(0);
+        for pair in seqs[..n].iter().zip(&seqs[1..]) {
+            let (&seq, &next) = pair;
+            let (Some(entry), Some(next_entry)) = (state.index.entry(seq), state.index.entry(next))
+            else {
+                break;
+            };
+            // Only a prefix of the chain can go: stop at the first version that must stay.
+            if seq > options.max_seq || entry.segment >= active {
+                break;
+            }
+            plan.entry(entry.segment)
+                .or_default()
+                .insert(seq, (next, next_entry.time));
+        }
+    }
+    Ok(plan)
+}
+
+/// Rewrites segment `number` without the versions in `dropped`, then switches to it.
+fn rewrite(
+    shared: &Arc<Shared>,
+    number: u32,
+    dropped: &BTreeMap<u64, Superseded>,
+    report: &mut CompactReport,
+    throttle: &mut Throttle,
+) -> Result<()> {
+    let dir = &shared.dir;
+    let backend = shared.backend.as_ref();
+    let path = segment::path(dir, u64::from(number));
+    let corrupt = |offset, kind| Error::corruption(path.clone(), offset, kind);
+    let map = match shared.state.read().segments.get(&number) {
+        Some(SegmentReader::Mapped(map)) => Arc::clone(map),
+        _ => return Ok(()),
+    };
+    let header = SegmentHeader::decode(&map).map_err(|k| corrupt(0, k))?;
+    let tmp = PathBuf::from(format!("{}{COMPACT_SUFFIX}", path.display()));
+    let file = backend
+        .open(&tmp, true)
+        .map_err(|e| Error::io("create", tmp.clone(), e))?;
+    file.set_len(0)
+        .map_err(|e| Error::io("truncate", tmp.clone(), e))?;
+    let io = |e| Error::io("write compacted segment", tmp.clone(), e);
+
+    let mut out = SegmentHeader {
+        number: header.number,
+        first_seq: header.first_seq,
+        compacted: true,
+    }
+    .encode()
+    .to_vec();
+    let mut written = 0u64;
+    let mut horizon = shared.horizon.read().clone();
+    // New locations of kept versions, and the dropped versions of each document, oldest first.
+    let mut moved: Vec<(u64, u32, u32)> = Vec::new();
+    let mut gone: HashMap<String, Vec<u64>> = HashMap::new();
+    // The kept frames of the batch being read: a batch whose last record is dropped must end
+    // at its last kept one (FORMAT.md §4).
+    let mut batch: Vec<(u64, usize, usize, bool)> = Vec::new();
+    for item in Scanner::new(&map, SEGMENT_HEADER_LEN) {
+        let (offset, len, record) = match item {
+            ScanItem::Record {
+                offset,
+                len,
+                record,
+            } => (offset as usize, len as usize, record),
+            ScanItem::Bad { offset, kind } => return Err(corrupt(offset, kind)),
+        };
+        if let Some(&(end_seq, end_time)) = dropped.get(&record.seq) {
+            horizon.raise(record.kind, end_seq, end_time);
+            gone.entry(record.id.to_owned())
+                .or_default()
+                .push(record.seq);
+        } else {
+            batch.push((record.seq, offset, len, record.batch_end));
+        }
+        if !record.batch_end {
+            continue;
+        }
+        let last = batch.len().saturating_sub(1);
+        for (i, &(seq, offset, len, batch_end)) in batch.iter().enumerate() {
+            let at = u32::try_from(written + out.len() as u64)
+                .map_err(|_| corrupt(offset as u64, CorruptionKind::BadLength(written)))?;
+            let frame = &map[offset..offset + len];
+            if i == last && !batch_end {
+                let (payload, _) = frame::decode(frame).map_err(|k| corrupt(offset as u64, k))?;
+                let mut r = crate::log::record::Record::decode(payload)
+                    .map_err(|k| corrupt(offset as u64, k))?;
+                r.batch_end = true;
+                frame::encode_with(&mut out, r.encoded_len(), |o| r.encode(o));
+            } else {
+                out.extend_from_slice(frame);
+            }
+            let new_len = (written + out.len() as u64) as u32 - at;
+            moved.push((seq, at, new_len));
+        }
+        batch.clear();
+        if out.len() >= CHUNK {
+            file.write_all_at(&out, written).map_err(io)?;
+            written += out.len() as u64;
+            throttle.wrote(out.len());
+            out.clear();
+        }
+    }
+    if !batch.is_empty() {
+        return Err(corrupt(map.len() as u64, CorruptionKind::IncompleteBatch));
+    }
+    file.write_all_at(&out, written).map_err(io)?;
+    written += out.len() as u64;
+    throttle.wrote(out.len());
+    file.sync()
+        .map_err(|e| Error::io("sync compacted segment", tmp.clone(), e))?;
+    drop(file);
+
+    // The horizon first: if a crash comes between, history is reported incomplete a little too
+    // early, never silently incomplete.
+    horizon.generation += 1;
+    write_horizon(backend, dir, &horizon)?;
+    backend
+        .rename(&tmp, &path)
+        .map_err(|e| Error::io("rename", tmp.clone(), e))?;
+    backend
+        .sync_dir(dir)
+        .map_err(|e| Error::io("sync directory", dir, e))?;
+    let file = backend
+        .open(&path, false)
+        .map_err(|e| Error::io("open segment", path.clone(), e))?;
+    let new_map = file
+        .map()
+        .map_err(|e| Error::io("map segment", path.clone(), e))?;
+    {
+        let mut state = shared.state.write();
+        for (id, seqs) in &gone {
+            let trimmed = state.index.drop_oldest(id, seqs);
+            debug_assert!(trimmed, "compaction planned a non-prefix of {id}");
+        }
+        for &(seq, offset, len) in &moved {
+            state.index.relocate(seq, number, offset, len);
+        }
+        state
+            .segments
+            .insert(number, SegmentReader::Mapped(new_map));
+        *shared.horizon.write() = horizon;
+    }
+    report.segments_rewritten += 1;
+    report.versions_dropped += dropped.len() as u64;
+    report.dropped_seqs.extend(dropped.keys());
+    report.bytes_before += map.len() as u64;
+    report.bytes_after += written;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_drop_a_prefix() {
+        let all = RetentionRule::default();
+        assert_eq!(all.droppable(&[1, 2, 3], 100), 0);
+        let three = RetentionRule {
+            max_versions: Some(3),
+            ..RetentionRule::default()
+        };
+        assert_eq!(three.droppable(&[1, 2, 3, 4, 5], 100), 3);
+        assert_eq!(three.droppable(&[1], 100), 0);
+        let young = RetentionRule {
+            max_age: Some(Duration::from_micros(10)),
+            ..RetentionRule::default()
+        };
+        // Superseded before 90: dropped; the newest always stays.
+        assert_eq!(young.droppable(&[80, 85, 95], 100), 2);
+        assert_eq!(young.droppable(&[1, 2, 3], 100), 3);
+        let floor = RetentionRule {
+            min_versions: 2,
+            ..young
+        };
+        assert_eq!(floor.droppable(&[1, 2, 3], 100), 2);
+        let zero = RetentionRule {
+            max_versions: Some(0),
+            ..RetentionRule::default()
+        };
+        assert_eq!(zero.droppable(&[1, 2], 100), 2);
+    }
+
+    #[test]
+    fn horizon_round_trip_and_damage() {
+        let mut h = Horizon {
+            generation: 7,
+            ..Horizon::default()
+        };
+        h.raise("user", 10, 1000);
+        h.raise("user", 5, 500);
+        h.raise("pkg", 20, 2000);
+        let bytes = h.encode();
+        assert_eq!(Horizon::decode(&bytes), Ok(h.clone()));
+        assert_eq!(h.of(Some("user")), Some((10, 1000)));
+        assert_eq!(h.of(None), Some((20, 2000)));
+        for i in 0..bytes.len() {
+            let mut b = bytes.clone();
+            b[i] ^= 0x10;
+            assert!(Horizon::decode(&b).is_err(), "flip at {i} undetected");
+        }
+        assert!(Horizon::decode(&bytes[..3]).is_err());
+    }
+}
+
+#[cfg(test)]
+mod crash_tests;
