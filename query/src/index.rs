@@ -136,6 +136,8 @@ pub struct IndexOpenReport {
     pub committed_seq: u64,
     /// Why the index was discarded and is being rebuilt from the log, if it was.
     pub rebuilt: Option<String>,
+    /// The log's compaction generation whose dropped versions the index had removed.
+    pub compaction_generation: u64,
 }
 
 /// Progress of the indexer.
@@ -177,21 +179,27 @@ impl TailDoc {
 pub(crate) struct Published {
     pub searcher: Searcher,
     pub committed: u64,
-    /// Versions `committed + 1 ..= indexed`, in seq order.
+    /// Versions `committed + 1 ..= indexed` the log holds, in seq order.
     pub tail: Vec<Arc<[TailDoc]>>,
+    /// Every seq up to this one is indexed (committed or in the tail) or was dropped by
+    /// compaction.
+    pub indexed: u64,
 }
 
 impl Published {
     pub(crate) fn indexed(&self) -> u64 {
-        self.tail
-            .last()
-            .and_then(|c| c.last())
-            .map_or(self.committed, |d| d.info.seq)
+        self.indexed.max(self.committed)
     }
 }
 
 struct State {
     published: Arc<Published>,
+    /// Seqs to remove from the index (compaction dropped them), and the generation that
+    /// removing them reaches.
+    deletes: Vec<u64>,
+    generation_wanted: u64,
+    /// The generation the last commit reached.
+    generation: u64,
     /// Queries and `rebuild` want a commit covering this seq.
     commit_wanted: u64,
     rebuild_wanted: bool,
@@ -201,6 +209,9 @@ struct State {
 
 pub(crate) struct Shared {
     pub engine: Arc<Engine>,
+    /// The tantivy index, and its directory when it lives on disk.
+    tantivy: tantivy::Index,
+    dir: Option<PathBuf>,
     pub fields: Fields,
     pub options: IndexOptions,
     reader: IndexReader,
@@ -226,10 +237,30 @@ impl std::fmt::Debug for Index {
 
 const PAYLOAD_FORMAT: u64 = 1;
 
+/// The file naming an index's committed segments (tantivy's).
+pub const META_FILE: &str = "meta.json";
+
+/// The files of an index's last commit ([`Index::committed_files`]).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct CommittedFiles {
+    /// The index directory.
+    pub dir: PathBuf,
+    /// The bytes of [`META_FILE`] naming the commit.
+    pub meta: Vec<u8>,
+    /// The segment files of the commit, relative to `dir`.
+    pub files: Vec<String>,
+    /// The seq the commit covers.
+    pub seq: u64,
+}
+
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Payload {
     strata_index: u64,
     seq: u64,
+    /// The log's compaction generation whose dropped versions the index has removed.
+    #[serde(default)]
+    generation: u64,
 }
 
 fn open_tantivy(
@@ -253,12 +284,13 @@ fn open_tantivy(
     let existing = dir.join("meta.json").exists();
     if existing {
         match open_existing(dir, schema, log_seq) {
-            Ok((index, seq)) => {
+            Ok((index, seq, generation)) => {
                 return Ok((
                     index,
                     IndexOpenReport {
                         committed_seq: seq,
                         rebuilt: None,
+                        compaction_generation: generation,
                     },
                 ))
             }
@@ -271,6 +303,7 @@ fn open_tantivy(
                     IndexOpenReport {
                         committed_seq: 0,
                         rebuilt: Some(reason),
+                        compaction_generation: 0,
                     },
                 ));
             }
@@ -295,7 +328,7 @@ fn open_existing(
     dir: &Path,
     schema: &tantivy::schema::Schema,
     log_seq: u64,
-) -> std::result::Result<(tantivy::Index, u64), String> {
+) -> std::result::Result<(tantivy::Index, u64, u64), String> {
     let index = tantivy::Index::open_in_dir(dir).map_err(|e| format!("it does not open: {e}"))?;
     let same = serde_json::to_string(&index.schema()).ok() == serde_json::to_string(schema).ok();
     if !same {
@@ -304,10 +337,10 @@ fn open_existing(
     let metas = index
         .load_metas()
         .map_err(|e| format!("its metadata does not load: {e}"))?;
-    let seq = match metas.payload.as_deref() {
-        None => 0,
+    let (seq, generation) = match metas.payload.as_deref() {
+        None => (0, 0),
         Some(p) => match serde_json::from_str::<Payload>(p) {
-            Ok(p) if p.strata_index == PAYLOAD_FORMAT => p.seq,
+            Ok(p) if p.strata_index == PAYLOAD_FORMAT => (p.seq, p.generation),
             _ => return Err(format!("its commit payload {p:?} is not understood")),
         },
     };
@@ -316,7 +349,7 @@ fn open_existing(
             "it covers seq {seq} but the log ends at {log_seq} (unsynced writes were lost)"
         ));
     }
-    Ok((index, seq))
+    Ok((index, seq, generation))
 }
 
 impl Index {
@@ -344,7 +377,7 @@ impl Index {
             Ok((index, writer, reader))
         };
         let (index, mut report) = open_tantivy(&location, &schema, engine.last_seq())?;
-        let (_index, writer, reader) = match (start(index), &location) {
+        let (tantivy_index, writer, reader) = match (start(index), &location) {
             (Ok(parts), _) => parts,
             // Segment files that do not open (meta.json was fine): rebuild from the log.
             (Err(e), IndexLocation::Dir(dir))
@@ -358,6 +391,7 @@ impl Index {
                 report = IndexOpenReport {
                     committed_seq: 0,
                     rebuilt: Some(format!("its segment files do not open: {e}")),
+                    compaction_generation: 0,
                 };
                 start(create(dir, &schema)?)?
             }
@@ -365,7 +399,20 @@ impl Index {
         };
         let searcher = reader.searcher();
         let (doorbell, rings) = crossbeam_channel::bounded(1);
+        // Versions compaction dropped since the index last committed (a crash came between
+        // the compaction and the removal) are removed before anything else.
+        let log_generation = engine.compaction_generation();
+        let (deletes, generation_wanted) = if report.compaction_generation < log_generation {
+            (engine.dropped_seqs(report.committed_seq), log_generation)
+        } else {
+            (Vec::new(), report.compaction_generation)
+        };
         let shared = Arc::new(Shared {
+            tantivy: tantivy_index,
+            dir: match &location {
+                IndexLocation::Dir(dir) => Some(dir.clone()),
+                IndexLocation::Memory => None,
+            },
             engine,
             fields,
             options,
@@ -375,7 +422,11 @@ impl Index {
                     searcher,
                     committed: report.committed_seq,
                     tail: Vec::new(),
+                    indexed: report.committed_seq,
                 }),
+                deletes,
+                generation_wanted,
+                generation: report.compaction_generation,
                 commit_wanted: 0,
                 rebuild_wanted: false,
                 stop: false,
@@ -385,6 +436,7 @@ impl Index {
             doorbell,
         });
         let worker = Arc::clone(&shared);
+        let report_generation = report.compaction_generation;
         let thread = std::thread::Builder::new()
             .name("strata-indexer".to_owned())
             .spawn(move || {
@@ -394,6 +446,7 @@ impl Index {
                     rings,
                     uncommitted: 0,
                     first_uncommitted: None,
+                    generation: report_generation,
                 };
                 if let Err(e) = indexer.run() {
                     let mut st = indexer.shared.state.lock();
@@ -484,6 +537,93 @@ impl Index {
         self.wait_committed(target)
     }
 
+    /// Removes versions compaction dropped (their seqs) from the index and returns once a
+    /// commit reaching `generation` ([`storage::Engine::compaction_generation`]) is done.
+    pub fn remove_dropped(&self, seqs: Vec<u64>, generation: u64) -> Result<()> {
+        {
+            let mut st = self.shared.state.lock();
+            st.check()?;
+            st.deletes.extend(seqs);
+            st.generation_wanted = st.generation_wanted.max(generation);
+        }
+        ring(&self.shared.doorbell);
+        let mut st = self.shared.state.lock();
+        while st.generation < generation {
+            st.check()?;
+            self.shared.published.wait(&mut st);
+        }
+        Ok(())
+    }
+
+    /// The seqs of every version in the last commit, in order (for verification), and the
+    /// seq the commit covers.
+    pub fn committed_seqs(&self) -> Result<(u64, Vec<u64>)> {
+        let published = self.shared.current()?;
+        let mut seqs = Vec::new();
+        for segment in published.searcher.segment_readers() {
+            let column = segment
+                .fast_fields()
+                .u64(crate::schema::SEQ_FIELD)
+                .map_err(|e| Error::Index {
+                    message: format!("the _seq column does not open: {e}"),
+                })?;
+            let alive = segment.alive_bitset();
+            for doc in 0..segment.max_doc() {
+                if alive.is_some_and(|a| !a.is_alive(doc)) {
+                    continue;
+                }
+                seqs.extend(column.values_for_doc(doc));
+            }
+        }
+        seqs.sort_unstable();
+        Ok((published.committed, seqs))
+    }
+
+    /// The files of the index's last commit, for a backup (`None` for an index in memory).
+    /// Copy them, then check [`Index::commit_unchanged`]: a merge may have replaced (and
+    /// deleted) some meanwhile, and the copy must then start again.
+    pub fn committed_files(&self) -> Result<Option<CommittedFiles>> {
+        let Some(dir) = &self.shared.dir else {
+            return Ok(None);
+        };
+        let io = |e: std::io::Error| Error::Index {
+            message: format!("{}: {e}", dir.display()),
+        };
+        let meta = std::fs::read(dir.join(META_FILE)).map_err(io)?;
+        let metas = self.shared.tantivy.load_metas()?;
+        let seq = match metas.payload.as_deref() {
+            None => 0,
+            Some(p) => serde_json::from_str::<Payload>(p).map_or(0, |p| p.seq),
+        };
+        // Every file of a committed segment is named after its id.
+        let ids: Vec<String> = metas
+            .segments
+            .iter()
+            .map(|segment| segment.id().uuid_string())
+            .collect();
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(io)? {
+            let name = entry.map_err(io)?.file_name();
+            if let Some(name) = name.to_str() {
+                if ids.iter().any(|id| name.starts_with(id.as_str())) {
+                    files.push(name.to_owned());
+                }
+            }
+        }
+        files.sort();
+        Ok(Some(CommittedFiles {
+            dir: dir.clone(),
+            meta,
+            files,
+            seq,
+        }))
+    }
+
+    /// Whether the index's last commit is still the one `files` describes.
+    pub fn commit_unchanged(&self, files: &CommittedFiles) -> bool {
+        std::fs::read(files.dir.join(META_FILE)).is_ok_and(|now| now == files.meta)
+    }
+
     /// How far the indexer has come.
     pub fn progress(&self) -> IndexProgress {
         let st = self.shared.state.lock();
@@ -565,6 +705,8 @@ struct Indexer {
     rings: Receiver<()>,
     uncommitted: u64,
     first_uncommitted: Option<Instant>,
+    /// The compaction generation the index reaches at its next commit.
+    generation: u64,
 }
 
 impl Indexer {
@@ -587,6 +729,9 @@ impl Indexer {
             }
             if rebuild {
                 self.rebuild()?;
+                continue;
+            }
+            if self.remove_dropped()? {
                 continue;
             }
             let indexed = published.indexed();
@@ -626,10 +771,9 @@ impl Indexer {
     fn index_step(&mut self, from: u64, to: u64) -> Result<()> {
         let mut chunk = Vec::with_capacity((to - from + 1) as usize);
         for seq in from..=to {
+            // Versions compaction dropped are not indexed (nor in the tail).
             let Some(version) = self.shared.engine.get_seq(seq)? else {
-                return Err(Error::Index {
-                    message: format!("seq {seq} is missing from the log"),
-                });
+                continue;
             };
             let body = if version.meta.tombstone {
                 Value::Null
@@ -644,15 +788,19 @@ impl Indexer {
             chunk.push(TailDoc::new(info, body));
         }
         let chunk: Arc<[TailDoc]> = chunk.into();
-        self.uncommitted += chunk.len() as u64;
+        // A step of dropped versions only still counts: the commit records how far it came.
+        self.uncommitted += chunk.len().max(1) as u64;
         self.first_uncommitted.get_or_insert_with(Instant::now);
         self.shared.publish(|p| {
             let mut tail = p.tail.clone();
-            tail.push(chunk);
+            if !chunk.is_empty() {
+                tail.push(chunk);
+            }
             Published {
                 searcher: p.searcher.clone(),
                 committed: p.committed,
                 tail,
+                indexed: to,
             }
         });
         Ok(())
@@ -662,6 +810,7 @@ impl Indexer {
         let payload = serde_json::to_string(&Payload {
             strata_index: PAYLOAD_FORMAT,
             seq,
+            generation: self.generation,
         })
         .map_err(|e| Error::Index {
             message: e.to_string(),
@@ -676,6 +825,8 @@ impl Indexer {
         self.shared.publish(|p| Published {
             searcher,
             committed: seq,
+            // Commits cover everything indexed (a rebuild's first commit resets both to 0).
+            indexed: seq,
             // Chunks past `seq` (none today: commits cover everything indexed) stay.
             tail: p
                 .tail
@@ -687,16 +838,42 @@ impl Indexer {
         Ok(())
     }
 
+    /// Removes the versions compaction dropped, if any are waiting, and commits.
+    fn remove_dropped(&mut self) -> Result<bool> {
+        let (deletes, wanted) = {
+            let mut st = self.shared.state.lock();
+            if st.generation_wanted <= st.generation && st.deletes.is_empty() {
+                return Ok(false);
+            }
+            (std::mem::take(&mut st.deletes), st.generation_wanted)
+        };
+        for seq in deletes {
+            self.writer
+                .delete_term(tantivy::Term::from_field_u64(self.shared.fields.seq, seq));
+        }
+        self.generation = self.generation.max(wanted);
+        self.uncommitted += 1;
+        let indexed = self.shared.current_indexed();
+        self.commit(indexed)?;
+        let mut st = self.shared.state.lock();
+        st.generation = st.generation.max(wanted);
+        self.shared.published.notify_all();
+        Ok(true)
+    }
+
     fn rebuild(&mut self) -> Result<()> {
         // Documents added since the last commit survive `delete_all_documents`: drop them first.
         self.writer.rollback()?;
         self.writer.delete_all_documents()?;
+        // The log holds no dropped version, so the rebuilt index holds none either.
+        self.generation = self.shared.engine.compaction_generation();
         self.uncommitted = 1;
         self.commit(0)?;
         self.shared.publish(|p| Published {
             searcher: p.searcher.clone(),
             committed: 0,
             tail: Vec::new(),
+            indexed: 0,
         });
         let mut st = self.shared.state.lock();
         st.rebuild_wanted = false;

@@ -43,7 +43,9 @@ pub use ast::{
     MAX_QUERY_DEPTH,
 };
 pub use error::{Error, Result};
-pub use index::{Index, IndexLocation, IndexOpenReport, IndexOptions, IndexProgress};
+pub use index::{
+    CommittedFiles, Index, IndexLocation, IndexOpenReport, IndexOptions, IndexProgress, META_FILE,
+};
 pub use matcher::{Flat, Matcher, Required};
 pub use parser::parse;
 pub use schema::VersionInfo;

@@ -35,12 +35,14 @@ pub(crate) struct Fields {
 }
 
 pub(crate) const KW: &str = "kw";
+/// The field holding each version's seq.
+pub(crate) const SEQ_FIELD: &str = "_seq";
 
 impl Fields {
     pub(crate) fn schema() -> (Schema, Fields) {
         let mut b = Schema::builder();
         let num = NumericOptions::default().set_indexed().set_fast();
-        let seq = b.add_u64_field("_seq", num.clone());
+        let seq = b.add_u64_field(SEQ_FIELD, num.clone());
         let id = b.add_text_field("_id", STRING | FAST);
         let kind = b.add_text_field("_kind", STRING | FAST);
         let version = b.add_u64_field("_version", num.clone());

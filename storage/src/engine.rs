@@ -19,7 +19,7 @@ use crate::log::record::Record;
 use crate::log::segment;
 use crate::options::{Durability, EngineOptions};
 use crate::recovery;
-use crate::types::{OpenStats, Selector, Version, VersionMeta, WriteOp};
+use crate::types::{Action, Expect, OpenStats, Selector, Version, VersionMeta, WriteOp};
 use crate::writer::{Committer, Writer};
 
 /// How a segment is read.
@@ -347,10 +347,108 @@ impl Engine {
         self.shared.state.read().index.dropped_seqs(up_to)
     }
 
-    /// Blocks compaction while the returned guard lives, so the sealed segments stay as they
-    /// are (for backups).
-    pub fn pause_compaction(&self) -> parking_lot::MutexGuard<'_, ()> {
-        self.shared.compact_lock.lock()
+    /// The earliest expiry among documents' newest versions (possibly of a version since
+    /// superseded), to know when to call [`Engine::expire`] next.
+    pub fn next_expiry(&self) -> Option<u64> {
+        self.shared.state.read().index.next_expiry()
+    }
+
+    /// Writes the tombstones of up to `limit` documents whose newest version expired at or
+    /// before `now` ([`Action::Expire`]), and returns them. A document changed meanwhile is
+    /// skipped: its new version carries its own expiry, if any.
+    pub fn expire(&self, now: u64, limit: usize) -> Result<Vec<VersionMeta>> {
+        let taken = self.shared.state.write().index.take_expired(now, limit);
+        let mut ops = Vec::with_capacity(taken.len());
+        for &(_, seq) in &taken {
+            if let Some(v) = self.shared.read_seq(seq)? {
+                ops.push(WriteOp {
+                    id: v.meta.id,
+                    expect: Expect::Version(v.meta.version),
+                    action: Action::Expire,
+                    expires_at: None,
+                });
+            }
+        }
+        if ops.is_empty() {
+            return Ok(Vec::new());
+        }
+        let put_back = |taken: &[(u64, u64)]| {
+            let mut state = self.shared.state.write();
+            for &(at, seq) in taken {
+                state.index.note_expiry(at, seq);
+            }
+        };
+        // One batch for all; if a document changed meanwhile, one batch each.
+        let singles: Vec<WriteOp> = ops
+            .iter()
+            .map(|op| WriteOp {
+                id: op.id.clone(),
+                expect: op.expect,
+                action: Action::Expire,
+                expires_at: None,
+            })
+            .collect();
+        match self.commit(ops, None) {
+            Ok(metas) => Ok(metas),
+            Err(Error::Conflict { .. }) => {
+                let mut written = Vec::new();
+                for op in singles {
+                    match self.commit(vec![op], None) {
+                        Ok(metas) => written.extend(metas),
+                        Err(Error::Conflict { .. } | Error::NotFound { .. }) => {}
+                        Err(e) => {
+                            put_back(&taken);
+                            return Err(e);
+                        }
+                    }
+                }
+                Ok(written)
+            }
+            Err(e) => {
+                put_back(&taken);
+                Err(e)
+            }
+        }
+    }
+
+    /// A consistent view of the log's files for a backup: every acknowledged batch up to
+    /// [`LogSnapshot::last_seq`], whole. Compaction waits while it lives; writes go on (the
+    /// active segment is read up to the length it had).
+    pub fn snapshot(&self) -> Result<LogSnapshot<'_>> {
+        let pause = self.shared.compact_lock.lock();
+        self.flush()?;
+        let (active, active_len, last_seq) = self.writer.committer.position();
+        let state = self.shared.state.read();
+        let mut files = Vec::new();
+        for (&number, reader) in state.segments.range(..=active) {
+            let len = match reader {
+                _ if number == active => active_len,
+                SegmentReader::Mapped(map) => map.len() as u64,
+                SegmentReader::File(file) => file.len().map_err(|e| {
+                    Error::io(
+                        "stat",
+                        segment::path(&self.shared.dir, u64::from(number)),
+                        e,
+                    )
+                })?,
+            };
+            files.push(LogFile {
+                name: segment::file_name(u64::from(number)),
+                len,
+                reader: reader.clone(),
+            });
+        }
+        let horizon = {
+            let h = self.shared.horizon.read();
+            (h.generation > 0).then(|| h.encode())
+        };
+        Ok(LogSnapshot {
+            _pause: pause,
+            files,
+            horizon,
+            last_seq,
+            last_time: state.index.last_time(),
+        })
     }
     /// Up to `limit` document ids (deleted ones included) that start with `prefix` and sort
     /// after `after`, in id order.
@@ -415,6 +513,50 @@ impl Engine {
     /// The log directory.
     pub fn dir(&self) -> &Path {
         &self.shared.dir
+    }
+}
+
+/// The log's files as [`Engine::snapshot`] found them.
+#[derive(Debug)]
+pub struct LogSnapshot<'a> {
+    _pause: parking_lot::MutexGuard<'a, ()>,
+    /// The segment files, oldest first, with the length that belongs to the snapshot.
+    pub files: Vec<LogFile>,
+    /// The bytes of the horizon file, if compaction ever ran (FORMAT.md §9).
+    pub horizon: Option<Vec<u8>>,
+    /// The newest seq the files hold.
+    pub last_seq: u64,
+    /// The time of that seq.
+    pub last_time: u64,
+}
+
+/// One segment file of a [`LogSnapshot`].
+#[derive(Debug)]
+pub struct LogFile {
+    /// The file name inside the log directory.
+    pub name: String,
+    /// The bytes that belong to the snapshot (the active segment may have grown since).
+    pub len: u64,
+    reader: SegmentReader,
+}
+
+impl LogFile {
+    /// Fills `buf` with the file's bytes from `offset` (within [`LogFile::len`]).
+    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        let end = offset
+            .checked_add(buf.len() as u64)
+            .filter(|&end| end <= self.len)
+            .ok_or(std::io::ErrorKind::UnexpectedEof)?;
+        match &self.reader {
+            SegmentReader::Mapped(map) => {
+                let src = map
+                    .get(offset as usize..end as usize)
+                    .ok_or(std::io::ErrorKind::UnexpectedEof)?;
+                buf.copy_from_slice(src);
+                Ok(())
+            }
+            SegmentReader::File(file) => file.read_exact_at(buf, offset),
+        }
     }
 }
 

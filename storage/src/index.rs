@@ -91,6 +91,9 @@ pub(crate) struct VersionIndex {
     live: u64,
     /// Seqs whose version compaction dropped.
     dropped: u64,
+    /// `(expires_at, seq)` of versions with an expiry that were newest when noted; entries go
+    /// stale as documents change and are checked when taken.
+    expiries: BTreeSet<(u64, u64)>,
 }
 
 impl VersionIndex {
@@ -102,6 +105,7 @@ impl VersionIndex {
             base_seq,
             live: 0,
             dropped: 0,
+            expiries: BTreeSet::new(),
         }
     }
 
@@ -136,6 +140,38 @@ impl VersionIndex {
         self.columns
             .get_mut(usize::try_from(i).ok()?)
             .filter(|e| e.segment != DROPPED)
+    }
+
+    /// Notes that the version with `seq` expires at `at`.
+    pub(crate) fn note_expiry(&mut self, at: u64, seq: u64) {
+        self.expiries.insert((at, seq));
+    }
+
+    /// The earliest noted expiry (possibly stale).
+    pub(crate) fn next_expiry(&self) -> Option<u64> {
+        self.expiries.first().map(|&(at, _)| at)
+    }
+
+    /// Takes up to `limit` versions that expired at or before `now` and are still their
+    /// document's newest, live version (stale entries are discarded on the way).
+    pub(crate) fn take_expired(&mut self, now: u64, limit: usize) -> Vec<(u64, u64)> {
+        let mut out = Vec::new();
+        while out.len() < limit {
+            let Some(&(at, seq)) = self.expiries.first() else {
+                break;
+            };
+            if at > now {
+                break;
+            }
+            self.expiries.pop_first();
+            if self
+                .entry(seq)
+                .is_some_and(|e| e.end == OPEN_END && !e.tombstone)
+            {
+                out.push((at, seq));
+            }
+        }
+        out
     }
 
     /// Versions compaction dropped.

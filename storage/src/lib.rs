@@ -37,10 +37,11 @@ mod types;
 mod writer;
 
 pub use compact::{CompactOptions, CompactReport, RetentionRule, Rules};
-pub use engine::{Engine, EngineCounts, SeqColumns, LOCK_FILE};
+pub use engine::{Engine, EngineCounts, LogFile, LogSnapshot, SeqColumns, LOCK_FILE};
 pub use error::{BoxError, CorruptionKind, Error, Result};
 pub use index::OPEN_END;
 pub use log::record::{MAX_ID_LEN, MAX_KIND_LEN};
 pub use log::{FORMAT_VERSION, OLDEST_SUPPORTED_FORMAT_VERSION};
 pub use options::{Durability, EngineOptions, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE};
+pub use recovery::cut_log_after;
 pub use types::{Action, Expect, OpenStats, Selector, UpdateFn, Version, VersionMeta, WriteOp};

@@ -60,8 +60,8 @@ pub(crate) fn create_segment(
     })
 }
 
-/// A record of an unfinished batch: id, version and columns.
-type PendingVersion = (String, u64, SeqEntry);
+/// A record of an unfinished batch: id, version, columns and expiry.
+type PendingVersion = (String, u64, SeqEntry, Option<u64>);
 
 /// Checks each record against what came before and feeds complete batches to the index.
 struct Replay {
@@ -133,6 +133,9 @@ impl Replay {
             // A batch of one record (the common case) needs no copy of its id.
             self.index
                 .push(record.id, record.version, record.seq, entry);
+            if let Some(at) = record.expires_at {
+                self.index.note_expiry(at, record.seq);
+            }
             self.records += 1;
             return Ok(());
         }
@@ -140,7 +143,12 @@ impl Replay {
             .insert(record.id.to_owned(), record.version);
         self.pending.push((
             record.seq,
-            Some((record.id.to_owned(), record.version, entry)),
+            Some((
+                record.id.to_owned(),
+                record.version,
+                entry,
+                record.expires_at,
+            )),
         ));
         if record.batch_end {
             self.apply_pending();
@@ -152,8 +160,11 @@ impl Replay {
         self.pending_versions.clear();
         for (seq, version) in self.pending.drain(..) {
             match version {
-                Some((id, version, entry)) => {
+                Some((id, version, entry, expires_at)) => {
                     self.index.push(&id, version, seq, entry);
+                    if let Some(at) = expires_at {
+                        self.index.note_expiry(at, seq);
+                    }
                     self.records += 1;
                 }
                 None => self.index.push_dropped(seq),
@@ -396,4 +407,66 @@ fn check_header(
     }
     replay.dropped_until(header.first_seq);
     Ok(header)
+}
+
+/// Cuts the log in `dir` after the last version written at or before `time` (a point-in-time
+/// restore): later segments are removed and the segment holding that version is truncated
+/// after it. Returns the newest seq kept. Refuses with [`Error::HistoryTrimmed`] a time before
+/// the log's horizon, where the cut log would miss versions compaction dropped.
+pub fn cut_log_after(dir: &Path, time: u64) -> Result<u64> {
+    let backend = crate::backend::OsBackend;
+    let lock_path = dir.join(crate::engine::LOCK_FILE);
+    let _lock = backend
+        .try_lock(&lock_path)
+        .map_err(|e| Error::io("lock", lock_path.clone(), e))?
+        .ok_or_else(|| Error::Locked {
+            path: dir.to_path_buf(),
+        })?;
+    let recovered = recover(&backend, dir)?;
+    let index = &recovered.state.index;
+    let snapshot = index.seq_at_time(time);
+    if let Some((seq, horizon_time)) = recovered.horizon.of(None) {
+        if seq > snapshot {
+            return Err(Error::HistoryTrimmed {
+                id: None,
+                oldest_complete: horizon_time,
+            });
+        }
+    }
+    let kept = (1..=snapshot)
+        .rev()
+        .find_map(|seq| index.entry(seq).map(|e| (seq, e.segment, e.offset, e.len)));
+    let numbers: Vec<u32> = recovered.state.segments.keys().copied().collect();
+    drop(recovered);
+    let (last_seq, keep_segment, end) = match kept {
+        Some((seq, segment, offset, len)) => (seq, segment, u64::from(offset) + u64::from(len)),
+        // Nothing at or before `time`: an empty log, created again on open.
+        None => (0, 0, 0),
+    };
+    for number in numbers.iter().rev().filter(|&&n| n > keep_segment) {
+        let path = segment::path(dir, u64::from(*number));
+        backend
+            .remove_file(&path)
+            .map_err(|e| Error::io("remove segment", path, e))?;
+    }
+    if keep_segment == 0 {
+        let horizon = dir.join(compact::HORIZON_FILE);
+        if horizon.exists() {
+            backend
+                .remove_file(&horizon)
+                .map_err(|e| Error::io("remove", horizon, e))?;
+        }
+    } else {
+        let path = segment::path(dir, u64::from(keep_segment));
+        let file = backend
+            .open(&path, false)
+            .map_err(|e| Error::io("open segment", path.clone(), e))?;
+        file.set_len(end)
+            .and_then(|()| file.sync())
+            .map_err(|e| Error::io("truncate segment", path, e))?;
+    }
+    backend
+        .sync_dir(dir)
+        .map_err(|e| Error::io("sync directory", dir, e))?;
+    Ok(last_seq)
 }

@@ -35,6 +35,11 @@ pub enum Action {
     Update(UpdateFn),
     /// A tombstone. The document must exist.
     Delete,
+    /// The tombstone of a document whose newest version expired: written by maintenance so the
+    /// expiry shows in history. The operation's [`Expect::Version`] must name the newest
+    /// version, which must carry an expiry at or before the batch's time; anything else is a
+    /// [`crate::Error::Conflict`].
+    Expire,
 }
 
 impl std::fmt::Debug for Action {
@@ -47,6 +52,7 @@ impl std::fmt::Debug for Action {
                 .finish(),
             Action::Update(_) => f.write_str("Update(..)"),
             Action::Delete => f.write_str("Delete"),
+            Action::Expire => f.write_str("Expire"),
         }
     }
 }

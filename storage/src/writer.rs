@@ -129,6 +129,12 @@ impl Committer {
         writer.sync_now()
     }
 
+    /// The active segment's number and length, and the newest seq, between two groups.
+    pub(crate) fn position(&self) -> (u32, u64, u64) {
+        let writer = self.writer.lock();
+        (writer.active.number, writer.active.len, writer.last_seq)
+    }
+
     /// Syncs if a buffered sync is due (called by the flusher thread).
     pub(crate) fn sync_if_due(&self) {
         let mut writer = self.writer.lock();
@@ -286,7 +292,7 @@ impl Writer {
         // and unmapped by the allocator every time.
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
-        let mut entries: Vec<(String, u64, u64, SeqEntry)> = Vec::new();
+        let mut entries: Vec<(String, u64, u64, SeqEntry, Option<u64>)> = Vec::new();
         let mut replies: Vec<(CommitReply, Result<Vec<VersionMeta>>)> = Vec::new();
         // Every record written since the last sync carries the same `group` (FORMAT.md §4): a
         // crash may tear any of those bytes, in any order, under every durability mode.
@@ -366,6 +372,7 @@ impl Writer {
                         tombstone: r.tombstone,
                         expires: r.expires_at.is_some(),
                     },
+                    r.expires_at,
                 ));
                 offset += u64::from(len);
             }
@@ -397,8 +404,11 @@ impl Writer {
         match failure {
             None => {
                 let mut state = self.shared.state.write();
-                for (id, version, seq, entry) in entries {
+                for (id, version, seq, entry, expires_at) in entries {
                     state.index.push(&id, version, seq, entry);
+                    if let Some(at) = expires_at {
+                        state.index.note_expiry(at, seq);
+                    }
                 }
             }
             Some(e) => {
@@ -528,10 +538,15 @@ impl Writer {
             let live = current
                 .as_ref()
                 .filter(|c| !c.tombstone && c.expires_at.is_none_or(|e| e > time));
-            let matches = match op.expect {
-                Expect::Any => true,
-                Expect::Version(v) => live.is_some_and(|c| c.version == v),
-                Expect::Absent => live.is_none(),
+            let matches = match (&op.action, op.expect) {
+                // An expiry tombstone names the expired version, which reads no longer see.
+                (Action::Expire, Expect::Version(v)) => current.as_ref().is_some_and(|c| {
+                    c.version == v && !c.tombstone && c.expires_at.is_some_and(|e| e <= time)
+                }),
+                (Action::Expire, _) => false,
+                (_, Expect::Any) => true,
+                (_, Expect::Version(v)) => live.is_some_and(|c| c.version == v),
+                (_, Expect::Absent) => live.is_none(),
             };
             if !matches {
                 return Err(Error::Conflict {
@@ -597,6 +612,14 @@ impl Writer {
                         return Err(Error::NotFound { id: op.id });
                     };
                     let newest = self.resolve(&live.content)?;
+                    (true, newest.kind, None, Arc::new(Vec::new()))
+                }
+                Action::Expire => {
+                    // `matches` checked the expired version is the newest.
+                    let Some(expired) = &current else {
+                        return Err(Error::NotFound { id: op.id });
+                    };
+                    let newest = self.resolve(&expired.content)?;
                     (true, newest.kind, None, Arc::new(Vec::new()))
                 }
             };

@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -73,6 +74,9 @@ pub struct CompactOptions {
     pub max_seq: u64,
     /// The time age limits are judged at, microseconds since the epoch.
     pub now: u64,
+    /// When set, the run stops at the next chunk (dropping the segment it was rewriting) and
+    /// returns what it finished.
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 impl CompactOptions {
@@ -82,7 +86,20 @@ impl CompactOptions {
             io_bytes_per_sec: None,
             max_seq,
             now,
+            stop: None,
         }
+    }
+
+    /// Stops the run early when `stop` is set.
+    pub fn with_stop(mut self, stop: Arc<AtomicBool>) -> Self {
+        self.stop = Some(stop);
+        self
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop
+            .as_ref()
+            .is_some_and(|s| s.load(Ordering::Acquire))
     }
 
     /// Limits the write rate.
@@ -139,7 +156,7 @@ impl Horizon {
     }
 
     /// FORMAT.md §9.
-    fn encode(&self) -> Vec<u8> {
+    pub(crate) fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
         out.extend_from_slice(&HORIZON_MAGIC);
         out.extend_from_slice(&HORIZON_VERSION.to_le_bytes());
@@ -326,7 +343,17 @@ pub(crate) fn compact(
         bytes: 0,
     };
     for (number, dropped) in plan {
-        rewrite(shared, number, &dropped, &mut report, &mut throttle)?;
+        if options.stopped() {
+            break;
+        }
+        rewrite(
+            shared,
+            number,
+            &dropped,
+            options,
+            &mut report,
+            &mut throttle,
+        )?;
     }
     report.generation = shared.horizon.read().generation;
     report.micros = started.elapsed().as_micros() as u64;
@@ -402,6 +429,7 @@ fn rewrite(
     shared: &Arc<Shared>,
     number: u32,
     dropped: &BTreeMap<u64, Superseded>,
+    options: &CompactOptions,
     report: &mut CompactReport,
     throttle: &mut Throttle,
 ) -> Result<()> {
@@ -480,6 +508,12 @@ fn rewrite(
             written += out.len() as u64;
             throttle.wrote(out.len());
             out.clear();
+            if options.stopped() {
+                drop(file);
+                return backend
+                    .remove_file(&tmp)
+                    .map_err(|e| Error::io("remove", tmp.clone(), e));
+            }
         }
     }
     if !batch.is_empty() {
