@@ -1,6 +1,8 @@
 //! Collections are queries (DESIGN §6): a named, persisted [`QuerySpec`] with options, stored as
 //! a versioned document of a system kind, so that its definition has history.
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -73,8 +75,8 @@ impl Retention {
         self
     }
 
-    fn validate(&self) -> Result<()> {
-        let bad = |reason: String| Error::InvalidOption(format!("collection retention: {reason}"));
+    pub(crate) fn validate(&self) -> Result<()> {
+        let bad = |reason: String| Error::InvalidOption(format!("retention: {reason}"));
         if self.max_versions == Some(0) {
             return Err(bad(
                 "max_versions must be at least 1 (the current version)".into()
@@ -192,6 +194,59 @@ fn parse_definition(doc: &Document) -> Result<Definition> {
         source,
     })
 }
+
+/// The documents each collection with a retention holds now, with that retention's rule, read
+/// straight from the engine and the index (the maintenance thread holds no store handle).
+pub(crate) fn retention_members(
+    engine: &storage::Engine,
+    index: &query::Index,
+    now: u64,
+) -> Result<HashMap<String, Vec<storage::RetentionRule>>> {
+    let mut members: HashMap<String, Vec<storage::RetentionRule>> = HashMap::new();
+    let mut after: Option<String> = None;
+    loop {
+        let ids = engine.ids_with_prefix(COLLECTION_ID_PREFIX, after.as_deref(), 256);
+        for id in &ids {
+            let Some(version) = engine.get(id, storage::Selector::Newest)? else {
+                continue;
+            };
+            if version.meta.tombstone {
+                continue;
+            }
+            let definition: Definition =
+                serde_json::from_slice(&version.body).map_err(|source| Error::Decode {
+                    id: id.clone(),
+                    source,
+                })?;
+            let Some(retention) = definition.options.retention else {
+                continue;
+            };
+            let rule = retention.rule();
+            let mut spec = QuerySpec::new(exclude_system(&definition.spec.query))
+                .ids_only(true)
+                .limit(MEMBERS_PAGE);
+            loop {
+                let out = index.search(&spec, now)?;
+                for hit in &out.hits {
+                    if let Some(v) = engine.get_seq(hit.seq)? {
+                        members.entry(v.meta.id).or_default().push(rule);
+                    }
+                }
+                match out.next_page {
+                    Some(token) => spec.page = Some(token),
+                    None => break,
+                }
+            }
+        }
+        if ids.len() < 256 {
+            return Ok(members);
+        }
+        after = ids.last().cloned();
+    }
+}
+
+/// Members of a collection read per query by [`retention_members`].
+const MEMBERS_PAGE: usize = 10_000;
 
 fn check_spec(spec: &QuerySpec) -> Result<()> {
     spec.validate()?;

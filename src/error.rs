@@ -219,6 +219,29 @@ pub enum Error {
     /// A batch is too large for one log segment.
     #[error("{0}")]
     BatchTooLarge(String),
+    /// A read of the past needs versions that retention dropped (DESIGN §2): the answer would
+    /// be incomplete, so there is none. History is complete from `oldest_complete` on.
+    #[error("{} before {oldest_complete} us was dropped by retention; history is complete from {oldest_complete} us on", .id.as_deref().map(|i| format!("history of {i}")).unwrap_or_else(|| "history".to_owned()))]
+    HistoryTrimmed {
+        /// The document, when a point read asked for it.
+        id: Option<String>,
+        /// The oldest time (microseconds since the epoch) from which history is complete.
+        oldest_complete: u64,
+    },
+    /// A backup is incomplete or damaged: restoring it would not give back the store it was.
+    #[error("backup {path} cannot be restored: {reason}")]
+    BackupDamaged {
+        /// The backup directory, or the damaged file in it.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A restore's destination already holds files.
+    #[error("cannot restore into {path}: it is not empty")]
+    DestinationNotEmpty {
+        /// The destination directory.
+        path: PathBuf,
+    },
 }
 
 fn show(v: Option<u64>) -> String {
@@ -269,6 +292,13 @@ impl From<storage::Error> for Error {
             },
             storage::Error::TooLarge(msg) => Error::BatchTooLarge(msg),
             storage::Error::InvalidOption(msg) => Error::InvalidOption(msg),
+            storage::Error::HistoryTrimmed {
+                id,
+                oldest_complete,
+            } => Error::HistoryTrimmed {
+                id,
+                oldest_complete,
+            },
             other => Error::InvalidOption(other.to_string()),
         }
     }

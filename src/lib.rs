@@ -27,6 +27,7 @@ mod batch;
 mod collection;
 mod document;
 mod error;
+mod lifecycle;
 mod options;
 mod search;
 mod stats;
@@ -43,6 +44,7 @@ pub use collection::{
 };
 pub use document::{Document, Meta, RawDocument};
 pub use error::{CorruptionKind, Error, Result};
+pub use lifecycle::{CompactionReport, LifecycleStats, MaintenanceOptions};
 pub use options::{Durability, IndexOptions, Limits, Options};
 /// Errors of queries (syntax with position, invalid queries and options, page tokens, index).
 pub use query::Error as QueryError;

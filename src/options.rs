@@ -2,7 +2,11 @@
 
 use std::time::Duration;
 
+use std::collections::BTreeMap;
+
+use crate::collection::Retention;
 use crate::error::{Error, Result};
+use crate::lifecycle::MaintenanceOptions;
 use crate::tasks::TaskPoolOptions;
 
 pub use query::IndexOptions;
@@ -93,6 +97,11 @@ pub struct Options {
     pub index: IndexOptions,
     /// The query task pool (workers, queue bound, default expiry).
     pub tasks: TaskPoolOptions,
+    /// Version retention by kind (documents whose newest version has that kind); kinds not
+    /// named keep every version. See [`crate::Store::compact`].
+    pub retention: BTreeMap<String, Retention>,
+    /// Background compaction and expiry.
+    pub maintenance: MaintenanceOptions,
 }
 
 impl Default for Options {
@@ -104,6 +113,8 @@ impl Default for Options {
             max_time_ahead: Duration::from_secs(24 * 3600),
             index: IndexOptions::default(),
             tasks: TaskPoolOptions::default(),
+            retention: BTreeMap::new(),
+            maintenance: MaintenanceOptions::default(),
         }
     }
 }
@@ -144,6 +155,19 @@ impl Options {
         self
     }
 
+    /// Keeps the versions of documents of `kind` that `retention` keeps (compaction drops the
+    /// others); replaces an earlier rule for the same kind.
+    pub fn with_retention(mut self, kind: impl Into<String>, retention: Retention) -> Self {
+        self.retention.insert(kind.into(), retention);
+        self
+    }
+
+    /// Sets the background maintenance options.
+    pub fn with_maintenance(mut self, maintenance: MaintenanceOptions) -> Self {
+        self.maintenance = maintenance;
+        self
+    }
+
     /// Sets the document limits.
     pub fn with_limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
@@ -176,6 +200,13 @@ impl Options {
             ),
         )?;
         self.tasks.validate()?;
+        self.maintenance.validate()?;
+        for (kind, retention) in &self.retention {
+            check(!kind.is_empty(), "retention names an empty kind".to_owned())?;
+            retention
+                .validate()
+                .map_err(|e| Error::InvalidOption(format!("retention of kind {kind:?}: {e}")))?;
+        }
         self.index
             .validate()
             .map_err(|e| Error::InvalidOption(e.to_string()))?;

@@ -120,8 +120,17 @@ pub struct Stats {
     pub documents: u64,
     /// Documents ever written, deleted ones included.
     pub documents_ever: u64,
-    /// Versions: the newest seq.
+    /// Documents whose newest version is a tombstone (deleted or expired).
+    pub tombstones: u64,
+    /// Versions the log holds.
     pub versions: u64,
+    /// Versions retention dropped, ever.
+    pub dropped_versions: u64,
+    /// The time (microseconds since the epoch) from which every read of the past is complete;
+    /// `None` while retention dropped nothing.
+    pub history_complete_from: Option<u64>,
+    /// Compaction and expiry since the store was opened.
+    pub lifecycle: crate::lifecycle::LifecycleStats,
     /// Log segment files.
     pub segments: u64,
     /// Bytes of the log on disk (0 for a store without a directory).
@@ -192,7 +201,11 @@ impl Store {
         Stats {
             documents: counts.live_documents,
             documents_ever: counts.documents,
+            tombstones: counts.documents - counts.live_documents,
             versions: counts.versions,
+            dropped_versions: counts.dropped_versions,
+            history_complete_from: self.inner.engine.horizon(None).map(|(_, time)| time),
+            lifecycle: self.inner.lifecycle.counters.snapshot(),
             segments: counts.segments,
             log_bytes,
             index_bytes,

@@ -30,11 +30,13 @@ pub(crate) const INDEX_DIR: &str = "index";
 
 #[derive(Debug)]
 pub(crate) struct Inner {
-    // Field order is drop order: the task pool, the continuous-query feed and the index (and
-    // their threads, which read the engine) go first.
+    // Field order is drop order: the maintenance thread, the task pool, the continuous-query
+    // feed and the index (and their threads, which read the engine) go first.
+    pub(crate) maintenance: crate::lifecycle::Maintenance,
+    pub(crate) lifecycle: crate::lifecycle::Lifecycle,
     pub(crate) tasks: crate::tasks::Pool,
     pub(crate) feed: crate::subscribe::Feed,
-    pub(crate) index: query::Index,
+    pub(crate) index: Arc<query::Index>,
     pub(crate) watch: Arc<Watch>,
     pub(crate) engine: Arc<Engine>,
     pub(crate) options: Options,
@@ -141,8 +143,20 @@ impl Store {
         // In-memory and simulated stores have no directory to report their tasks in.
         let report_dir = matches!(index_location_kind, IndexKind::Dir).then_some(path);
         let tasks = crate::tasks::Pool::new(options.tasks.clone(), report_dir)?;
+        let index = Arc::new(index);
+        let lifecycle = crate::lifecycle::Lifecycle {
+            engine: Arc::clone(&engine),
+            index: Arc::clone(&index),
+            watch: Arc::clone(&watch),
+            low_water: feed.low_water_handle(),
+            counters: Default::default(),
+            options: Arc::new(options.clone()),
+        };
+        let maintenance = crate::lifecycle::Maintenance::start(lifecycle.clone())?;
         Ok(Store {
             inner: Arc::new(Inner {
+                maintenance,
+                lifecycle,
                 tasks,
                 feed,
                 watch,
@@ -282,6 +296,7 @@ impl Store {
     fn write_checked(&self, batch: Batch, system: bool) -> Result<Vec<Meta>> {
         let limits = &self.inner.options.limits;
         let mut ops = Vec::with_capacity(batch.ops.len());
+        let mut expiring = false;
         for op in batch.ops {
             validate::id(&op.id, limits)?;
             if !system && op.id.starts_with(SYSTEM_ID_PREFIX) {
@@ -299,6 +314,7 @@ impl Store {
                 }
             }
             let WriteOptions { expect, expires_at } = op.options;
+            expiring |= expires_at.is_some();
             let action = match op.kind {
                 OpKind::Put { kind, body } => {
                     validate::kind(&kind, limits)?;
@@ -339,6 +355,10 @@ impl Store {
             self.inner.index.notify();
             if let Some(last) = metas.last() {
                 self.inner.watch.committed(last.seq);
+            }
+            if expiring {
+                // The maintenance thread sleeps until the next expiry it knows of.
+                self.inner.maintenance.wake();
             }
         }
         Ok(result?.into_iter().map(Meta::from).collect())

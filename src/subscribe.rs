@@ -7,7 +7,7 @@
 //! subscriber, no event is dropped, and a dropped subscription is forgotten.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -168,6 +168,9 @@ struct Sub {
     stopped_matching: bool,
     count: Option<u64>,
     paused: bool,
+    /// The time of the seq the subscription started after: documents that had expired by
+    /// then were not in its replay or count, so their expiry tombstones are no event.
+    start_time: u64,
 }
 
 /// The feed thread; owned by the store.
@@ -175,6 +178,9 @@ struct Sub {
 pub(crate) struct Feed {
     register: Option<Sender<Sub>>,
     watch: Arc<Watch>,
+    /// The lowest seq a subscription will still look at (`u64::MAX` when none): compaction
+    /// keeps the versions from there on.
+    low_water: Arc<AtomicU64>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -198,9 +204,11 @@ impl Feed {
     pub(crate) fn new(engine: Arc<Engine>, watch: Arc<Watch>) -> Result<Feed> {
         let (tx, rx) = crossbeam_channel::unbounded();
         let w = Arc::clone(&watch);
+        let low_water = Arc::new(AtomicU64::new(u64::MAX));
+        let lw = Arc::clone(&low_water);
         let thread = std::thread::Builder::new()
             .name("strata-feed".into())
-            .spawn(move || feed(&engine, &w, &rx))
+            .spawn(move || feed(&engine, &w, &rx, &lw))
             .map_err(|source| Error::Io {
                 op: "start the continuous-query thread",
                 path: Default::default(),
@@ -209,11 +217,18 @@ impl Feed {
         Ok(Feed {
             register: Some(tx),
             watch,
+            low_water,
             thread: Some(thread),
         })
     }
 
+    /// The lowest seq a subscription will still look at (`u64::MAX` when there is none).
+    pub(crate) fn low_water_handle(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.low_water)
+    }
+
     fn add(&self, sub: Sub) -> Result<()> {
+        self.low_water.fetch_min(sub.next, Ordering::AcqRel);
         self.register
             .as_ref()
             .ok_or(Error::Closed)?
@@ -234,7 +249,7 @@ impl Drop for Feed {
     }
 }
 
-fn feed(engine: &Engine, watch: &Watch, register: &Receiver<Sub>) {
+fn feed(engine: &Engine, watch: &Watch, register: &Receiver<Sub>, low_water: &AtomicU64) {
     let mut subs: Vec<Sub> = Vec::new();
     // The subscriptions by required term, rebuilt only when the set of subscriptions changes
     // (it indexes them by position).
@@ -267,6 +282,11 @@ fn feed(engine: &Engine, watch: &Watch, register: &Receiver<Sub>) {
             if s.paused && !s.shared.paused.load(Ordering::Acquire) {
                 s.paused = false;
             }
+        }
+        // Registrations not yet received lowered it themselves (`Feed::add`).
+        if register.is_empty() {
+            let lowest = subs.iter().map(|s| s.next).min().unwrap_or(u64::MAX);
+            low_water.store(lowest, Ordering::Release);
         }
         let head = engine.last_seq();
         let cursors = subs
@@ -459,17 +479,27 @@ fn deliver(engine: &Engine, gates: &Gates, subs: &mut [Sub], from: u64, to: u64)
                 slot => {
                     let p = match v.meta.version {
                         0 => None,
-                        n => engine
-                            .get(&v.meta.id, Selector::Version(n - 1))?
-                            .map(|p| Seen::new(&p))
-                            .transpose()?,
+                        // A previous version retention dropped (the subscription resumed from
+                        // before the horizon) is taken as absent.
+                        n => match engine.get(&v.meta.id, Selector::Version(n - 1)) {
+                            Err(storage::Error::HistoryTrimmed { .. }) => None,
+                            found => found?.map(|p| Seen::new(&p)).transpose()?,
+                        },
                     };
                     slot.insert(p)
                 }
             };
-            // An expired previous version had left the result already.
+            // An expired previous version had left the result already. Its expiry tombstone
+            // (a delete of an expired document is refused, so a tombstone after one is the
+            // expiry's) is when it leaves, as `Deleted`, unless it had expired before the
+            // subscription started and so was never in it.
             let was = prev.as_ref().is_some_and(|p| {
-                p.info.expires_at.is_none_or(|e| e > v.meta.time) && p.matches(&sub.matcher)
+                let present_until = if new.tombstone {
+                    sub.start_time
+                } else {
+                    v.meta.time
+                };
+                p.info.expires_at.is_none_or(|e| e > present_until) && p.matches(&sub.matcher)
             });
             let (kind, delta) = match (was, now_matches) {
                 (true, true) => (Some(EventKind::Updated), 0),
@@ -750,6 +780,20 @@ impl Store {
             Some(s) => s,
             None => last,
         };
+        // Resuming before the horizon would pass over versions retention dropped.
+        if let Some((seq, time)) = self.inner.engine.horizon(None) {
+            if start < seq && options.from_seq.is_some() {
+                return Err(Error::HistoryTrimmed {
+                    id: None,
+                    oldest_complete: time,
+                });
+            }
+        }
+        let start_time = {
+            let mut cols = Vec::new();
+            self.inner.engine.seq_columns(&[start], &mut cols);
+            cols.first().copied().flatten().map_or(0, |c| c.time)
+        };
         let count = if options.live_count {
             let r = self.query(
                 &QuerySpec::new(spec.query.clone())
@@ -785,6 +829,7 @@ impl Store {
             stopped_matching: options.stopped_matching,
             count,
             paused: false,
+            start_time,
         })?;
         Ok(Subscription {
             rx,

@@ -22,7 +22,8 @@ use serde_json::{json, Map, Value};
 use storage::fuzzing::{self, FrameScan};
 use strata::backend::{CrashMode, SimBackend};
 use strata::{
-    Batch, CorruptionKind, Document, Error, Expect, Limits, Options, Store, WriteOptions,
+    Batch, CorruptionKind, Document, Error, Expect, Limits, MaintenanceOptions, Options, Store,
+    WriteOptions,
 };
 
 /// The data directory of every store the targets open; the segments live in `DATA_DIR/log`.
@@ -205,9 +206,12 @@ pub fn segment_files(sim: &SimBackend) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// The options `open_dir` opens with: small segments, so that writes after recovery roll.
+/// The options `open_dir` opens with: small segments, so that writes after recovery roll; no
+/// background expiry tombstones, whose seqs the checks below do not expect.
 pub fn open_dir_options() -> Options {
-    Options::default().with_segment_size(4096)
+    Options::default()
+        .with_segment_size(4096)
+        .with_maintenance(MaintenanceOptions::default().with_expire(false))
 }
 
 /// Arbitrary segment files (see [`SegmentFiles`]) opened as a store.
@@ -366,10 +370,12 @@ pub fn model_limits() -> Limits {
         .with_max_document_bytes(300)
 }
 
+/// No background expiry tombstones: the model does not write them.
 fn model_options() -> Options {
     Options::default()
         .with_segment_size(4096)
         .with_limits(model_limits())
+        .with_maintenance(MaintenanceOptions::default().with_expire(false))
 }
 
 /// A document id: mostly a few valid ones, so operations meet, and now and then an invalid one.

@@ -14,7 +14,7 @@ use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::Column;
 use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader};
 
-use crate::ast::{Field, SystemField};
+use crate::ast::{Field, Query, Scalar, SystemField};
 use crate::error::{Error, Result};
 use crate::index::{Published, Shared, TailDoc};
 use crate::keys::{min_value, values_of, ColumnReader, SortValue};
@@ -505,6 +505,21 @@ impl SegmentCollector for VersionSegmentCollector {
 }
 
 /// Resolves the snapshot of a first page.
+/// The kind every match must have, if the query says (`_kind:k`, alone or among the `must`
+/// clauses).
+fn required_kind(query: &Query) -> Option<&str> {
+    match query {
+        Query::Kind(kind) => Some(kind),
+        Query::Term {
+            field: Field::System(SystemField::Kind),
+            value: Scalar::Str(kind),
+            case_insensitive: false,
+        } => Some(kind),
+        Query::Bool(b) => b.must.iter().find_map(required_kind),
+        _ => None,
+    }
+}
+
 fn visibility(spec: &QuerySpec, engine: &Engine, now: u64) -> Visibility {
     let last = engine.last_seq();
     let (at, all_versions, expiry_at) = match spec.snapshot {
@@ -555,6 +570,19 @@ pub(crate) fn search(
         }
         None => (visibility(spec, &shared.engine, now), None),
     };
+    // A snapshot before the horizon of the kind asked for (of the store, when the query names
+    // no kind) could miss versions retention dropped: say so instead (DESIGN §2).
+    if !vis.all_versions {
+        let kind = required_kind(&spec.query);
+        if let Some((seq, time)) = shared.engine.horizon(kind) {
+            if vis.at < seq {
+                return Err(Error::Storage(storage::Error::HistoryTrimmed {
+                    id: None,
+                    oldest_complete: time,
+                }));
+            }
+        }
+    }
     let group = match &spec.group_by {
         Some(g) => Some((Field::parse(&g.field)?, g.top)),
         None => None,

@@ -70,7 +70,8 @@ impl RetentionRule {
 pub struct CompactOptions {
     /// Most bytes written per second (`None`: as fast as the disk goes).
     pub io_bytes_per_sec: Option<u64>,
-    /// Only versions with a seq at or below this are dropped (e.g. what the index committed).
+    /// Only versions superseded at or before this seq are dropped (e.g. what the index
+    /// committed, or what every reader of the log has passed).
     pub max_seq: u64,
     /// The time age limits are judged at, microseconds since the epoch.
     pub now: u64,
@@ -80,7 +81,8 @@ pub struct CompactOptions {
 }
 
 impl CompactOptions {
-    /// Options judging ages at `now`, dropping versions up to `max_seq`, at full speed.
+    /// Options judging ages at `now`, dropping versions superseded up to `max_seq`, at full
+    /// speed.
     pub fn new(now: u64, max_seq: u64) -> Self {
         CompactOptions {
             io_bytes_per_sec: None,
@@ -413,7 +415,7 @@ fn plan(
                 break;
             };
             // Only a prefix of the chain can go: stop at the first version that must stay.
-            if seq > options.max_seq || entry.segment >= active {
+            if next > options.max_seq || entry.segment >= active {
                 break;
             }
             plan.entry(entry.segment)

@@ -79,14 +79,17 @@ impl SegmentHeader {
                 "reserved header bytes are not zero",
             ));
         }
+        // Version 1 has no flags; version 2 is written only for compacted segments.
         let flags = le32(12);
-        let allowed = if version >= COMPACTED_FORMAT_VERSION {
+        let expected = if version >= COMPACTED_FORMAT_VERSION {
             FLAG_COMPACTED
         } else {
             0
         };
-        if flags & !allowed != 0 {
-            return Err(CorruptionKind::BadSegment("unknown header flags"));
+        if flags != expected {
+            return Err(CorruptionKind::BadSegment(
+                "header flags do not match its format version",
+            ));
         }
         let first_seq = le64(24);
         if first_seq == 0 {

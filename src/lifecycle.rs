@@ -1,0 +1,412 @@
+//! Lifecycle: version retention and compaction, document expiry, and the maintenance thread
+//! that runs both in the background (DESIGN §7).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use serde::Serialize;
+use storage::{CompactOptions, Engine, RetentionRule};
+
+use crate::collection::{retention_members, Retention};
+use crate::error::{Error, Result};
+use crate::options::Options;
+use crate::store::{now_micros, Store};
+use crate::watch::Watch;
+
+/// Options of the background maintenance: compaction and expiry.
+///
+/// ```
+/// use std::time::Duration;
+/// use strata::{MaintenanceOptions, Options, Retention};
+/// let options = Options::default()
+///     .with_retention("metric", Retention::default().max_versions(10))
+///     .with_maintenance(
+///         MaintenanceOptions::default()
+///             .with_compaction_interval(Some(Duration::from_secs(3600)))
+///             .with_compaction_io_rate(Some(16 << 20)),
+///     );
+/// # let _ = options;
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MaintenanceOptions {
+    /// How often compaction runs in the background, when some retention is configured (by kind
+    /// or by collection). `None`: only when [`Store::compact`] is called. Default 10 minutes.
+    pub compaction_interval: Option<Duration>,
+    /// Most bytes per second compaction writes, in the background and on demand. `None`: as
+    /// fast as the disk goes. Default 32 MiB/s.
+    pub compaction_io_rate: Option<u64>,
+    /// Whether expired documents get their tombstone written in the background, as soon as
+    /// they expire. Default true. Expired documents are absent from reads either way.
+    pub expire: bool,
+    /// Most expiry tombstones written per batch. Default 1000.
+    pub expiry_batch: usize,
+}
+
+impl Default for MaintenanceOptions {
+    fn default() -> Self {
+        MaintenanceOptions {
+            compaction_interval: Some(Duration::from_secs(600)),
+            compaction_io_rate: Some(32 << 20),
+            expire: true,
+            expiry_batch: 1000,
+        }
+    }
+}
+
+impl MaintenanceOptions {
+    /// Sets how often background compaction runs (`None`: never in the background).
+    pub fn with_compaction_interval(mut self, interval: Option<Duration>) -> Self {
+        self.compaction_interval = interval;
+        self
+    }
+
+    /// Sets compaction's write rate (`None`: unlimited).
+    pub fn with_compaction_io_rate(mut self, bytes_per_sec: Option<u64>) -> Self {
+        self.compaction_io_rate = bytes_per_sec;
+        self
+    }
+
+    /// Sets whether expiry tombstones are written in the background.
+    pub fn with_expire(mut self, expire: bool) -> Self {
+        self.expire = expire;
+        self
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        if self.compaction_io_rate == Some(0) {
+            return Err(Error::InvalidOption(
+                "compaction_io_rate must be above 0 (None: unlimited)".into(),
+            ));
+        }
+        if self.compaction_interval == Some(Duration::ZERO) {
+            return Err(Error::InvalidOption(
+                "compaction_interval must be above 0 (None: on demand only)".into(),
+            ));
+        }
+        if self.expiry_batch == 0 {
+            return Err(Error::InvalidOption(
+                "expiry_batch must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Retention {
+    pub(crate) fn rule(&self) -> RetentionRule {
+        RetentionRule {
+            min_versions: self.min_versions.unwrap_or(0),
+            max_versions: self.max_versions,
+            max_age: self.max_age_secs.map(Duration::from_secs),
+        }
+    }
+}
+
+/// What a compaction run did, from [`Store::compact`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct CompactionReport {
+    /// Log segments rewritten.
+    pub segments_rewritten: u64,
+    /// Versions dropped (from the log and the index).
+    pub versions_dropped: u64,
+    /// Bytes of the rewritten segments before.
+    pub bytes_before: u64,
+    /// Bytes of the rewritten segments after.
+    pub bytes_after: u64,
+    /// Wall time, microseconds.
+    pub micros: u64,
+}
+
+/// Lifecycle counters since the store was opened, in [`crate::Stats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct LifecycleStats {
+    /// Compaction runs finished.
+    pub compactions: u64,
+    /// Versions they dropped.
+    pub versions_dropped: u64,
+    /// Log bytes they reclaimed.
+    pub bytes_reclaimed: u64,
+    /// Time they took, microseconds.
+    pub compaction_micros: u64,
+    /// Expiry tombstones written.
+    pub expired: u64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    compactions: AtomicU64,
+    versions_dropped: AtomicU64,
+    bytes_reclaimed: AtomicU64,
+    compaction_micros: AtomicU64,
+    expired: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn snapshot(&self) -> LifecycleStats {
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        LifecycleStats {
+            compactions: get(&self.compactions),
+            versions_dropped: get(&self.versions_dropped),
+            bytes_reclaimed: get(&self.bytes_reclaimed),
+            compaction_micros: get(&self.compaction_micros),
+            expired: get(&self.expired),
+        }
+    }
+}
+
+/// The retention rules in force for one run: by kind, and by collection membership.
+struct Rules {
+    kinds: HashMap<String, RetentionRule>,
+    ids: HashMap<String, Vec<RetentionRule>>,
+}
+
+impl Rules {
+    fn is_empty(&self) -> bool {
+        self.kinds.is_empty() && self.ids.is_empty()
+    }
+
+    fn of(&self, id: &str, kind: &str) -> Vec<RetentionRule> {
+        let mut rules = self.ids.get(id).cloned().unwrap_or_default();
+        rules.extend(self.kinds.get(kind).copied());
+        rules
+    }
+}
+
+/// What compaction and expiry work with. The maintenance thread holds this, never a store
+/// handle: dropping the last [`Store`] must close the store at once, on the caller's thread.
+#[derive(Debug, Clone)]
+pub(crate) struct Lifecycle {
+    pub(crate) engine: Arc<Engine>,
+    pub(crate) index: Arc<query::Index>,
+    pub(crate) watch: Arc<Watch>,
+    /// The lowest seq a subscription will still read ([`crate::subscribe::Feed`]).
+    pub(crate) low_water: Arc<AtomicU64>,
+    pub(crate) counters: Arc<Counters>,
+    pub(crate) options: Arc<Options>,
+}
+
+impl Lifecycle {
+    fn now(&self) -> u64 {
+        now_micros().max(self.engine.last_time())
+    }
+
+    /// The retention rules now: the per-kind rules and every collection's, applied to its
+    /// current members.
+    fn rules(&self) -> Result<Rules> {
+        let kinds = self
+            .options
+            .retention
+            .iter()
+            .map(|(kind, r)| (kind.clone(), r.rule()))
+            .collect();
+        let ids = retention_members(&self.engine, &self.index, self.now())?;
+        Ok(Rules { kinds, ids })
+    }
+
+    /// Compaction drops versions superseded at or before this seq: what the index committed
+    /// (queries never meet a dropped version in the tail), and what every subscription has
+    /// passed (it reads the version before each one it looks at).
+    fn compactable_seq(&self) -> u64 {
+        let committed = self.index.progress().committed_seq;
+        committed.min(self.low_water.load(Ordering::Acquire).saturating_sub(1))
+    }
+
+    /// One compaction run; `stop` ends it early.
+    fn compact(&self, stop: Option<&Arc<AtomicBool>>) -> Result<CompactionReport> {
+        let rules = self.rules()?;
+        if rules.is_empty() {
+            return Ok(CompactionReport::default());
+        }
+        let mut options = CompactOptions::new(self.now(), self.compactable_seq())
+            .with_io_rate(self.options.maintenance.compaction_io_rate);
+        if let Some(stop) = stop {
+            options = options.with_stop(Arc::clone(stop));
+        }
+        let report = self
+            .engine
+            .compact(&|id, kind| rules.of(id, kind), &options)?;
+        if !report.dropped_seqs.is_empty() {
+            self.index
+                .remove_dropped(report.dropped_seqs, report.generation)?;
+        }
+        let c = &self.counters;
+        c.compactions.fetch_add(1, Ordering::Relaxed);
+        c.versions_dropped
+            .fetch_add(report.versions_dropped, Ordering::Relaxed);
+        c.bytes_reclaimed.fetch_add(
+            report.bytes_before.saturating_sub(report.bytes_after),
+            Ordering::Relaxed,
+        );
+        c.compaction_micros
+            .fetch_add(report.micros, Ordering::Relaxed);
+        Ok(CompactionReport {
+            segments_rewritten: report.segments_rewritten,
+            versions_dropped: report.versions_dropped,
+            bytes_before: report.bytes_before,
+            bytes_after: report.bytes_after,
+            micros: report.micros,
+        })
+    }
+
+    fn expire_due(&self) -> Result<u64> {
+        let batch = self.options.maintenance.expiry_batch;
+        let mut written = 0;
+        loop {
+            self.index.wait_for_room();
+            let metas = self.engine.expire(self.now(), batch)?;
+            if let Some(last) = metas.last() {
+                self.index.notify();
+                self.watch.committed(last.seq);
+            }
+            written += metas.len() as u64;
+            self.counters
+                .expired
+                .fetch_add(metas.len() as u64, Ordering::Relaxed);
+            if metas.len() < batch {
+                return Ok(written);
+            }
+        }
+    }
+}
+
+impl Store {
+    /// Rewrites the log without the versions retention no longer keeps, removes them from the
+    /// index and reclaims their disk space. Runs while reads and writes go on, at
+    /// [`MaintenanceOptions::compaction_io_rate`], one run at a time; crash-safe at every step.
+    /// Background maintenance calls it every
+    /// [`MaintenanceOptions::compaction_interval`]; call it to compact now.
+    ///
+    /// Retention comes from [`crate::Options::with_retention`] (by kind) and collections'
+    /// [`crate::CollectionOptions::retention`] (by membership now). A version is kept if any
+    /// rule keeps it; a document without a rule keeps every version, and the newest version is
+    /// always kept. Only versions in sealed log segments are dropped, and reads of the past
+    /// that would need a dropped version fail with [`Error::HistoryTrimmed`].
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use strata::{Error, Options, Retention, Store};
+    /// let dir = tempfile::tempdir().expect("a temporary directory");
+    /// let options = Options::default()
+    ///     .with_segment_size(4096)
+    ///     .with_retention("reading", Retention::default().max_versions(2));
+    /// let store = Store::open(dir.path(), options)?;
+    /// for n in 0..100 {
+    ///     store.put("/sensors/a", "reading", json!({"n": n, "pad": "x".repeat(100)}))?;
+    /// }
+    /// store.wait_for_index()?;
+    /// let report = store.compact()?;
+    /// // Versions in the active segment (the newest few) are never dropped.
+    /// assert!(report.versions_dropped > 50 && report.bytes_after < report.bytes_before);
+    /// assert_eq!(store.get("/sensors/a")?.expect("kept").body["n"], 99);
+    /// assert!(matches!(
+    ///     store.get_version("/sensors/a", 0),
+    ///     Err(Error::HistoryTrimmed { .. })
+    /// ));
+    /// # Ok::<_, strata::Error>(())
+    /// ```
+    pub fn compact(&self) -> Result<CompactionReport> {
+        self.inner.lifecycle.compact(None)
+    }
+
+    /// Writes the tombstone of every document that has expired by now, so the expiry shows in
+    /// history and subscriptions get a `Deleted` event; returns how many. Background
+    /// maintenance does this as documents expire ([`MaintenanceOptions::expire`]); expired
+    /// documents are absent from reads and queries either way.
+    pub fn expire_due(&self) -> Result<u64> {
+        self.inner.lifecycle.expire_due()
+    }
+}
+
+/// The maintenance thread: expiry tombstones as documents expire, compaction at its interval.
+#[derive(Debug)]
+pub(crate) struct Maintenance {
+    stop: Arc<AtomicBool>,
+    wake: Sender<()>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Maintenance {
+    /// Starts the thread.
+    pub(crate) fn start(lifecycle: Lifecycle) -> Result<Maintenance> {
+        let (wake, woken) = crossbeam_channel::bounded(1);
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("strata-maintenance".into())
+            .spawn(move || run(&lifecycle, &flag, &woken))
+            .map_err(|source| Error::Io {
+                op: "start the maintenance thread",
+                path: Default::default(),
+                source,
+            })?;
+        Ok(Maintenance {
+            stop,
+            wake,
+            thread: Some(thread),
+        })
+    }
+
+    /// Tells the thread something changed (a write with an expiry).
+    pub(crate) fn wake(&self) {
+        let _ = self.wake.try_send(());
+    }
+}
+
+impl Drop for Maintenance {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        self.wake();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Longest the thread sleeps without looking (a clock jump, an expiry noted while it slept).
+const MAX_NAP: Duration = Duration::from_secs(60);
+
+fn run(lifecycle: &Lifecycle, stop: &Arc<AtomicBool>, woken: &Receiver<()>) {
+    let options = lifecycle.options.maintenance.clone();
+    let interval = options.compaction_interval;
+    let mut next_compaction = interval.map(|i| Instant::now() + i);
+    loop {
+        if stop.load(Ordering::Acquire) {
+            return;
+        }
+        if next_compaction.is_some_and(|due| due <= Instant::now()) {
+            next_compaction = interval.map(|i| Instant::now() + i);
+            // Failures are not the thread's to report: the next run, or a caller of
+            // `Store::compact`, meets them again.
+            let _ = lifecycle.compact(Some(stop));
+            continue;
+        }
+        let mut nap = next_compaction
+            .map_or(MAX_NAP, |due| due.saturating_duration_since(Instant::now()))
+            .min(MAX_NAP);
+        if options.expire {
+            if lifecycle
+                .engine
+                .next_expiry()
+                .is_some_and(|at| at <= lifecycle.now())
+            {
+                let _ = lifecycle.expire_due();
+            }
+            if let Some(at) = lifecycle.engine.next_expiry() {
+                let until = at.saturating_sub(lifecycle.now());
+                nap = nap.min(Duration::from_micros(until).max(Duration::from_millis(1)));
+            }
+        }
+        // A timer for background work, not a synchronisation: writes with an expiry wake it.
+        match woken.recv_timeout(nap) {
+            Ok(()) | Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+    }
+}
