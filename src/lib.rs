@@ -23,6 +23,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod backup;
 mod batch;
 mod collection;
 mod document;
@@ -35,8 +36,10 @@ mod store;
 mod subscribe;
 mod tasks;
 mod validate;
+mod verify;
 mod watch;
 
+pub use backup::{BackupReport, RestoreOptions, RestoreReport, BACKUP_MANIFEST};
 pub use batch::{Batch, Expect, WriteOptions};
 pub use collection::{
     Collection, CollectionOptions, CollectionVersion, Retention, COLLECTION_KIND,
@@ -58,6 +61,7 @@ pub use subscribe::{Event, EventKind, SubscribeOptions, Subscription};
 pub use tasks::{
     Task, TaskInfo, TaskOptions, TaskPoolOptions, TaskReport, TaskStage, Tasks, TASK_REPORT_FILE,
 };
+pub use verify::{Problem, VerifyReport};
 
 /// File-system backends: the real one and the simulated one used by crash tests.
 pub use storage::backend;

@@ -309,6 +309,16 @@ impl Engine {
         self.shared.read_seq(seq)
     }
 
+    /// The file and offset of the frame of the version with `seq`, if the log holds it.
+    pub fn location(&self, seq: u64) -> Option<(PathBuf, u64)> {
+        let state = self.shared.state.read();
+        let entry = state.index.entry(seq)?;
+        Some((
+            segment::path(&self.shared.dir, u64::from(entry.segment)),
+            u64::from(entry.offset),
+        ))
+    }
+
     /// The time of the oldest version of `id` still kept, if compaction dropped older ones.
     pub fn trimmed_at(&self, id: &str) -> Option<u64> {
         self.shared

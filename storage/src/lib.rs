@@ -34,6 +34,7 @@ mod log;
 mod options;
 mod recovery;
 mod types;
+mod verify;
 mod writer;
 
 pub use compact::{CompactOptions, CompactReport, RetentionRule, Rules};
@@ -45,3 +46,4 @@ pub use log::{FORMAT_VERSION, OLDEST_SUPPORTED_FORMAT_VERSION};
 pub use options::{Durability, EngineOptions, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE};
 pub use recovery::cut_log_after;
 pub use types::{Action, Expect, OpenStats, Selector, UpdateFn, Version, VersionMeta, WriteOp};
+pub use verify::{verify_log, LogCheck, Problem};

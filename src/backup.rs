@@ -1,0 +1,560 @@
+//! Online backups and restores, also to a point in time (DESIGN §7).
+//!
+//! A backup directory holds `log/` (the log's segment files, the active one cut at the last
+//! batch the backup covers), `index/` (the files of the index's last commit, so a restored
+//! store opens without re-indexing) and `BACKUP.json`, the manifest: every file with its
+//! length and CRC-32. The manifest is written last, atomically, and removed first when a backup
+//! is refreshed, so a directory without one is a backup that did not finish. A later backup into
+//! the same directory copies only what changed: sealed segments and index files whose name and
+//! length match are kept.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::store::{now_micros, Store, INDEX_DIR, LOG_DIR};
+
+/// The manifest of a backup directory.
+pub const BACKUP_MANIFEST: &str = "BACKUP.json";
+const MANIFEST_TMP: &str = "BACKUP.json.tmp";
+const MANIFEST_FORMAT: u32 = 1;
+/// Bytes copied per read.
+const CHUNK: usize = 1 << 20;
+/// Times the index's files are copied again when a commit replaced them meanwhile.
+const INDEX_ATTEMPTS: usize = 5;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Manifest {
+    strata_backup: u32,
+    created_micros: u64,
+    /// The newest seq the backup holds, and its time.
+    last_seq: u64,
+    last_time_micros: u64,
+    /// The seq the backed-up index covers (`None`: no index; a restore rebuilds it).
+    index_seq: Option<u64>,
+    files: Vec<FileEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileEntry {
+    /// Relative to the backup directory, with `/`.
+    path: String,
+    len: u64,
+    crc32: u32,
+}
+
+/// What [`Store::backup`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct BackupReport {
+    /// The newest seq the backup holds.
+    pub last_seq: u64,
+    /// The update time of that seq: restoring gives the store as it was then.
+    pub last_time_micros: u64,
+    /// Whether the index is in the backup (if not, a restored store rebuilds it on open).
+    pub index_included: bool,
+    /// Files in the backup.
+    pub files: u64,
+    /// Files copied by this run (the others were already there, unchanged).
+    pub files_copied: u64,
+    /// Bytes in the backup.
+    pub bytes: u64,
+    /// Bytes copied by this run.
+    pub bytes_copied: u64,
+    /// Wall time, microseconds.
+    pub micros: u64,
+}
+
+/// Options of [`Store::restore`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RestoreOptions {
+    /// Restore the store as it was at this time (microseconds since the epoch): every version
+    /// written after it is left out. `None`: everything the backup holds.
+    pub at: Option<u64>,
+}
+
+impl RestoreOptions {
+    /// Restores the store as it was at `time_micros`.
+    pub fn at(mut self, time_micros: u64) -> Self {
+        self.at = Some(time_micros);
+        self
+    }
+}
+
+/// What [`Store::restore`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct RestoreReport {
+    /// The newest seq of the restored store.
+    pub last_seq: u64,
+    /// Whether the backup's index was kept (if not, the store rebuilds it when it opens: the
+    /// backup had none, or a point in time cut versions it had indexed).
+    pub index_kept: bool,
+    /// Files restored.
+    pub files: u64,
+    /// Bytes restored.
+    pub bytes: u64,
+    /// Wall time, microseconds.
+    pub micros: u64,
+}
+
+fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
+    move |source| Error::Io {
+        op,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn damaged(path: &Path, reason: impl Into<String>) -> Error {
+    Error::BackupDamaged {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    }
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io("sync directory", dir))
+}
+
+/// Copies what `read` gives (`len` bytes, in chunks) to `dest`, synced; returns its CRC-32.
+fn write_file(
+    dest: &Path,
+    len: u64,
+    mut read: impl FnMut(u64, &mut [u8]) -> std::io::Result<()>,
+    progress: &mut dyn FnMut(u64),
+) -> Result<u32> {
+    let mut out = File::create(dest).map_err(io("create", dest))?;
+    let mut hasher = crc32fast::Hasher::new();
+    let mut buf = vec![0u8; CHUNK.min(usize::try_from(len).unwrap_or(CHUNK))];
+    let mut offset = 0u64;
+    while offset < len {
+        let n = usize::try_from((len - offset).min(CHUNK as u64)).unwrap_or(CHUNK);
+        let chunk = &mut buf[..n];
+        read(offset, chunk).map_err(io("read", dest))?;
+        hasher.update(chunk);
+        out.write_all(chunk).map_err(io("write", dest))?;
+        offset += n as u64;
+        progress(n as u64);
+    }
+    out.sync_all().map_err(io("sync", dest))?;
+    Ok(hasher.finalize())
+}
+
+/// Copies the file `src` whole; returns its length and CRC-32.
+fn copy_file(src: &Path, dest: &Path, progress: &mut dyn FnMut(u64)) -> Result<(u64, u32)> {
+    let mut input = File::open(src).map_err(io("open", src))?;
+    let len = input.metadata().map_err(io("stat", src))?.len();
+    let crc = write_file(dest, len, |_, buf| input.read_exact(buf), progress)?;
+    Ok((len, crc))
+}
+
+fn read_manifest(dir: &Path) -> Result<Option<Manifest>> {
+    let path = dir.join(BACKUP_MANIFEST);
+    let bytes = match fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io("read", &path)(e)),
+    };
+    let manifest: Manifest = serde_json::from_slice(&bytes)
+        .map_err(|e| damaged(&path, format!("the manifest does not parse: {e}")))?;
+    if manifest.strata_backup != MANIFEST_FORMAT {
+        return Err(damaged(
+            &path,
+            format!(
+                "manifest format {} is not {MANIFEST_FORMAT}",
+                manifest.strata_backup
+            ),
+        ));
+    }
+    Ok(Some(manifest))
+}
+
+/// Whether `dir` is missing or empty.
+fn is_empty_dir(dir: &Path) -> Result<bool> {
+    match fs::read_dir(dir) {
+        Ok(mut entries) => Ok(entries.next().is_none()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
+        Err(e) => Err(io("list directory", dir)(e)),
+    }
+}
+
+impl Store {
+    /// Writes a consistent snapshot of the store into `dest` while reads and writes go on: the
+    /// log up to the last acknowledged batch, and the index's last commit, so that a restore
+    /// opens without re-indexing. If `dest` holds an earlier backup of this store, only what
+    /// changed is copied. Compaction waits while the log is copied.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use strata::{RestoreOptions, Store};
+    /// let dir = tempfile::tempdir().expect("a temporary directory");
+    /// let store = Store::open(dir.path().join("db"), Default::default())?;
+    /// store.put("/a", "doc", json!({"n": 1}))?;
+    /// let report = store.backup(dir.path().join("backup"))?;
+    /// assert_eq!(report.last_seq, 1);
+    /// store.put("/a", "doc", json!({"n": 2}))?;
+    /// drop(store);
+    /// Store::restore(dir.path().join("backup"), dir.path().join("restored"), RestoreOptions::default())?;
+    /// let restored = Store::open(dir.path().join("restored"), Default::default())?;
+    /// assert_eq!(restored.get("/a")?.expect("there").body["n"], 1);
+    /// # Ok::<_, strata::Error>(())
+    /// ```
+    pub fn backup(&self, dest: impl AsRef<Path>) -> Result<BackupReport> {
+        self.backup_with_progress(dest, &mut |_, _| {})
+    }
+
+    /// [`Store::backup`], calling `progress(bytes done, bytes in all)` as it copies.
+    pub fn backup_with_progress(
+        &self,
+        dest: impl AsRef<Path>,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<BackupReport> {
+        let started = Instant::now();
+        let dest = dest.as_ref();
+        if !self.inner.on_disk {
+            return Err(Error::InvalidOption(
+                "only a store opened with Store::open (on disk) can be backed up".into(),
+            ));
+        }
+        if self.path().is_some_and(|p| dest.starts_with(p)) {
+            return Err(Error::InvalidOption(format!(
+                "the backup directory {} is inside the store's",
+                dest.display()
+            )));
+        }
+        let old = read_manifest(dest).ok().flatten();
+        let (log_dir, index_dir) = (dest.join(LOG_DIR), dest.join(INDEX_DIR));
+        if old.is_none() && !is_empty_dir(dest)? && !log_dir.exists() {
+            return Err(Error::DestinationNotEmpty {
+                path: dest.to_path_buf(),
+            });
+        }
+        fs::create_dir_all(&log_dir).map_err(io("create directory", &log_dir))?;
+        fs::create_dir_all(&index_dir).map_err(io("create directory", &index_dir))?;
+        // From here until the new manifest is written, the directory is no backup.
+        let manifest_path = dest.join(BACKUP_MANIFEST);
+        if old.is_some() {
+            fs::remove_file(&manifest_path).map_err(io("remove", &manifest_path))?;
+            sync_dir(dest)?;
+        }
+        let known: HashMap<String, FileEntry> = old
+            .into_iter()
+            .flat_map(|m| m.files)
+            .map(|f| (f.path.clone(), f))
+            .collect();
+        // Unchanged if the backup holds a file of that name and length (sealed segments and
+        // index segment files never change under their name; compaction shrinks a segment).
+        let unchanged = |rel: &str, len: u64| -> Option<FileEntry> {
+            let entry = known.get(rel).filter(|f| f.len == len)?;
+            let on_disk = fs::metadata(dest.join(rel)).ok()?.len();
+            (on_disk == len).then(|| entry.clone())
+        };
+        let mut report = BackupReport::default();
+        let mut files: Vec<FileEntry> = Vec::new();
+
+        // The index first: what it covers must not pass the log copied after it.
+        let mut index_seq = None;
+        for _ in 0..INDEX_ATTEMPTS {
+            let Some(committed) = self.inner.index.committed_files()? else {
+                break;
+            };
+            let mut copied = Vec::new();
+            let mut vanished = false;
+            for name in &committed.files {
+                let rel = format!("{INDEX_DIR}/{name}");
+                let src = committed.dir.join(name);
+                let len = match fs::metadata(&src) {
+                    Ok(m) => m.len(),
+                    Err(_) => {
+                        vanished = true;
+                        break;
+                    }
+                };
+                if let Some(entry) = unchanged(&rel, len) {
+                    copied.push(entry);
+                    continue;
+                }
+                let target = dest.join(&rel);
+                match copy_file(&src, &target, &mut |n| report.bytes_copied += n) {
+                    Ok((len, crc32)) => {
+                        report.files_copied += 1;
+                        copied.push(FileEntry {
+                            path: rel,
+                            len,
+                            crc32,
+                        });
+                    }
+                    // A merge deleted it: the commit changed, start again.
+                    Err(_) if !src.exists() => {
+                        vanished = true;
+                        break;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            if vanished || !self.inner.index.commit_unchanged(&committed) {
+                continue;
+            }
+            let rel = format!("{INDEX_DIR}/{}", query::META_FILE);
+            let meta = committed.meta.clone();
+            let crc32 = write_file(
+                &dest.join(&rel),
+                meta.len() as u64,
+                |offset, buf| {
+                    let start = offset as usize;
+                    buf.copy_from_slice(&meta[start..start + buf.len()]);
+                    Ok(())
+                },
+                &mut |_| {},
+            )?;
+            copied.push(FileEntry {
+                path: rel,
+                len: committed.meta.len() as u64,
+                crc32,
+            });
+            files.extend(copied);
+            index_seq = Some(committed.seq);
+            break;
+        }
+
+        // Then the log, with compaction paused.
+        let snapshot = self.inner.engine.snapshot()?;
+        let total: u64 = snapshot.files.iter().map(|f| f.len).sum::<u64>()
+            + files.iter().map(|f| f.len).sum::<u64>();
+        let mut done: u64 = files.iter().map(|f| f.len).sum();
+        progress(done, total);
+        let last = snapshot.files.len().saturating_sub(1);
+        for (i, file) in snapshot.files.iter().enumerate() {
+            let rel = format!("{LOG_DIR}/{}", file.name);
+            // The active segment grows in place: always copied.
+            if i < last {
+                if let Some(entry) = unchanged(&rel, file.len) {
+                    done += file.len;
+                    progress(done, total);
+                    files.push(entry);
+                    continue;
+                }
+            }
+            let crc32 = write_file(
+                &dest.join(&rel),
+                file.len,
+                |offset, buf| file.read_at(offset, buf),
+                &mut |n| {
+                    done += n;
+                    report.bytes_copied += n;
+                    progress(done, total);
+                },
+            )?;
+            report.files_copied += 1;
+            files.push(FileEntry {
+                path: rel,
+                len: file.len,
+                crc32,
+            });
+        }
+        if let Some(horizon) = &snapshot.horizon {
+            let rel = format!("{LOG_DIR}/HORIZON");
+            let crc32 = write_file(
+                &dest.join(&rel),
+                horizon.len() as u64,
+                |offset, buf| {
+                    let start = offset as usize;
+                    buf.copy_from_slice(&horizon[start..start + buf.len()]);
+                    Ok(())
+                },
+                &mut |_| {},
+            )?;
+            files.push(FileEntry {
+                path: rel,
+                len: horizon.len() as u64,
+                crc32,
+            });
+        }
+        let (last_seq, last_time) = (snapshot.last_seq, snapshot.last_time);
+        drop(snapshot);
+
+        // Files of earlier backups that this one does not hold.
+        for dir in [&log_dir, &index_dir] {
+            for entry in fs::read_dir(dir).map_err(io("list directory", dir))? {
+                let entry = entry.map_err(io("list directory", dir))?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let sub = if dir == &log_dir { LOG_DIR } else { INDEX_DIR };
+                let rel = format!("{sub}/{name}");
+                if !files.iter().any(|f| f.path == rel) {
+                    let path = entry.path();
+                    fs::remove_file(&path).map_err(io("remove", &path))?;
+                }
+            }
+            sync_dir(dir)?;
+        }
+        let manifest = Manifest {
+            strata_backup: MANIFEST_FORMAT,
+            created_micros: now_micros(),
+            last_seq,
+            last_time_micros: last_time,
+            index_seq,
+            files,
+        };
+        let bytes = serde_json::to_vec_pretty(&manifest)
+            .map_err(|e| Error::InvalidOption(e.to_string()))?;
+        let tmp = dest.join(MANIFEST_TMP);
+        write_file(
+            &tmp,
+            bytes.len() as u64,
+            |offset, buf| {
+                let start = offset as usize;
+                buf.copy_from_slice(&bytes[start..start + buf.len()]);
+                Ok(())
+            },
+            &mut |_| {},
+        )?;
+        fs::rename(&tmp, &manifest_path).map_err(io("rename", &tmp))?;
+        sync_dir(dest)?;
+        report.last_seq = last_seq;
+        report.last_time_micros = last_time;
+        report.index_included = index_seq.is_some();
+        report.files = manifest.files.len() as u64;
+        report.bytes = manifest.files.iter().map(|f| f.len).sum();
+        report.micros = started.elapsed().as_micros() as u64;
+        Ok(report)
+    }
+
+    /// Restores the backup in `src` into `dest` (missing or empty), checking every file
+    /// against the backup's manifest first: a damaged or unfinished backup is
+    /// [`Error::BackupDamaged`], never a store that silently differs. With
+    /// [`RestoreOptions::at`], the store is restored as it was at that time: the versions after
+    /// it are left out, and [`Error::HistoryTrimmed`] is the answer for a time before what
+    /// retention kept. Open the restored store with [`Store::open`].
+    pub fn restore(
+        src: impl AsRef<Path>,
+        dest: impl AsRef<Path>,
+        options: RestoreOptions,
+    ) -> Result<RestoreReport> {
+        Self::restore_with_progress(src, dest, options, &mut |_, _| {})
+    }
+
+    /// [`Store::restore`], calling `progress(bytes done, bytes in all)` as it copies.
+    pub fn restore_with_progress(
+        src: impl AsRef<Path>,
+        dest: impl AsRef<Path>,
+        options: RestoreOptions,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<RestoreReport> {
+        let started = Instant::now();
+        let (src, dest) = (src.as_ref(), dest.as_ref());
+        let manifest = read_manifest(src)?.ok_or_else(|| {
+            damaged(
+                src,
+                format!("it has no {BACKUP_MANIFEST}: not a backup, or one that did not finish"),
+            )
+        })?;
+        if !is_empty_dir(dest)? {
+            return Err(Error::DestinationNotEmpty {
+                path: dest.to_path_buf(),
+            });
+        }
+        let result = copy_backup(src, dest, &manifest, progress);
+        let result = result.and_then(|mut report| {
+            if let Some(at) = options.at {
+                let log = dest.join(LOG_DIR);
+                report.last_seq = storage::cut_log_after(&log, at)?;
+                if manifest.index_seq.is_some_and(|seq| seq > report.last_seq) {
+                    // The index holds versions the cut left out: rebuilt on open.
+                    let index = dest.join(INDEX_DIR);
+                    fs::remove_dir_all(&index).map_err(io("remove", &index))?;
+                    report.index_kept = false;
+                }
+            }
+            Ok(report)
+        });
+        match result {
+            Ok(mut report) => {
+                report.micros = started.elapsed().as_micros() as u64;
+                Ok(report)
+            }
+            Err(e) => {
+                // Leave no half-restored store behind.
+                let _ = fs::remove_dir_all(dest.join(LOG_DIR));
+                let _ = fs::remove_dir_all(dest.join(INDEX_DIR));
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Copies and checks every file of the manifest.
+fn copy_backup(
+    src: &Path,
+    dest: &Path,
+    manifest: &Manifest,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<RestoreReport> {
+    let total: u64 = manifest.files.iter().map(|f| f.len).sum();
+    let mut done = 0;
+    for sub in [LOG_DIR, INDEX_DIR] {
+        let dir = dest.join(sub);
+        fs::create_dir_all(&dir).map_err(io("create directory", &dir))?;
+    }
+    for file in &manifest.files {
+        let rel = Path::new(&file.path);
+        let safe = rel.components().count() == 2
+            && (rel.starts_with(LOG_DIR) || rel.starts_with(INDEX_DIR))
+            && rel
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)));
+        if !safe {
+            return Err(damaged(
+                &src.join(BACKUP_MANIFEST),
+                format!("it names a file outside the backup: {:?}", file.path),
+            ));
+        }
+        let from: PathBuf = src.join(rel);
+        let len = fs::metadata(&from)
+            .map_err(|e| damaged(&from, format!("the file is missing: {e}")))?
+            .len();
+        if len != file.len {
+            return Err(damaged(
+                &from,
+                format!("it has {len} bytes, the manifest says {}", file.len),
+            ));
+        }
+        let (_, crc32) = copy_file(&from, &dest.join(rel), &mut |n| {
+            done += n;
+            progress(done, total);
+        })?;
+        if crc32 != file.crc32 {
+            return Err(damaged(
+                &from,
+                format!(
+                    "its checksum is {crc32:08x}, the manifest says {:08x}",
+                    file.crc32
+                ),
+            ));
+        }
+    }
+    for sub in [LOG_DIR, INDEX_DIR] {
+        sync_dir(&dest.join(sub))?;
+    }
+    sync_dir(dest)?;
+    if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
+        sync_dir(parent)?;
+    }
+    Ok(RestoreReport {
+        last_seq: manifest.last_seq,
+        index_kept: manifest.index_seq.is_some(),
+        files: manifest.files.len() as u64,
+        bytes: total,
+        micros: 0,
+    })
+}

@@ -1,0 +1,164 @@
+//! Verification of a data directory: the log (every checksum, the order of seqs and times,
+//! the version chains) and the index against the log (DESIGN §7).
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::options::Options;
+use crate::store::{Store, LOG_DIR};
+
+/// A problem found by [`Store::verify`]: where, and what.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Problem {
+    /// The file (a log segment; for an index problem, the segment of the version concerned,
+    /// if the log holds it).
+    pub file: Option<PathBuf>,
+    /// Byte offset in it.
+    pub offset: Option<u64>,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// What [`Store::verify`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct VerifyReport {
+    /// Log segment files checked.
+    pub segments: u64,
+    /// Log frames that checked out.
+    pub records: u64,
+    /// Log bytes read.
+    pub bytes: u64,
+    /// Versions compaction dropped (gaps the log is allowed to have).
+    pub dropped: u64,
+    /// Whether the index was checked against the log (only when the log is sound).
+    pub index_checked: bool,
+    /// The seq the index's last commit covers.
+    pub index_committed_seq: u64,
+    /// Versions in the index's last commit.
+    pub index_versions: u64,
+    /// Problems: damage, or an index that disagrees with the log. Empty: all is well.
+    pub problems: Vec<Problem>,
+    /// Findings that are not damage (an unfinished batch a crash left, which the next open
+    /// cuts; leftovers of an interrupted compaction, which it removes).
+    pub notes: Vec<Problem>,
+    /// Wall time, microseconds.
+    pub micros: u64,
+}
+
+impl VerifyReport {
+    /// Whether no problem was found.
+    pub fn is_ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+fn from_storage(p: storage::Problem) -> Problem {
+    Problem {
+        file: Some(p.file),
+        offset: Some(p.offset),
+        message: p.message,
+    }
+}
+
+impl Store {
+    /// Checks the store in `path`, which must not be open: every frame checksum of the log,
+    /// the order of seqs and times, the version chains, and (when the log is sound) that the
+    /// index holds exactly the versions of the log up to its last commit. Problems are
+    /// reported (with file and offset), not repaired; the report is an error only when the
+    /// check itself cannot run (the store is open elsewhere, an IO error). To check the index,
+    /// a sound store is opened, which (like any open) cuts an unfinished batch a crash left.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use strata::{Options, Store};
+    /// let dir = tempfile::tempdir().expect("a temporary directory");
+    /// let store = Store::open(dir.path(), Options::default())?;
+    /// store.put("/a", "doc", json!({"n": 1}))?;
+    /// drop(store);
+    /// let report = Store::verify(dir.path(), Options::default(), &mut |_, _| {})?;
+    /// assert!(report.is_ok(), "{:?}", report.problems);
+    /// assert_eq!(report.records, 1);
+    /// # Ok::<_, strata::Error>(())
+    /// ```
+    pub fn verify(
+        path: impl AsRef<Path>,
+        options: Options,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<VerifyReport> {
+        let started = Instant::now();
+        let path = path.as_ref();
+        let log = storage::verify_log(&path.join(LOG_DIR), progress).map_err(|e| match e {
+            storage::Error::Locked { .. } => crate::Error::Locked {
+                path: path.to_path_buf(),
+            },
+            e => e.into(),
+        })?;
+        let mut report = VerifyReport {
+            segments: log.segments,
+            records: log.records,
+            bytes: log.bytes,
+            dropped: log.dropped,
+            problems: log.problems.into_iter().map(from_storage).collect(),
+            notes: log.notes.into_iter().map(from_storage).collect(),
+            ..VerifyReport::default()
+        };
+        if report.problems.is_empty() {
+            // Background work would only move the index while it is compared.
+            let options = options.with_maintenance(
+                crate::MaintenanceOptions::default()
+                    .with_compaction_interval(None)
+                    .with_expire(false),
+            );
+            let store = Store::open(path, options)?;
+            store.check_index(&mut report)?;
+        }
+        report.micros = started.elapsed().as_micros() as u64;
+        Ok(report)
+    }
+
+    /// Compares the index's last commit with the log, up to the seq that commit covers.
+    fn check_index(&self, report: &mut VerifyReport) -> Result<()> {
+        let engine = &self.inner.engine;
+        let (committed, seqs) = self.inner.index.committed_seqs()?;
+        report.index_checked = true;
+        report.index_committed_seq = committed;
+        report.index_versions = seqs.len() as u64;
+        let mut problem = |seq: u64, message: String| {
+            let (file, offset) = engine.location(seq).unzip();
+            report.problems.push(Problem {
+                file,
+                offset,
+                message,
+            });
+        };
+        let mut indexed = seqs.iter().copied().peekable();
+        for seq in 1..=committed {
+            let mut times = 0;
+            while indexed.next_if_eq(&seq).is_some() {
+                times += 1;
+            }
+            let in_log = engine.location(seq).is_some();
+            match (in_log, times) {
+                (true, 1) | (false, 0) => {}
+                (true, 0) => problem(seq, format!("seq {seq} is in the log but not in the index")),
+                (false, _) => problem(
+                    seq,
+                    format!("seq {seq} is in the index but the log does not hold it"),
+                ),
+                (true, n) => problem(seq, format!("seq {seq} is in the index {n} times")),
+            }
+        }
+        for seq in indexed {
+            problem(
+                seq,
+                format!("seq {seq} is in the index but after its commit's seq {committed}"),
+            );
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,235 @@
+//! Verification of a log directory: every header and frame checksum, the order of seqs and
+//! times, the version chains and the horizon file, with every problem named by file and
+//! offset. Unlike opening, it does not stop at the first problem.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use crate::backend::{Backend, OsBackend};
+use crate::compact::{self, COMPACT_SUFFIX};
+use crate::engine::LOCK_FILE;
+use crate::error::{Error, Result};
+use crate::log::segment::{self, ScanItem, Scanner, SegmentHeader, SEGMENT_HEADER_LEN};
+
+/// One problem [`verify_log`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Problem {
+    /// The file.
+    pub file: PathBuf,
+    /// Byte offset of the bad header or frame in it.
+    pub offset: u64,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// What [`verify_log`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LogCheck {
+    /// Segment files read.
+    pub segments: u64,
+    /// Frames that checked out.
+    pub records: u64,
+    /// Bytes read.
+    pub bytes: u64,
+    /// The newest seq seen.
+    pub last_seq: u64,
+    /// Seqs compaction dropped (gaps in compacted segments).
+    pub dropped: u64,
+    /// Problems, in file order. Empty: the log is sound.
+    pub problems: Vec<Problem>,
+    /// Things that are not damage: an unfinished batch at the end of the active segment (a
+    /// crash; the next open cuts it), leftovers of an interrupted compaction.
+    pub notes: Vec<Problem>,
+}
+
+/// Checks the log in `dir`, which must not be open (its lock is taken for the check).
+/// `progress(bytes done, bytes in all)` is called as segments are read.
+pub fn verify_log(dir: &Path, progress: &mut dyn FnMut(u64, u64)) -> Result<LogCheck> {
+    let backend = OsBackend;
+    let lock_path = dir.join(LOCK_FILE);
+    let _lock = backend
+        .try_lock(&lock_path)
+        .map_err(|e| Error::io("lock", lock_path.clone(), e))?
+        .ok_or_else(|| Error::Locked {
+            path: dir.to_path_buf(),
+        })?;
+    let names = backend
+        .list_dir(dir)
+        .map_err(|e| Error::io("list directory", dir, e))?;
+    let mut check = LogCheck::default();
+    for name in &names {
+        if name.ends_with(COMPACT_SUFFIX) {
+            check.notes.push(Problem {
+                file: dir.join(name),
+                offset: 0,
+                message: "left by an interrupted compaction; the next open removes it".into(),
+            });
+        }
+    }
+    let mut numbers: Vec<u64> = names
+        .iter()
+        .filter_map(|n| segment::parse_file_name(n))
+        .collect();
+    numbers.sort_unstable();
+    let paths: Vec<PathBuf> = numbers.iter().map(|&n| segment::path(dir, n)).collect();
+    let total: u64 = paths
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    let mut state = Walk::default();
+    for (i, (&number, path)) in numbers.iter().zip(&paths).enumerate() {
+        let active = i + 1 == numbers.len();
+        let bytes = std::fs::read(path).map_err(|e| Error::io("read", path.clone(), e))?;
+        check.segments += 1;
+        state.segment(&mut check, path, number, &bytes, active);
+        check.bytes += bytes.len() as u64;
+        progress(check.bytes, total);
+    }
+    match compact::read_horizon(&backend, dir) {
+        Ok(None) if check.dropped > 0 => check.problems.push(Problem {
+            file: dir.join(compact::HORIZON_FILE),
+            offset: 0,
+            message: "the log has dropped versions but no horizon file".into(),
+        }),
+        Ok(_) => {}
+        Err(Error::Corruption { file, offset, kind }) => check.problems.push(Problem {
+            file,
+            offset,
+            message: kind.to_string(),
+        }),
+        Err(e) => return Err(e),
+    }
+    check.last_seq = state.next_seq.saturating_sub(1);
+    Ok(check)
+}
+
+/// What the walk over the segments expects next.
+struct Walk {
+    next_seq: u64,
+    last_time: u64,
+    /// The newest version of each document.
+    versions: HashMap<String, u64>,
+    previous_compacted: bool,
+}
+
+impl Default for Walk {
+    fn default() -> Self {
+        Walk {
+            next_seq: 1,
+            last_time: 0,
+            versions: HashMap::new(),
+            previous_compacted: false,
+        }
+    }
+}
+
+impl Walk {
+    fn segment(
+        &mut self,
+        check: &mut LogCheck,
+        path: &Path,
+        number: u64,
+        bytes: &[u8],
+        active: bool,
+    ) {
+        let mut problem = |offset: u64, message: String| {
+            check.problems.push(Problem {
+                file: path.to_path_buf(),
+                offset,
+                message,
+            })
+        };
+        let header = match SegmentHeader::decode(bytes) {
+            Ok(h) => h,
+            Err(kind) => {
+                problem(0, format!("bad segment header: {kind}"));
+                return;
+            }
+        };
+        if header.number != number {
+            problem(0, "the header's number disagrees with the file name".into());
+        }
+        let gap_ok = self.previous_compacted && header.first_seq > self.next_seq;
+        if header.first_seq != self.next_seq && !gap_ok {
+            problem(
+                0,
+                format!(
+                    "the segment starts at seq {}, expected {}",
+                    header.first_seq, self.next_seq
+                ),
+            );
+        }
+        if header.first_seq > self.next_seq {
+            check.dropped += header.first_seq - self.next_seq;
+        }
+        self.next_seq = self.next_seq.max(header.first_seq);
+        self.previous_compacted = header.compacted;
+        let mut pos = SEGMENT_HEADER_LEN;
+        let mut open_batch: Option<u64> = None;
+        loop {
+            let mut resync = None;
+            for item in Scanner::new(bytes, pos) {
+                match item {
+                    ScanItem::Record { offset, record, .. } => {
+                        check.records += 1;
+                        let expected = self.next_seq;
+                        if record.seq < expected || (record.seq > expected && !header.compacted) {
+                            problem(
+                                offset,
+                                format!("seq {} where {expected} was expected", record.seq),
+                            );
+                        } else if record.seq > expected {
+                            check.dropped += record.seq - expected;
+                        }
+                        self.next_seq = self.next_seq.max(record.seq + 1);
+                        if record.time < self.last_time {
+                            problem(
+                                offset,
+                                format!("time {} goes back from {}", record.time, self.last_time),
+                            );
+                        }
+                        self.last_time = self.last_time.max(record.time);
+                        match self.versions.get(record.id) {
+                            Some(&v) if v.checked_add(1) != Some(record.version) => problem(
+                                offset,
+                                format!(
+                                    "{} version {} follows version {v}",
+                                    record.id, record.version
+                                ),
+                            ),
+                            _ => {}
+                        }
+                        self.versions.insert(record.id.to_owned(), record.version);
+                        open_batch = (!record.batch_end).then_some(offset);
+                    }
+                    ScanItem::Bad { offset, kind } => {
+                        problem(offset, format!("bad frame: {kind}"));
+                        // Go on from the next frame that checks out, if any.
+                        resync = segment::find_valid_frame_after(bytes, offset as usize)
+                            .map(|(at, _)| at as usize);
+                        break;
+                    }
+                }
+            }
+            match resync {
+                Some(at) => pos = at,
+                None => break,
+            }
+        }
+        if let Some(offset) = open_batch {
+            let message = "a batch without its last record".to_owned();
+            if active {
+                check.notes.push(Problem {
+                    file: path.to_path_buf(),
+                    offset,
+                    message: format!("{message} (a crash; the next open cuts it)"),
+                });
+            } else {
+                problem(offset, message);
+            }
+        }
+    }
+}
