@@ -1,0 +1,1 @@
+//! lifecycle tests (being written).
