@@ -11,6 +11,7 @@ macro_rules! out {
 mod collection;
 mod demo;
 mod import;
+mod ops;
 mod query;
 mod tasks;
 mod time;
@@ -90,6 +91,16 @@ enum Command {
     Query(query::QueryArgs),
     /// Discard the search index and rebuild it from the log.
     RebuildIndex,
+    /// Drop the versions retention no longer keeps from the log and the index, reclaiming disk.
+    Compact(ops::CompactArgs),
+    /// Copy a consistent snapshot of the store (log and index) into a directory; a second
+    /// backup into the same directory copies only what changed.
+    Backup(ops::BackupArgs),
+    /// Restore a backup into a new directory, optionally as the store was at a time.
+    Restore(ops::RestoreArgs),
+    /// Check every log checksum, the version chains and the index against the log (the store
+    /// must not be open); exit status 7 if anything is wrong.
+    Verify,
     /// Documents, versions, sizes on disk, index lag, and what opening the store found.
     Stats,
     /// Running and recent query tasks of the process that has the store open (read from its
@@ -114,7 +125,8 @@ impl From<strata::Error> for Failure {
             strata::Error::NotFound { .. } | strata::Error::UnknownCollection { .. } => 3,
             strata::Error::Conflict { .. } => 4,
             strata::Error::Locked { .. } => 5,
-            strata::Error::Corruption { .. } => 6,
+            strata::Error::Corruption { .. } | strata::Error::BackupDamaged { .. } => 6,
+            strata::Error::HistoryTrimmed { .. } => 8,
             strata::Error::InvalidId { .. }
             | strata::Error::InvalidKind { .. }
             | strata::Error::InvalidBody { .. }
@@ -124,6 +136,7 @@ impl From<strata::Error> for Failure {
             | strata::Error::TimeNotLater { .. }
             | strata::Error::TimeTooFarAhead { .. }
             | strata::Error::InvalidOption(_)
+            | strata::Error::DestinationNotEmpty { .. }
             | strata::Error::InvalidCollectionName { .. } => 2,
 
             strata::Error::Query(ref q)
@@ -180,10 +193,14 @@ pub(crate) fn main() -> ExitCode {
         .clone()
         .or_else(|| std::env::var_os("STRATA_DATA").map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+    let format = cli.format;
     match run(cli, data) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            eprintln!("strata: {}", f.message);
+            match format {
+                Format::Json => eprintln!("{}", json!({"error": f.message, "exit_code": f.code})),
+                Format::Table => eprintln!("strata: {}", f.message),
+            }
             ExitCode::from(f.code)
         }
     }
@@ -205,14 +222,30 @@ fn run(cli: Cli, data: PathBuf) -> Result<(), Failure> {
         // The report, not the store: the process that runs the tasks holds the store's lock.
         return tasks::run(&data, args, format);
     }
-    let store = Store::open(&data, Options::default())?;
+    if let Command::Restore(args) = &cli.command {
+        return ops::restore(args, format);
+    }
+    if let Command::Verify = &cli.command {
+        return ops::verify(&data, format);
+    }
+    let options = match &cli.command {
+        Command::Compact(args) => ops::compact_options(args)?,
+        _ => Options::default(),
+    };
+    let store = Store::open(&data, options)?;
     if let Some(reason) = &store.index_open_report().rebuilt {
         eprintln!("strata: warning: the search index was discarded ({reason}); rebuilding it from the log");
     }
     match cli.command {
-        Command::Demo { .. } | Command::Import(_) | Command::Tasks(_) => {
+        Command::Demo { .. }
+        | Command::Import(_)
+        | Command::Tasks(_)
+        | Command::Restore(_)
+        | Command::Verify => {
             unreachable!("handled above")
         }
+        Command::Compact(_) => ops::compact(&store, format)?,
+        Command::Backup(args) => ops::backup(&store, &args, format)?,
         Command::Watch(args) => watch::run(&store, args, format)?,
         Command::Collection(command) => collection::run(&store, command, format)?,
         Command::Query(args) => query::run(&store, args, format)?,

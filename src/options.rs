@@ -203,9 +203,10 @@ impl Options {
         self.maintenance.validate()?;
         for (kind, retention) in &self.retention {
             check(!kind.is_empty(), "retention names an empty kind".to_owned())?;
-            retention
-                .validate()
-                .map_err(|e| Error::InvalidOption(format!("retention of kind {kind:?}: {e}")))?;
+            retention.validate().map_err(|e| match e {
+                Error::InvalidOption(m) => Error::InvalidOption(format!("kind {kind:?}: {m}")),
+                e => e,
+            })?;
         }
         self.index
             .validate()
