@@ -313,7 +313,33 @@ fn print_stats(format: Format, s: &strata::Stats) {
                 s.documents,
                 s.documents_ever
             );
-            out!("versions           {}", s.versions);
+            out!(
+                "versions           {} ({} deleted documents, {} versions dropped by retention)",
+                s.versions,
+                s.tombstones,
+                s.dropped_versions
+            );
+            if let Some(from) = s.history_complete_from {
+                out!("history complete   from {}", time::format_micros(from));
+            }
+            let l = &s.lifecycle;
+            out!(
+                "maintenance        {} compactions ({} versions, {} bytes reclaimed), {} expired",
+                l.compactions,
+                l.versions_dropped,
+                l.bytes_reclaimed,
+                l.expired
+            );
+            for (name, op) in [("writes", &s.writes), ("queries", &s.queries)] {
+                out!(
+                    "{name:<18} {} ({} failed), p50 {} us, p99 {} us, max {} us",
+                    op.count,
+                    op.errors,
+                    op.p50_micros,
+                    op.p99_micros,
+                    op.max_micros
+                );
+            }
             out!(
                 "log                {} bytes in {} segments",
                 s.log_bytes,

@@ -3,6 +3,7 @@
 
 mod collection;
 mod import;
+mod ops;
 mod query;
 mod tasks;
 mod watch;

@@ -1,0 +1,252 @@
+//! `strata compact`, `backup`, `restore` and `verify`: what they print, their exit codes, and
+//! that their effects are the library's.
+
+use std::path::Path;
+
+use serde_json::{json, Value};
+use strata::{Options, Store};
+
+use super::{strata, tempdir};
+
+/// A store with one document of kind `reading` updated `versions` times, in small segments so
+/// that compaction has sealed segments to rewrite.
+fn readings(data: &Path, versions: u64) {
+    let store = Store::open(data, Options::default().with_segment_size(4096)).unwrap();
+    for n in 0..versions {
+        store
+            .put(
+                "/sensors/a",
+                "reading",
+                json!({"n": n, "pad": "x".repeat(200)}),
+            )
+            .unwrap();
+    }
+    store.wait_for_index().unwrap();
+}
+
+#[test]
+fn compact_drops_what_retention_no_longer_keeps() {
+    let dir = tempdir();
+    let data = dir.path().join("db");
+    readings(&data, 80);
+    // Without a rule nothing goes.
+    let run = strata(&data, &["--format", "json", "compact"], None);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.json()["versions_dropped"], 0);
+    let run = strata(
+        &data,
+        &[
+            "--format",
+            "json",
+            "compact",
+            "--retention",
+            "reading=max=2",
+            "--io-rate",
+            "unlimited",
+        ],
+        None,
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let out = run.json();
+    let dropped = out["versions_dropped"].as_u64().unwrap();
+    assert!(dropped > 40, "{out}");
+    assert!(
+        out["log_bytes_after"].as_u64() < out["log_bytes_before"].as_u64(),
+        "{out}"
+    );
+    assert!(out["history_complete_from"].as_u64().is_some(), "{out}");
+    // The newest version is there; the oldest is trimmed history: exit status 8.
+    let run = strata(&data, &["--format", "json", "get", "/sensors/a"], None);
+    assert_eq!(run.json()["documents"][0]["body"]["n"], 79);
+    let run = strata(&data, &["get", "/sensors/a", "--version", "0"], None);
+    assert_eq!(run.code, 8, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("dropped by retention"),
+        "{}",
+        run.stderr
+    );
+    let run = strata(&data, &["--format", "json", "stats"], None);
+    assert_eq!(run.json()["dropped_versions"].as_u64(), Some(dropped));
+    // Bad rules are usage errors.
+    for bad in [
+        "reading",
+        "reading=max=0",
+        "reading=often=3",
+        "reading=max=x",
+    ] {
+        let run = strata(&data, &["compact", "--retention", bad], None);
+        assert_eq!(run.code, 2, "{bad}: {}", run.stderr);
+    }
+    let run = strata(&data, &["compact", "--io-rate", "0"], None);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+}
+
+#[test]
+fn backup_then_restore_gives_the_store_back() {
+    let dir = tempdir();
+    let data = dir.path().join("db");
+    let backup = dir.path().join("backup");
+    for n in 0..5 {
+        let run = strata(
+            &data,
+            &["put", &format!("/d/{n}"), "doc", &format!("{{\"n\":{n}}}")],
+            None,
+        );
+        assert_eq!(run.code, 0, "{}", run.stderr);
+    }
+    let run = strata(
+        &data,
+        &["--format", "json", "backup", backup.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let first = run.json();
+    assert_eq!(first["last_seq"], 5);
+    assert_eq!(first["index_included"], true);
+    let at = first["last_time_micros"].as_u64().unwrap();
+    strata(&data, &["patch", "/d/0", "{\"n\":100}"], None);
+    // A second backup into the same directory copies only what changed.
+    let run = strata(
+        &data,
+        &["--format", "json", "backup", backup.to_str().unwrap()],
+        None,
+    );
+    let second = run.json();
+    assert_eq!(second["last_seq"], 6);
+    assert!(
+        second["bytes_copied"].as_u64() < second["bytes"].as_u64(),
+        "{second}"
+    );
+
+    let restored = dir.path().join("restored");
+    let run = strata(
+        &data,
+        &[
+            "--format",
+            "json",
+            "restore",
+            backup.to_str().unwrap(),
+            restored.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.json()["last_seq"], 6);
+    let run = strata(&restored, &["--format", "json", "get", "/d/0"], None);
+    assert_eq!(run.json()["documents"][0]["body"]["n"], 100);
+
+    // As of the first backup's time.
+    let past = dir.path().join("past");
+    let run = strata(
+        &data,
+        &[
+            "restore",
+            backup.to_str().unwrap(),
+            past.to_str().unwrap(),
+            "--at",
+            &at.to_string(),
+        ],
+        None,
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let run = strata(&past, &["--format", "json", "get", "/d/0"], None);
+    assert_eq!(run.json()["documents"][0]["body"]["n"], 0);
+    let run = strata(&past, &["--format", "json", "stats"], None);
+    assert_eq!(run.json()["versions"], 5);
+
+    // Not into a store that exists.
+    let run = strata(
+        &data,
+        &[
+            "--format",
+            "json",
+            "restore",
+            backup.to_str().unwrap(),
+            restored.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(run.code, 2);
+    let error: Value = serde_json::from_str(run.stderr.trim()).expect("a JSON error");
+    assert_eq!(error["exit_code"], 2);
+    assert!(
+        error["error"].as_str().unwrap().contains("not empty"),
+        "{error}"
+    );
+
+    // A damaged backup is refused, naming the file.
+    let segment = std::fs::read_dir(backup.join("log"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "log"))
+        .unwrap();
+    let mut bytes = std::fs::read(&segment).unwrap();
+    bytes[60] ^= 0x40;
+    std::fs::write(&segment, bytes).unwrap();
+    let elsewhere = dir.path().join("elsewhere");
+    let run = strata(
+        &data,
+        &[
+            "restore",
+            backup.to_str().unwrap(),
+            elsewhere.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(run.code, 6, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&segment.display().to_string()),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn verify_names_every_problem_by_file_and_offset() {
+    let dir = tempdir();
+    let data = dir.path().join("db");
+    for n in 0..4 {
+        strata(
+            &data,
+            &["put", &format!("/d/{n}"), "doc", "{\"n\":1}"],
+            None,
+        );
+    }
+    let run = strata(&data, &["--format", "json", "verify"], None);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let report = run.json();
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["records"], 4);
+    assert_eq!(report["index_checked"], true);
+    assert_eq!(report["index_versions"], 4);
+
+    let segment = data.join("log/00000000000000000001.log");
+    let mut bytes = std::fs::read(&segment).unwrap();
+    let len = bytes.len();
+    // A flip inside the second record's body.
+    bytes[len / 2] ^= 0x01;
+    std::fs::write(&segment, bytes).unwrap();
+    let run = strata(&data, &["--format", "json", "verify"], None);
+    assert_eq!(run.code, 7, "{}", run.stderr);
+    let report = run.json();
+    assert_eq!(report["ok"], false);
+    let problem = &report["problems"][0];
+    assert_eq!(problem["file"], segment.display().to_string());
+    assert!(
+        problem["offset"].as_u64().is_some_and(|o| o > 0),
+        "{report}"
+    );
+    let run = strata(&data, &["verify"], None);
+    assert_eq!(run.code, 7);
+    assert!(
+        run.stdout.contains("problem:") && run.stdout.contains("at offset"),
+        "{}",
+        run.stdout
+    );
+    // Verify takes the store's lock: an open store is `Locked` (exit status 5).
+    let dir2 = tempdir();
+    let store = Store::open(dir2.path(), Options::default()).unwrap();
+    let run = strata(dir2.path(), &["verify"], None);
+    assert_eq!(run.code, 5, "{}", run.stderr);
+    drop(store);
+}
