@@ -8,6 +8,7 @@
 //! - `kill`: a child process writing with sync durability, killed with SIGKILL, again and
 //!   again on the same directory (`STRESS=1` for 200 kills).
 
+mod compaction;
 mod corruption;
 mod faults;
 mod kill;

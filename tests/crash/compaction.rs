@@ -1,0 +1,117 @@
+//! Power loss at every sync point of a compaction run through the store (log, horizon file and
+//! index together), in two crash modes: the reopened store loses no version retention keeps,
+//! holds no version twice, answers queries exactly, and compacts again.
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+use strata::backend::{CrashMode, SimBackend};
+use strata::{Error, Query, QuerySpec, Retention, Snapshot};
+
+use crate::support::{open, small_segments, DATA_DIR};
+
+/// Every version written, by id: (version, body).
+type History = BTreeMap<String, Vec<(u64, serde_json::Value)>>;
+
+fn check(store: &strata::Store, written: &History, ctx: &str) {
+    let mut current = 0;
+    for (id, versions) in written {
+        let (newest_version, newest_body) = versions.last().unwrap();
+        let doc = store
+            .get(id)
+            .unwrap()
+            .unwrap_or_else(|| panic!("{ctx}: {id} lost"));
+        assert_eq!(
+            (doc.meta.version, &doc.body),
+            (*newest_version, newest_body),
+            "{ctx}: {id}"
+        );
+        current += 1;
+        let history = store.history(id).unwrap();
+        let kept = history.len();
+        let keeps_all = id.starts_with("/kept/");
+        if keeps_all {
+            assert_eq!(kept, versions.len(), "{ctx}: {id} lost history");
+        } else {
+            assert!(kept >= 2.min(versions.len()), "{ctx}: {id} kept {kept}");
+        }
+        for (doc, (version, body)) in history.iter().zip(&versions[versions.len() - kept..]) {
+            assert_eq!(
+                (doc.meta.version, &doc.body),
+                (*version, body),
+                "{ctx}: {id}"
+            );
+        }
+        if kept < versions.len() {
+            assert!(
+                matches!(store.get_version(id, 0), Err(Error::HistoryTrimmed { .. })),
+                "{ctx}: {id} v0"
+            );
+        }
+    }
+    let count = |spec: QuerySpec| store.query(&spec.count(true).limit(0)).unwrap().count;
+    assert_eq!(count(QuerySpec::new(Query::All)), Some(current), "{ctx}");
+    // Every version the log holds is found once by an all-versions query.
+    let versions: u64 = written
+        .keys()
+        .map(|id| store.history(id).unwrap().len() as u64)
+        .sum();
+    assert_eq!(
+        count(QuerySpec::new(Query::All).snapshot(Snapshot::AllVersions)),
+        Some(versions),
+        "{ctx}: all versions"
+    );
+}
+
+#[test]
+fn power_loss_during_compaction_loses_nothing_retention_keeps() {
+    let sim = SimBackend::new();
+    let options = small_segments().with_retention("trimmed", Retention::default().max_versions(2));
+    let store = open(&sim, &options, "workload");
+    let mut written = History::new();
+    for round in 0..10u64 {
+        for doc in 0..6u64 {
+            let (id, kind) = if doc % 3 == 0 {
+                (format!("/kept/{doc}"), "kept")
+            } else {
+                (format!("/trimmed/{doc}"), "trimmed")
+            };
+            let body = json!({"round": round, "doc": doc, "pad": "p".repeat(100)});
+            let meta = store.put(&id, kind, body.clone()).unwrap();
+            written.entry(id).or_default().push((meta.version, body));
+        }
+    }
+    store.wait_for_index().unwrap();
+    sim.record_images();
+    let report = store.compact().unwrap();
+    assert!(report.versions_dropped > 0, "{report:?}");
+    check(&store, &written, "after compaction");
+    drop(store);
+    let images = sim.images();
+    assert!(images.len() >= 4, "{} images", images.len());
+    let mut dropped_seen = std::collections::BTreeSet::new();
+    for (i, image) in images.iter().enumerate() {
+        for mode in [CrashMode::DropUnsynced, CrashMode::KeepAll] {
+            let ctx = format!("image {i}/{} {mode:?}", images.len());
+            let crashed: SimBackend = image.materialize(mode);
+            let store = open(&crashed, &options, &ctx);
+            check(&store, &written, &ctx);
+            dropped_seen.insert(store.stats().dropped_versions);
+            // It compacts again to the same end.
+            store.wait_for_index().unwrap();
+            store.compact().unwrap();
+            check(&store, &written, &format!("{ctx}, compacted again"));
+            assert_eq!(
+                store.stats().dropped_versions,
+                report.versions_dropped,
+                "{ctx}"
+            );
+        }
+    }
+    assert!(dropped_seen.contains(&0), "{dropped_seen:?}");
+    assert!(
+        dropped_seen.contains(&report.versions_dropped),
+        "{dropped_seen:?}"
+    );
+    let _ = DATA_DIR;
+}
