@@ -1,4 +1,4 @@
-//! The on-disk format of FORMAT.md version 1, pinned by a fixture: a store written by a fixed
+//! The on-disk format of FORMAT.md versions 1 and 2, pinned by fixtures: a store written by a fixed
 //! workload must still open with the same contents, and writing the same workload today must
 //! produce the same bytes. A failure here means the format changed: bump FORMAT_VERSION, add a
 //! history line to storage/FORMAT.md and a new fixture, and keep reading the old one.
@@ -140,6 +140,102 @@ fn todays_writer_produces_the_fixture_bytes() {
         assert!(
             a == b,
             "segment {name_a} differs from the fixture: the format changed"
+        );
+    }
+}
+
+// Format 2: a compacted segment (FORMAT.md §9). The v2 fixture is the v1 fixture compacted
+// with every kind kept to its newest version.
+
+fn fixture_v2_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/format-v2")
+}
+
+fn compacting_options() -> Options {
+    options()
+        .with_retention("item", strata::Retention::default().max_versions(1))
+        .with_retention("other", strata::Retention::default().max_versions(1))
+}
+
+/// Copies the v1 fixture into `dir` and compacts it.
+fn compact_v1_into(dir: &Path) {
+    copy_dir(&fixture_dir(), dir);
+    let store = Store::open(dir, compacting_options()).unwrap();
+    store.wait_for_index().unwrap();
+    let report = store.compact().unwrap();
+    assert!(report.versions_dropped > 0, "{report:?}");
+}
+
+/// The log files of a data directory (segments and the horizon file), by name.
+fn log_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<_> = fs::read_dir(dir.join("log"))
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_name() != "LOCK")
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+#[ignore = "run with --ignored to regenerate the v2 fixture after a deliberate format change"]
+fn regenerate_v2_fixture() {
+    let tmp = tempfile::tempdir().unwrap();
+    compact_v1_into(tmp.path());
+    let dir = fixture_v2_dir();
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(dir.join("log")).unwrap();
+    for (name, bytes) in log_files(tmp.path()) {
+        fs::write(dir.join("log").join(name), bytes).unwrap();
+    }
+}
+
+#[test]
+fn v2_fixture_opens_with_its_contents() {
+    let tmp = tempfile::tempdir().unwrap();
+    copy_dir(&fixture_v2_dir(), tmp.path());
+    let store = Store::open(tmp.path(), options()).unwrap();
+    assert_eq!(store.last_seq(), 30 + 10 + 2);
+    let stats = store.stats();
+    assert!(stats.dropped_versions > 0, "{stats:?}");
+    assert_eq!(stats.versions + stats.dropped_versions, 42);
+    // Newest versions all there.
+    let doc = store.get("/items/03").unwrap().unwrap();
+    assert_eq!(doc.body, json!({"n": 30, "name": "item 3"}));
+    assert_eq!(store.list("/items/").count(), 30);
+    assert_eq!(store.get("/items/99").unwrap().unwrap().meta.kind, "other");
+    // The first version of /items/03 was in a sealed segment and is gone.
+    assert!(matches!(
+        store.get_version("/items/03", 0),
+        Err(strata::Error::HistoryTrimmed { .. })
+    ));
+    assert!(stats.history_complete_from.is_some());
+    drop(store);
+    let report = Store::verify(tmp.path(), options(), &mut |_, _| {}).unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert_eq!(report.dropped, stats.dropped_versions);
+}
+
+#[test]
+fn todays_compaction_produces_the_v2_fixture_bytes() {
+    let tmp = tempfile::tempdir().unwrap();
+    compact_v1_into(tmp.path());
+    let fresh = log_files(tmp.path());
+    let fixture = log_files(&fixture_v2_dir());
+    let names = |files: &[(String, Vec<u8>)]| -> Vec<String> {
+        files.iter().map(|(n, _)| n.clone()).collect()
+    };
+    assert_eq!(names(&fresh), names(&fixture), "files differ");
+    for ((name, a), (_, b)) in fresh.iter().zip(&fixture) {
+        assert!(
+            a == b,
+            "{name} differs from the v2 fixture: the format changed"
         );
     }
 }
