@@ -115,6 +115,15 @@ impl Store {
                     .with_expire(false),
             );
             let store = Store::open(path, options)?;
+            if let Some(reason) = &store.index_open_report().rebuilt {
+                report.problems.push(Problem {
+                    file: None,
+                    offset: None,
+                    message: format!(
+                        "the index was unusable and is being rebuilt from the log: {reason}"
+                    ),
+                });
+            }
             store.check_index(&mut report)?;
         }
         report.micros = started.elapsed().as_micros() as u64;
