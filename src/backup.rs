@@ -22,6 +22,8 @@ use crate::store::{now_micros, Store, INDEX_DIR, LOG_DIR};
 /// The manifest of a backup directory.
 pub const BACKUP_MANIFEST: &str = "BACKUP.json";
 const MANIFEST_TMP: &str = "BACKUP.json.tmp";
+/// Marks a backup directory whose backup has not finished (so it may be taken up again).
+const PARTIAL_MARKER: &str = "BACKUP.partial";
 const MANIFEST_FORMAT: u32 = 1;
 /// Bytes copied per read.
 const CHUNK: usize = 1 << 20;
@@ -39,6 +41,16 @@ struct Manifest {
     /// The seq the backed-up index covers (`None`: no index; a restore rebuilds it).
     index_seq: Option<u64>,
     files: Vec<FileEntry>,
+    /// CRC-32 of the manifest's JSON with this field 0: a damaged manifest is refused too.
+    crc32: u32,
+}
+
+impl Manifest {
+    fn checksum(&self) -> u32 {
+        let mut zeroed = self.clone();
+        zeroed.crc32 = 0;
+        crc32fast::hash(&serde_json::to_vec(&zeroed).unwrap_or_default())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -151,6 +163,37 @@ fn write_file(
     Ok(hasher.finalize())
 }
 
+/// Writes `bytes` to `dest`, synced; returns their CRC-32.
+fn write_bytes(dest: &Path, bytes: &[u8]) -> Result<u32> {
+    write_file(
+        dest,
+        bytes.len() as u64,
+        |offset, buf| {
+            let start = offset as usize;
+            buf.copy_from_slice(&bytes[start..start + buf.len()]);
+            Ok(())
+        },
+        &mut |_| {},
+    )
+}
+
+/// The CRC-32 of `len` bytes that `read` gives, in chunks.
+fn file_crc(
+    len: u64,
+    mut read: impl FnMut(u64, &mut [u8]) -> std::io::Result<()>,
+) -> std::io::Result<u32> {
+    let mut hasher = crc32fast::Hasher::new();
+    let mut buf = vec![0u8; CHUNK.min(usize::try_from(len).unwrap_or(CHUNK))];
+    let mut offset = 0u64;
+    while offset < len {
+        let n = usize::try_from((len - offset).min(CHUNK as u64)).unwrap_or(CHUNK);
+        read(offset, &mut buf[..n])?;
+        hasher.update(&buf[..n]);
+        offset += n as u64;
+    }
+    Ok(hasher.finalize())
+}
+
 /// Copies the file `src` whole; returns its length and CRC-32.
 fn copy_file(src: &Path, dest: &Path, progress: &mut dyn FnMut(u64)) -> Result<(u64, u32)> {
     let mut input = File::open(src).map_err(io("open", src))?;
@@ -168,6 +211,12 @@ fn read_manifest(dir: &Path) -> Result<Option<Manifest>> {
     };
     let manifest: Manifest = serde_json::from_slice(&bytes)
         .map_err(|e| damaged(&path, format!("the manifest does not parse: {e}")))?;
+    if manifest.crc32 != manifest.checksum() {
+        return Err(damaged(
+            &path,
+            "the manifest's checksum does not match its content",
+        ));
+    }
     if manifest.strata_backup != MANIFEST_FORMAT {
         return Err(damaged(
             &path,
@@ -235,28 +284,37 @@ impl Store {
         }
         let old = read_manifest(dest).ok().flatten();
         let (log_dir, index_dir) = (dest.join(LOG_DIR), dest.join(INDEX_DIR));
-        if old.is_none() && !is_empty_dir(dest)? && !log_dir.exists() {
+        let partial = dest.join(PARTIAL_MARKER);
+        // Only an empty directory, a backup, or an unfinished backup is written to: never a
+        // store's directory (which has a lock file) or anything else.
+        let is_backup = (old.is_some() || partial.exists()) && !log_dir.join("LOCK").exists();
+        if !is_backup && !is_empty_dir(dest)? {
             return Err(Error::DestinationNotEmpty {
                 path: dest.to_path_buf(),
             });
         }
         fs::create_dir_all(&log_dir).map_err(io("create directory", &log_dir))?;
         fs::create_dir_all(&index_dir).map_err(io("create directory", &index_dir))?;
-        // From here until the new manifest is written, the directory is no backup.
+        // From here until the new manifest is written, the directory is an unfinished backup.
+        File::create(&partial).map_err(io("create", &partial))?;
         let manifest_path = dest.join(BACKUP_MANIFEST);
         if old.is_some() {
             fs::remove_file(&manifest_path).map_err(io("remove", &manifest_path))?;
-            sync_dir(dest)?;
         }
+        sync_dir(dest)?;
         let known: HashMap<String, FileEntry> = old
             .into_iter()
             .flat_map(|m| m.files)
             .map(|f| (f.path.clone(), f))
             .collect();
-        // Unchanged if the backup holds a file of that name and length (sealed segments and
-        // index segment files never change under their name; compaction shrinks a segment).
-        let unchanged = |rel: &str, len: u64| -> Option<FileEntry> {
-            let entry = known.get(rel).filter(|f| f.len == len)?;
+        // What the backup holds already, if its length (and, when given, its CRC-32) match.
+        // Index files are named after a unique segment id and never change; log segments are
+        // compared by content, since another history (a store restored to a point in time and
+        // written again) may have segments of the same name and length.
+        let unchanged = |rel: &str, len: u64, crc32: Option<u32>| -> Option<FileEntry> {
+            let entry = known
+                .get(rel)
+                .filter(|f| f.len == len && crc32.is_none_or(|c| c == f.crc32))?;
             let on_disk = fs::metadata(dest.join(rel)).ok()?.len();
             (on_disk == len).then(|| entry.clone())
         };
@@ -281,7 +339,7 @@ impl Store {
                         break;
                     }
                 };
-                if let Some(entry) = unchanged(&rel, len) {
+                if let Some(entry) = unchanged(&rel, len, None) {
                     copied.push(entry);
                     continue;
                 }
@@ -307,17 +365,9 @@ impl Store {
                 continue;
             }
             let rel = format!("{INDEX_DIR}/{}", query::META_FILE);
-            let meta = committed.meta.clone();
-            let crc32 = write_file(
-                &dest.join(&rel),
-                meta.len() as u64,
-                |offset, buf| {
-                    let start = offset as usize;
-                    buf.copy_from_slice(&meta[start..start + buf.len()]);
-                    Ok(())
-                },
-                &mut |_| {},
-            )?;
+            let crc32 = write_bytes(&dest.join(&rel), &committed.meta)?;
+            report.files_copied += 1;
+            report.bytes_copied += committed.meta.len() as u64;
             copied.push(FileEntry {
                 path: rel,
                 len: committed.meta.len() as u64,
@@ -330,16 +380,21 @@ impl Store {
 
         // Then the log, with compaction paused.
         let snapshot = self.inner.engine.snapshot()?;
+        let horizon_len = snapshot.horizon.as_ref().map_or(0, |h| h.len() as u64);
         let total: u64 = snapshot.files.iter().map(|f| f.len).sum::<u64>()
-            + files.iter().map(|f| f.len).sum::<u64>();
+            + files.iter().map(|f| f.len).sum::<u64>()
+            + horizon_len;
         let mut done: u64 = files.iter().map(|f| f.len).sum();
         progress(done, total);
         let last = snapshot.files.len().saturating_sub(1);
         for (i, file) in snapshot.files.iter().enumerate() {
             let rel = format!("{LOG_DIR}/{}", file.name);
-            // The active segment grows in place: always copied.
-            if i < last {
-                if let Some(entry) = unchanged(&rel, file.len) {
+            // The active segment grows in place: always copied. A sealed one is read (reading
+            // is cheaper than writing) and written only if its content changed.
+            if i < last && known.contains_key(&rel) {
+                let crc32 = file_crc(file.len, |offset, buf| file.read_at(offset, buf))
+                    .map_err(io("read", &dest.join(&rel)))?;
+                if let Some(entry) = unchanged(&rel, file.len, Some(crc32)) {
                     done += file.len;
                     progress(done, total);
                     files.push(entry);
@@ -365,16 +420,11 @@ impl Store {
         }
         if let Some(horizon) = &snapshot.horizon {
             let rel = format!("{LOG_DIR}/HORIZON");
-            let crc32 = write_file(
-                &dest.join(&rel),
-                horizon.len() as u64,
-                |offset, buf| {
-                    let start = offset as usize;
-                    buf.copy_from_slice(&horizon[start..start + buf.len()]);
-                    Ok(())
-                },
-                &mut |_| {},
-            )?;
+            let crc32 = write_bytes(&dest.join(&rel), horizon)?;
+            report.files_copied += 1;
+            report.bytes_copied += horizon_len;
+            done += horizon_len;
+            progress(done, total);
             files.push(FileEntry {
                 path: rel,
                 len: horizon.len() as u64,
@@ -398,28 +448,22 @@ impl Store {
             }
             sync_dir(dir)?;
         }
-        let manifest = Manifest {
+        let mut manifest = Manifest {
             strata_backup: MANIFEST_FORMAT,
             created_micros: now_micros(),
             last_seq,
             last_time_micros: last_time,
             index_seq,
             files,
+            crc32: 0,
         };
+        manifest.crc32 = manifest.checksum();
         let bytes = serde_json::to_vec_pretty(&manifest)
             .map_err(|e| Error::InvalidOption(e.to_string()))?;
         let tmp = dest.join(MANIFEST_TMP);
-        write_file(
-            &tmp,
-            bytes.len() as u64,
-            |offset, buf| {
-                let start = offset as usize;
-                buf.copy_from_slice(&bytes[start..start + buf.len()]);
-                Ok(())
-            },
-            &mut |_| {},
-        )?;
+        write_bytes(&tmp, &bytes)?;
         fs::rename(&tmp, &manifest_path).map_err(io("rename", &tmp))?;
+        fs::remove_file(&partial).map_err(io("remove", &partial))?;
         sync_dir(dest)?;
         report.last_seq = last_seq;
         report.last_time_micros = last_time;

@@ -110,6 +110,25 @@ impl Store {
         let mut user_spec = spec.clone();
         user_spec.query = self.user_query(&spec.query);
         let spec = &user_spec;
+        // A compaction that ends between the search and the reading of its hits may have
+        // dropped one (an old version of an all-versions query): search again, it no longer
+        // finds it.
+        let mut attempts = 0;
+        loop {
+            match self.search_and_load(spec, interrupt) {
+                Err(Error::HistoryTrimmed { .. }) if attempts < 3 && spec.page.is_none() => {
+                    attempts += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    fn search_and_load(
+        &self,
+        spec: &QuerySpec,
+        interrupt: &Arc<query::Interrupt>,
+    ) -> Result<QueryResult> {
         let out = self
             .inner
             .index
@@ -137,13 +156,14 @@ impl Store {
     }
 
     fn load_hit(&self, spec: &QuerySpec, seq: u64) -> Result<Document> {
-        let version = self
-            .inner
-            .engine
-            .get_seq(seq)?
-            .ok_or(Error::Query(query::Error::Index {
-                message: format!("seq {seq} is missing from the log"),
-            }))?;
+        let Some(version) = self.inner.engine.get_seq(seq)? else {
+            // Compaction dropped it after the search found it.
+            let oldest_complete = self.inner.engine.horizon(None).map_or(0, |(_, time)| time);
+            return Err(Error::HistoryTrimmed {
+                id: None,
+                oldest_complete,
+            });
+        };
         if spec.ids_only {
             return Ok(Document {
                 meta: version.meta.into(),

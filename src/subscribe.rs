@@ -789,11 +789,7 @@ impl Store {
                 });
             }
         }
-        let start_time = {
-            let mut cols = Vec::new();
-            self.inner.engine.seq_columns(&[start], &mut cols);
-            cols.first().copied().flatten().map_or(0, |c| c.time)
-        };
+        let start_time = self.inner.engine.seq_time(start).unwrap_or(0);
         let count = if options.live_count {
             let r = self.query(
                 &QuerySpec::new(spec.query.clone())

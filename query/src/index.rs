@@ -855,10 +855,39 @@ impl Indexer {
         self.uncommitted += 1;
         let indexed = self.shared.current_indexed();
         self.commit(indexed)?;
+        self.merge_deleted()?;
         let mut st = self.shared.state.lock();
         st.generation = st.generation.max(wanted);
         self.shared.published.notify_all();
         Ok(true)
+    }
+
+    /// Rewrites the segments that removals left mostly deleted, so the disk space of dropped
+    /// versions is reclaimed now rather than whenever tantivy would merge them.
+    fn merge_deleted(&mut self) -> Result<()> {
+        let ids: Vec<tantivy::index::SegmentId> = self
+            .shared
+            .tantivy
+            .searchable_segment_metas()?
+            .iter()
+            .filter(|m| m.max_doc() > 0 && m.num_deleted_docs() * 10 >= m.max_doc() * 3)
+            .map(|m| m.id())
+            .collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        // A merge of segments that a background merge took meanwhile fails harmlessly.
+        let _ = self.writer.merge(&ids).wait();
+        let _ = self.writer.garbage_collect_files().wait();
+        self.shared.reader.reload()?;
+        let searcher = self.shared.reader.searcher();
+        self.shared.publish(|p| Published {
+            searcher,
+            committed: p.committed,
+            tail: p.tail.clone(),
+            indexed: p.indexed,
+        });
+        Ok(())
     }
 
     fn rebuild(&mut self) -> Result<()> {

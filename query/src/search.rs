@@ -527,9 +527,7 @@ fn visibility(spec: &QuerySpec, engine: &Engine, now: u64) -> Visibility {
         Snapshot::AsOf(t) => (engine.seq_at_time(t).min(last), false, Some(t)),
         Snapshot::AtSeq(s) => {
             let at = s.min(last);
-            let mut cols = Vec::new();
-            engine.seq_columns(&[at], &mut cols);
-            let time = cols.first().copied().flatten().map_or(0, |c| c.time);
+            let time = engine.seq_time(at).unwrap_or(0);
             (at, false, Some(time))
         }
         Snapshot::AllVersions => (last, true, None),

@@ -457,7 +457,8 @@ impl Engine {
             files,
             horizon,
             last_seq,
-            last_time: state.index.last_time(),
+            // The time of the seq the files end at (a batch may have been published since).
+            last_time: state.index.time_of(last_seq).unwrap_or(0),
         })
     }
     /// Up to `limit` document ids (deleted ones included) that start with `prefix` and sort
@@ -480,6 +481,11 @@ impl Engine {
     /// The newest update time (0 when empty).
     pub fn last_time(&self) -> u64 {
         self.shared.state.read().index.last_time()
+    }
+
+    /// The time of `seq` (also of a seq whose version compaction dropped); `None` past the end.
+    pub fn seq_time(&self, seq: u64) -> Option<u64> {
+        self.shared.state.read().index.time_of(seq)
     }
 
     /// The snapshot seq of `AsOf(time)`: the last seq whose time is `<= time`.

@@ -174,6 +174,13 @@ impl VersionIndex {
         out
     }
 
+    /// The time of `seq`, also for a version compaction dropped (then a lower bound after a
+    /// reopen: the time of the seq before it).
+    pub(crate) fn time_of(&self, seq: u64) -> Option<u64> {
+        let i = seq.checked_sub(self.base_seq)?;
+        self.columns.get(usize::try_from(i).ok()?).map(|e| e.time)
+    }
+
     /// Versions compaction dropped.
     pub(crate) fn dropped(&self) -> u64 {
         self.dropped

@@ -108,9 +108,11 @@ fn backing_up_into_a_directory_that_is_not_a_backup_is_refused() {
     }
     assert!(!db.join("backup").exists());
 
-    // A backup that did not finish (no manifest) is taken up again.
+    // A backup that did not finish (no manifest, and the marker a backup leaves until its
+    // manifest is written) is taken up again.
     let backup = dir.path().join("backup");
     fs::remove_file(backup.join(BACKUP_MANIFEST)).unwrap();
+    fs::write(backup.join("BACKUP.partial"), b"").unwrap();
     store.put("/d0", "event", json!({"again": true})).unwrap();
     let report = store.backup(&backup).unwrap();
     assert_eq!(report.last_seq, store.last_seq());

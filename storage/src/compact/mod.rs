@@ -305,17 +305,31 @@ struct Throttle {
     rate: Option<u64>,
     started: Instant,
     bytes: u64,
+    stop: Option<Arc<AtomicBool>>,
 }
+
+/// Longest single pause of the throttle: a stop request is noticed within it.
+const PAUSE_SLICE: Duration = Duration::from_millis(20);
 
 impl Throttle {
     fn wrote(&mut self, n: usize) {
         self.bytes += n as u64;
-        if let Some(rate) = self.rate.filter(|&r| r > 0) {
-            let due = Duration::from_secs_f64(self.bytes as f64 / rate as f64);
-            if let Some(ahead) = due.checked_sub(self.started.elapsed()) {
-                // Pacing IO, not waiting for another thread: nothing signals "the budget grew".
-                std::thread::sleep(ahead);
+        let Some(rate) = self.rate.filter(|&r| r > 0) else {
+            return;
+        };
+        let due = Duration::from_secs_f64(self.bytes as f64 / rate as f64);
+        // Pacing IO, not waiting for another thread: nothing signals "the budget grew". The
+        // pause is cut in slices so that a stop (the store closing) is seen at once.
+        while let Some(ahead) = due.checked_sub(self.started.elapsed()) {
+            if ahead.is_zero()
+                || self
+                    .stop
+                    .as_ref()
+                    .is_some_and(|s| s.load(Ordering::Acquire))
+            {
+                break;
             }
+            std::thread::sleep(ahead.min(PAUSE_SLICE));
         }
     }
 }
@@ -343,6 +357,7 @@ pub(crate) fn compact(
         rate: options.io_bytes_per_sec,
         started: Instant::now(),
         bytes: 0,
+        stop: options.stop.clone(),
     };
     for (number, dropped) in plan {
         if options.stopped() {
