@@ -8,11 +8,13 @@
 //! never by sleeping. Background compaction signals nothing, so `maintenance.rs` polls its
 //! counters and files (with `yield_now` and a deadline).
 //!
-//! Tests that fail because of library bugs (found while writing these) say so in their
-//! assertion messages: `concurrency::reads_stay_consistent_while_compaction_runs`,
-//! `past::at_seq_of_a_dropped_version_is_exact_for_another_kind`,
-//! `maintenance::closing_stops_a_slow_background_compaction`,
-//! `disk::compaction_does_not_grow_the_index`.
+//! Four of these found library bugs when they were written (fixed in the same change):
+//! `concurrency::reads_stay_consistent_while_compaction_runs` (an all-versions query failed when
+//! compaction dropped a hit between search and load), `past::at_seq_of_a_dropped_version_is_
+//! exact_for_another_kind` (expiry judged at time 0), `maintenance::closing_stops_a_slow_
+//! background_compaction` (the throttle slept through a stop) and
+//! `disk::compaction_does_not_grow_the_index` (removed versions kept their index space until
+//! a merge).
 
 mod collections;
 mod concurrency;
