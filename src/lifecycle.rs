@@ -371,6 +371,8 @@ impl Drop for Maintenance {
 
 /// Longest the thread sleeps without looking (a clock jump, an expiry noted while it slept).
 const MAX_NAP: Duration = Duration::from_secs(60);
+/// How long after a failed expiry the thread tries again.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 fn run(lifecycle: &Lifecycle, stop: &Arc<AtomicBool>, woken: &Receiver<()>) {
     let options = lifecycle.options.maintenance.clone();
@@ -391,16 +393,24 @@ fn run(lifecycle: &Lifecycle, stop: &Arc<AtomicBool>, woken: &Receiver<()>) {
             .map_or(MAX_NAP, |due| due.saturating_duration_since(Instant::now()))
             .min(MAX_NAP);
         if options.expire {
+            let mut failed = false;
             if lifecycle
                 .engine
                 .next_expiry()
                 .is_some_and(|at| at <= lifecycle.now())
             {
-                let _ = lifecycle.expire_due();
+                // A failure (a poisoned store, a closing index) is met again by the next try
+                // or by the application's own writes.
+                failed = lifecycle.expire_due().is_err();
             }
             if let Some(at) = lifecycle.engine.next_expiry() {
                 let until = at.saturating_sub(lifecycle.now());
-                nap = nap.min(Duration::from_micros(until).max(Duration::from_millis(1)));
+                let floor = if failed {
+                    RETRY_AFTER
+                } else {
+                    Duration::from_millis(1)
+                };
+                nap = nap.min(Duration::from_micros(until).max(floor));
             }
         }
         // A timer for background work, not a synchronisation: writes with an expiry wake it.
