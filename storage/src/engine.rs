@@ -163,6 +163,18 @@ pub struct Engine {
 /// Name of the lock file in the log directory.
 pub const LOCK_FILE: &str = "LOCK";
 
+/// Takes the exclusive lock of the log directory `dir`; [`Error::Locked`] if a store (or a
+/// tool) holds it.
+pub(crate) fn lock_dir(backend: &dyn Backend, dir: &Path) -> Result<LockGuard> {
+    let lock_path = dir.join(LOCK_FILE);
+    backend
+        .try_lock(&lock_path)
+        .map_err(|e| Error::io("lock", lock_path.clone(), e))?
+        .ok_or_else(|| Error::Locked {
+            path: dir.to_path_buf(),
+        })
+}
+
 impl Engine {
     /// Opens (or creates) the log in `dir` on the real file system.
     pub fn open(dir: &Path, options: EngineOptions) -> Result<(Engine, OpenStats)> {
@@ -180,13 +192,7 @@ impl Engine {
         backend
             .create_dir_all(dir)
             .map_err(|e| Error::io("create directory", dir, e))?;
-        let lock_path = dir.join(LOCK_FILE);
-        let lock = backend
-            .try_lock(&lock_path)
-            .map_err(|e| Error::io("lock", lock_path.clone(), e))?
-            .ok_or_else(|| Error::Locked {
-                path: dir.to_path_buf(),
-            })?;
+        let lock = lock_dir(backend.as_ref(), dir)?;
         let recovered = recovery::recover(backend.as_ref(), dir)?;
         let mut stats = recovered.stats;
         let shared = Arc::new(Shared {

@@ -415,13 +415,7 @@ fn check_header(
 /// the log's horizon, where the cut log would miss versions compaction dropped.
 pub fn cut_log_after(dir: &Path, time: u64) -> Result<u64> {
     let backend = crate::backend::OsBackend;
-    let lock_path = dir.join(crate::engine::LOCK_FILE);
-    let _lock = backend
-        .try_lock(&lock_path)
-        .map_err(|e| Error::io("lock", lock_path.clone(), e))?
-        .ok_or_else(|| Error::Locked {
-            path: dir.to_path_buf(),
-        })?;
+    let _lock = crate::engine::lock_dir(&backend, dir)?;
     let recovered = recover(&backend, dir)?;
     let index = &recovered.state.index;
     let snapshot = index.seq_at_time(time);

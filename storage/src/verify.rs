@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::backend::{Backend, OsBackend};
 use crate::compact::{self, COMPACT_SUFFIX};
-use crate::engine::LOCK_FILE;
+use crate::engine::lock_dir;
 use crate::error::{Error, Result};
 use crate::log::segment::{self, ScanItem, Scanner, SegmentHeader, SEGMENT_HEADER_LEN};
 
@@ -48,13 +48,7 @@ pub struct LogCheck {
 /// `progress(bytes done, bytes in all)` is called as segments are read.
 pub fn verify_log(dir: &Path, progress: &mut dyn FnMut(u64, u64)) -> Result<LogCheck> {
     let backend = OsBackend;
-    let lock_path = dir.join(LOCK_FILE);
-    let _lock = backend
-        .try_lock(&lock_path)
-        .map_err(|e| Error::io("lock", lock_path.clone(), e))?
-        .ok_or_else(|| Error::Locked {
-            path: dir.to_path_buf(),
-        })?;
+    let _lock = lock_dir(&backend, dir)?;
     let names = backend
         .list_dir(dir)
         .map_err(|e| Error::io("list directory", dir, e))?;

@@ -73,20 +73,12 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// The segment files of a data directory, by name.
 fn segment_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut files: Vec<_> = fs::read_dir(dir.join("log"))
-        .unwrap()
-        .map(|e| e.unwrap())
-        .filter(|e| e.file_name().to_string_lossy().ends_with(".log"))
-        .map(|e| {
-            (
-                e.file_name().to_string_lossy().into_owned(),
-                fs::read(e.path()).unwrap(),
-            )
-        })
-        .collect();
-    files.sort();
-    files
+    log_files(dir)
+        .into_iter()
+        .filter(|(name, _)| name.ends_with(".log"))
+        .collect()
 }
 
 #[test]
