@@ -3,10 +3,12 @@
 //! A backup directory holds `log/` (the log's segment files, the active one cut at the last
 //! batch the backup covers), `index/` (the files of the index's last commit, so a restored
 //! store opens without re-indexing) and `BACKUP.json`, the manifest: every file with its
-//! length and CRC-32. The manifest is written last, atomically, and removed first when a backup
-//! is refreshed, so a directory without one is a backup that did not finish. A later backup into
-//! the same directory copies only what changed: sealed segments and index files whose name and
-//! length match are kept.
+//! length and CRC-32, and a CRC-32 of its own. The manifest is written last, atomically; while
+//! a backup is being written the directory holds `BACKUP.partial` instead, so an unfinished
+//! backup is recognisable (and is taken up again by the next one). Only an empty directory, a
+//! backup or an unfinished backup is written to. A later backup into the same directory copies
+//! only what changed: index files whose name and length match (they are immutable under their
+//! unique names) and sealed log segments whose CRC-32 matches.
 
 use std::collections::HashMap;
 use std::fs::{self, File};
