@@ -315,6 +315,13 @@ impl Store {
         self.inner.lifecycle.compact(None)
     }
 
+    /// How far the running (or last) compaction has come in the log: bytes of the segments it
+    /// rewrites read so far, and in all (for progress bars; removing the dropped versions from
+    /// the index follows).
+    pub fn compaction_progress(&self) -> (u64, u64) {
+        self.inner.engine.compaction_progress()
+    }
+
     /// Writes the tombstone of every document that has expired by now, so the expiry shows in
     /// history and subscriptions get a `Deleted` event; returns how many. Background
     /// maintenance does this as documents expire ([`MaintenanceOptions::expire`]); expired

@@ -3,6 +3,7 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Args;
@@ -73,6 +74,32 @@ impl Bar {
         let _ = stderr.flush();
         self.shown = true;
     }
+}
+
+/// Runs `work` while a bar shows what `poll` says (done, total) every 100 ms: a display of
+/// work that reports no progress itself, not a synchronisation.
+pub(crate) fn with_polled_bar<R>(
+    label: &'static str,
+    unit: &'static str,
+    poll: impl Fn() -> (u64, u64) + Sync,
+    work: impl FnOnce() -> R,
+) -> R {
+    let done = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let mut bar = Bar::new(label);
+            while !done.load(Ordering::Acquire) {
+                let (now, total) = poll();
+                if total > 0 {
+                    bar.update(now, total, unit);
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        let result = work();
+        done.store(true, Ordering::Release);
+        result
+    })
 }
 
 impl Drop for Bar {
@@ -151,7 +178,12 @@ pub(crate) fn compact(store: &Store, format: Format) -> Result<(), Failure> {
     // Only what the index committed can be dropped: let it catch up first.
     store.wait_for_index()?;
     let before = store.stats().log_bytes;
-    let report = store.compact()?;
+    let report = with_polled_bar(
+        "compact",
+        "MiB",
+        || store.compaction_progress(),
+        || store.compact(),
+    )?;
     let after = store.stats().log_bytes;
     match format {
         Format::Json => out!(

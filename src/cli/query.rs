@@ -121,21 +121,15 @@ pub(crate) fn print_result(format: Format, r: &QueryResult) {
 
 pub(crate) fn rebuild(store: &Store, format: Format) -> Result<(), Failure> {
     let started = std::time::Instant::now();
-    let done = std::sync::atomic::AtomicBool::new(false);
-    std::thread::scope(|scope| {
-        // The progress bar polls the indexer: a display, not a synchronisation.
-        scope.spawn(|| {
-            let mut bar = super::ops::Bar::new("rebuild-index");
-            while !done.load(std::sync::atomic::Ordering::Acquire) {
-                let p = store.index_progress();
-                bar.update(p.indexed_seq, p.log_seq, "versions");
-                std::thread::sleep(std::time::Duration::from_millis(100));
-            }
-        });
-        let result = store.rebuild_index();
-        done.store(true, std::sync::atomic::Ordering::Release);
-        result
-    })?;
+    super::ops::with_polled_bar(
+        "rebuild-index",
+        "versions",
+        || {
+            let p = store.index_progress();
+            (p.indexed_seq, p.log_seq)
+        },
+        || store.rebuild_index(),
+    )?;
     let seconds = started.elapsed().as_secs_f64();
     let versions = store.index_progress().committed_seq;
     match format {

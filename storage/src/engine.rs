@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -49,6 +49,8 @@ pub(crate) struct Shared {
     pub horizon: RwLock<Horizon>,
     /// Held by a compaction run, and by whatever needs the sealed segments to stay as they are.
     pub compact_lock: Mutex<()>,
+    /// Bytes of segments the running compaction has read, and will read in all.
+    pub compact_progress: (AtomicU64, AtomicU64),
 }
 
 impl Shared {
@@ -203,6 +205,7 @@ impl Engine {
             poisoned: AtomicBool::new(false),
             horizon: RwLock::new(recovered.horizon),
             compact_lock: Mutex::new(()),
+            compact_progress: (AtomicU64::new(0), AtomicU64::new(0)),
         });
         let committer = Arc::new(Committer::new(Writer::new(
             Arc::clone(&shared),
@@ -343,6 +346,13 @@ impl Engine {
             return Err(Error::Poisoned);
         }
         compact::compact(&self.shared, rules, options)
+    }
+
+    /// How far the running (or last) compaction has come: bytes of the segments it rewrites
+    /// read so far, and in all.
+    pub fn compaction_progress(&self) -> (u64, u64) {
+        let (done, total) = &self.shared.compact_progress;
+        (done.load(Ordering::Relaxed), total.load(Ordering::Relaxed))
     }
 
     /// The `(seq, time)` from which snapshots see every version of `kind` they should (`None`

@@ -209,6 +209,11 @@ fn compaction_keeps_the_newest_versions_and_reclaims_space() {
         "{report:?}"
     );
     assert!(report.bytes_after < report.bytes_before, "{report:?}");
+    // Progress ends at the bytes of the rewritten segments.
+    assert_eq!(
+        engine.compaction_progress(),
+        (report.bytes_before, report.bytes_before)
+    );
     let after: usize = sim
         .paths()
         .iter()

@@ -352,6 +352,18 @@ pub(crate) fn compact(
     let started = Instant::now();
     let _running = shared.compact_lock.lock();
     let plan = plan(shared, rules, options)?;
+    {
+        let state = shared.state.read();
+        let total: u64 = plan
+            .keys()
+            .filter_map(|n| match state.segments.get(n) {
+                Some(SegmentReader::Mapped(map)) => Some(map.len() as u64),
+                _ => None,
+            })
+            .sum();
+        shared.compact_progress.0.store(0, Ordering::Relaxed);
+        shared.compact_progress.1.store(total, Ordering::Relaxed);
+    }
     let mut report = CompactReport::default();
     let mut throttle = Throttle {
         rate: options.io_bytes_per_sec,
@@ -573,6 +585,10 @@ fn rewrite(
             .insert(number, SegmentReader::Mapped(new_map));
         *shared.horizon.write() = horizon;
     }
+    shared
+        .compact_progress
+        .0
+        .fetch_add(map.len() as u64, Ordering::Relaxed);
     report.segments_rewritten += 1;
     report.versions_dropped += dropped.len() as u64;
     report.dropped_seqs.extend(dropped.keys());
