@@ -101,7 +101,8 @@ enum Command {
     /// Check every log checksum, the version chains and the index against the log (the store
     /// must not be open); exit status 7 if anything is wrong.
     Verify,
-    /// Documents, versions, sizes on disk, index lag, and what opening the store found.
+    /// Documents, versions (kept and dropped), sizes on disk, index lag, latencies, compaction
+    /// and expiry counters, and what opening the store found.
     Stats,
     /// Running and recent query tasks of the process that has the store open (read from its
     /// report; the store is not opened).
