@@ -133,12 +133,23 @@ impl Store {
             .inner
             .index
             .search_interruptible(spec, self.now(), interrupt)?;
+        // An all-versions query answers the versions the log keeps: one that compaction drops
+        // while the query runs is left out rather than failing the query.
+        let all_versions = spec.snapshot == Snapshot::AllVersions;
         let load = |hits: &[query::Hit]| -> Result<Vec<Document>> {
-            hits.iter().map(|h| self.load_hit(spec, h.seq)).collect()
+            hits.iter()
+                .filter_map(|h| match self.load_hit(spec, h.seq) {
+                    Err(Error::HistoryTrimmed { .. }) if all_versions => None,
+                    loaded => Some(loaded),
+                })
+                .collect()
         };
+        let documents = load(&out.hits)?;
+        // What was left out no longer counts either.
+        let left_out = (out.hits.len() - documents.len()) as u64;
         Ok(QueryResult {
-            count: out.count,
-            documents: load(&out.hits)?,
+            count: out.count.map(|c| c.saturating_sub(left_out)),
+            documents,
             next_page: out.next_page,
             groups: out
                 .groups

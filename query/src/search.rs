@@ -570,17 +570,7 @@ pub(crate) fn search(
     };
     // A snapshot before the horizon of the kind asked for (of the store, when the query names
     // no kind) could miss versions retention dropped: say so instead (DESIGN §2).
-    if !vis.all_versions {
-        let kind = required_kind(&spec.query);
-        if let Some((seq, time)) = shared.engine.horizon(kind) {
-            if vis.at < seq {
-                return Err(Error::Storage(storage::Error::HistoryTrimmed {
-                    id: None,
-                    oldest_complete: time,
-                }));
-            }
-        }
-    }
+    check_horizon(shared, spec, &vis)?;
     let group = match &spec.group_by {
         Some(g) => Some((Field::parse(&g.field)?, g.top)),
         None => None,
@@ -624,7 +614,25 @@ pub(crate) fn search(
     if let Some(e) = acc.error {
         return Err(Error::Index { message: e });
     }
+    // A compaction that ran meanwhile may have dropped a version the snapshot shows (it raises
+    // the horizon before it repoints the version index): then the answer may be partial.
+    check_horizon(shared, spec, &plan.vis)?;
     Ok(finish(spec, &plan, acc, fp))
+}
+
+/// [`Error`] `HistoryTrimmed` when the snapshot is before the horizon of the kind the query
+/// names (of the store, when it names none).
+fn check_horizon(shared: &Shared, spec: &QuerySpec, vis: &Visibility) -> Result<()> {
+    if vis.all_versions {
+        return Ok(());
+    }
+    match shared.engine.horizon(required_kind(&spec.query)) {
+        Some((seq, time)) if vis.at < seq => Err(Error::Storage(storage::Error::HistoryTrimmed {
+            id: None,
+            oldest_complete: time,
+        })),
+        _ => Ok(()),
+    }
 }
 
 /// Matches the versions after the last commit, up to the snapshot.
