@@ -56,6 +56,19 @@ pub(crate) struct Shared {
 impl Shared {
     /// Reads and checks the frame of one version.
     pub(crate) fn read_entry(&self, entry: &SeqEntry, reader: &SegmentReader) -> Result<Version> {
+        self.with_record(entry, reader, |record| Version {
+            meta: meta_of(record),
+            body: record.body.to_vec(),
+        })
+    }
+
+    /// Reads and checks the frame of one version and hands its record to `f`.
+    fn with_record<T>(
+        &self,
+        entry: &SeqEntry,
+        reader: &SegmentReader,
+        f: impl FnOnce(&Record<'_>) -> T,
+    ) -> Result<T> {
         // The path is built only when an error needs it: this is the hot read path.
         let path = || segment::path(&self.dir, u64::from(entry.segment));
         let offset = u64::from(entry.offset);
@@ -75,18 +88,15 @@ impl Shared {
         };
         let (payload, _) = frame::decode(bytes).map_err(corrupt)?;
         let record = Record::decode(payload).map_err(corrupt)?;
-        Ok(Version {
-            meta: VersionMeta {
-                id: record.id.to_owned(),
-                kind: record.kind.to_owned(),
-                version: record.version,
-                seq: record.seq,
-                time: record.time,
-                tombstone: record.tombstone,
-                expires_at: record.expires_at,
-            },
-            body: record.body.to_vec(),
-        })
+        Ok(f(&record))
+    }
+
+    /// The metadata of the version with `seq`, without copying its body.
+    pub(crate) fn read_meta(&self, seq: u64) -> Result<Option<VersionMeta>> {
+        match locate(&self.state.read(), seq) {
+            Some((entry, reader)) => self.with_record(&entry, &reader, meta_of).map(Some),
+            None => Ok(None),
+        }
     }
 
     /// Looks up where `seq` lives (under the read lock), then reads it (without the lock).
@@ -100,6 +110,18 @@ impl Shared {
             Some((entry, reader)) => self.read_entry(&entry, &reader).map(Some),
             None => Ok(None),
         }
+    }
+}
+
+fn meta_of(record: &Record<'_>) -> VersionMeta {
+    VersionMeta {
+        id: record.id.to_owned(),
+        kind: record.kind.to_owned(),
+        version: record.version,
+        seq: record.seq,
+        time: record.time,
+        tombstone: record.tombstone,
+        expires_at: record.expires_at,
     }
 }
 
@@ -386,10 +408,10 @@ impl Engine {
         let taken = self.shared.state.write().index.take_expired(now, limit);
         let mut ops = Vec::with_capacity(taken.len());
         for &(_, seq) in &taken {
-            if let Some(v) = self.shared.read_seq(seq)? {
+            if let Some(meta) = self.shared.read_meta(seq)? {
                 ops.push(WriteOp {
-                    id: v.meta.id,
-                    expect: Expect::Version(v.meta.version),
+                    id: meta.id,
+                    expect: Expect::Version(meta.version),
                     action: Action::Expire,
                     expires_at: None,
                 });

@@ -682,7 +682,7 @@ impl Writer {
             (chain.newest_version(), seq, entry)
         };
         let expires_at = if entry.expires {
-            self.shared.read_seq(seq)?.and_then(|v| v.meta.expires_at)
+            self.shared.read_meta(seq)?.and_then(|m| m.expires_at)
         } else {
             None
         };

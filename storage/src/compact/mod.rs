@@ -408,10 +408,10 @@ fn plan(
     };
     let mut ruled = Vec::new();
     for (id, newest) in candidates {
-        let Some(v) = shared.read_seq(newest)? else {
+        let Some(meta) = shared.read_meta(newest)? else {
             continue;
         };
-        let rules = rules(&id, &v.meta.kind);
+        let rules = rules(&id, &meta.kind);
         if !rules.is_empty() && rules.iter().all(|r| !r.keeps_everything()) {
             ruled.push((id, rules));
         }
