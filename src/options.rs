@@ -91,7 +91,8 @@ pub struct Options {
     pub segment_size: u64,
     /// Document limits.
     pub limits: Limits,
-    /// How far ahead of the clock a [`crate::Batch::at_time`] may be. Default one day.
+    /// How far ahead of the clock a [`crate::Batch::at_time`] may be. Default one day. Any
+    /// duration is accepted; one longer than `u64::MAX` microseconds accepts every time.
     pub max_time_ahead: Duration,
     /// Tuning of the version index (commit interval, back-pressure bound, memory).
     pub index: IndexOptions,

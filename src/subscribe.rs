@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError, TrySendError};
 use parking_lot::Mutex;
@@ -696,13 +696,18 @@ impl Subscription {
         }
     }
 
-    /// The next event, waiting at most `timeout`.
+    /// The next event, waiting at most `timeout`. A timeout too long for an
+    /// [`std::time::Instant`] (such as `Duration::MAX`) waits like [`Subscription::recv`].
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Option<Event>> {
         if let Some(e) = self.replayed()? {
             return Ok(Some(e));
         }
-        let until = Instant::now() + timeout;
-        match self.rx.recv_deadline(until) {
+        // A timeout too long for an `Instant` waits as long as `recv` does.
+        let received = match storage::deadline_after(timeout) {
+            Some(until) => self.rx.recv_deadline(until),
+            None => self.rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+        };
+        match received {
             Ok(e) => Ok(Some(self.received(e))),
             Err(RecvTimeoutError::Timeout) => Ok(None),
             Err(RecvTimeoutError::Disconnected) => Err(self.ended()),

@@ -37,7 +37,8 @@ pub struct RetentionRule {
     /// Versions kept at most (the limit); `None`: no limit.
     pub max_versions: Option<u64>,
     /// Versions superseded longer ago than this are dropped (unless the floor keeps them), so
-    /// history stays complete for at least this long; `None`: no age limit.
+    /// history stays complete for at least this long; `None`: no age limit. An age longer
+    /// than `u64::MAX` microseconds (such as `Duration::MAX`) drops nothing by age.
     pub max_age: Option<Duration>,
 }
 
@@ -57,7 +58,7 @@ impl RetentionRule {
             n.saturating_sub(usize::try_from(m.max(1)).unwrap_or(usize::MAX))
         });
         let by_age = self.max_age.map_or(0, |age| {
-            let cutoff = now.saturating_sub(age.as_micros() as u64);
+            let cutoff = now.saturating_sub(crate::time::micros_of(age));
             ends.iter().take_while(|&&end| end < cutoff).count()
         });
         by_limit.max(by_age).min(most)
@@ -317,7 +318,8 @@ impl Throttle {
         let Some(rate) = self.rate.filter(|&r| r > 0) else {
             return;
         };
-        let due = Duration::from_secs_f64(self.bytes as f64 / rate as f64);
+        let due =
+            Duration::try_from_secs_f64(self.bytes as f64 / rate as f64).unwrap_or(Duration::MAX);
         // Pacing IO, not waiting for another thread: nothing signals "the budget grew". The
         // pause is cut in slices so that a stop (the store closing) is seen at once.
         while let Some(ahead) = due.checked_sub(self.started.elapsed()) {
