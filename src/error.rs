@@ -236,9 +236,12 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
-    /// A restore's destination already holds files.
-    #[error("cannot restore into {path}: it is not empty")]
+    /// A backup's or a restore's destination already holds files (for a backup: files that
+    /// are not an earlier backup).
+    #[error("cannot {op} into {path}: it is not empty")]
     DestinationNotEmpty {
+        /// The operation refused: `"back up"` or `"restore"`.
+        op: &'static str,
         /// The destination directory.
         path: PathBuf,
     },
