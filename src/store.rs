@@ -293,8 +293,26 @@ impl Store {
         self.write_checked(batch, true)
     }
 
-    fn write_checked(&self, batch: Batch, system: bool) -> Result<Vec<Meta>> {
+    fn write_checked(&self, mut batch: Batch, system: bool) -> Result<Vec<Meta>> {
         let limits = &self.inner.options.limits;
+        // Every value deeper than the limit is refused before anything recurses through it
+        // (merge patch, encoding, clone, drop), and taken apart without recursion: a caller's
+        // value may nest deeper than the stack allows.
+        let mut too_deep = None;
+        for op in &mut batch.ops {
+            if let OpKind::Put { body: value, .. } | OpKind::Patch { patch: value } = &mut op.kind {
+                if validate::deeper_than(value, limits.max_depth) {
+                    validate::dismantle(std::mem::take(value));
+                    too_deep.get_or_insert_with(|| op.id.clone());
+                }
+            }
+        }
+        if let Some(id) = too_deep {
+            return Err(Error::DocumentTooDeep {
+                id,
+                limit: limits.max_depth,
+            });
+        }
         let mut ops = Vec::with_capacity(batch.ops.len());
         let mut expiring = false;
         for op in batch.ops {
