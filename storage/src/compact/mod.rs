@@ -354,6 +354,7 @@ pub(crate) fn compact(
     let started = Instant::now();
     let _running = shared.compact_lock.lock();
     let plan = plan(shared, rules, options)?;
+    check_space(shared, &plan)?;
     {
         let state = shared.state.read();
         let total: u64 = plan
@@ -389,6 +390,54 @@ pub(crate) fn compact(
     report.generation = shared.horizon.read().generation;
     report.micros = started.elapsed().as_micros() as u64;
     Ok(report)
+}
+
+/// Room kept free beyond the largest rewritten segment: the new horizon file, file-system
+/// blocks and metadata.
+const SPACE_MARGIN: u64 = 64 << 10;
+
+/// Refuses a run that could not write its largest new segment (segments are rewritten one at
+/// a time, each replacing its old file before the next starts), before anything is written.
+fn check_space(shared: &Shared, plan: &BTreeMap<u32, BTreeMap<u64, Superseded>>) -> Result<()> {
+    if plan.is_empty() {
+        return Ok(());
+    }
+    let dir = &shared.dir;
+    let Some(available) = shared
+        .backend
+        .available_space(dir)
+        .map_err(|e| Error::io("check free space of", dir, e))?
+    else {
+        return Ok(());
+    };
+    let largest = {
+        let state = shared.state.read();
+        plan.iter()
+            .filter_map(|(number, dropped)| {
+                let Some(SegmentReader::Mapped(map)) = state.segments.get(number) else {
+                    return None;
+                };
+                let dropped_bytes: u64 = dropped
+                    .keys()
+                    .filter_map(|&seq| state.index.entry(seq))
+                    .map(|e| u64::from(e.len))
+                    .sum();
+                Some((map.len() as u64).saturating_sub(dropped_bytes))
+            })
+            .max()
+            .unwrap_or(0)
+    };
+    let horizon = shared.horizon.read().encode().len() as u64;
+    let needed = largest + horizon + SPACE_MARGIN;
+    if available < needed {
+        return Err(Error::NoSpace {
+            op: "compact",
+            path: dir.clone(),
+            needed,
+            available,
+        });
+    }
+    Ok(())
 }
 
 /// Which versions of which sealed segments to drop.
