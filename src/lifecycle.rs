@@ -192,6 +192,8 @@ pub(crate) struct Lifecycle {
     pub(crate) low_water: Arc<AtomicU64>,
     pub(crate) counters: Arc<Counters>,
     pub(crate) options: Arc<Options>,
+    /// Where the maintenance thread records that it failed.
+    pub(crate) failures: Arc<crate::stats::Failures>,
 }
 
 impl Lifecycle {
@@ -349,7 +351,10 @@ impl Maintenance {
         let flag = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
             .name("strata-maintenance".into())
-            .spawn(move || run(&lifecycle, &flag, &woken))
+            .spawn(move || {
+                let failures = Arc::clone(&lifecycle.failures);
+                failures.watch("maintenance", || run(&lifecycle, &flag, &woken));
+            })
             .map_err(|source| Error::Io {
                 op: "start the maintenance thread",
                 path: Default::default(),

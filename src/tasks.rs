@@ -551,7 +551,11 @@ pub(crate) struct Pool {
 const HOUSEKEEPING: Duration = Duration::from_secs(1);
 
 impl Pool {
-    pub(crate) fn new(options: TaskPoolOptions, data_dir: Option<&Path>) -> Result<Pool> {
+    pub(crate) fn new(
+        options: TaskPoolOptions,
+        data_dir: Option<&Path>,
+        failures: Arc<crate::stats::Failures>,
+    ) -> Result<Pool> {
         let shared = Arc::new(PoolShared {
             queue: Mutex::new(QueueBox(Queue {
                 slots: options.worker_count(),
@@ -576,10 +580,13 @@ impl Pool {
         let mut threads = Vec::new();
         for i in 0..shared.options.worker_count() {
             let s = Arc::clone(&shared);
+            let f = Arc::clone(&failures);
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("strata-task-{i}"))
-                    .spawn(move || worker(&s))
+                    .spawn(move || {
+                        f.watch("task worker", || worker(&s));
+                    })
                     .map_err(spawn_err)?,
             );
         }
@@ -588,7 +595,9 @@ impl Pool {
         threads.push(
             std::thread::Builder::new()
                 .name("strata-task-housekeeper".into())
-                .spawn(move || housekeeper(&s, &stop_rx))
+                .spawn(move || {
+                    failures.watch("task housekeeper", || housekeeper(&s, &stop_rx));
+                })
                 .map_err(spawn_err)?,
         );
         Ok(Pool {

@@ -146,6 +146,15 @@ impl Committer {
         }
     }
 
+    /// Refuses every later write (a background thread that syncs has failed).
+    pub(crate) fn poison(&self) {
+        self.writer
+            .lock()
+            .shared
+            .poisoned
+            .store(true, Ordering::Release);
+    }
+
     /// Syncs whatever was written since the last sync (the store is closing).
     pub(crate) fn close(&self) {
         let mut writer = self.writer.lock();
