@@ -292,6 +292,7 @@ impl Store {
         let is_backup = (old.is_some() || partial.exists()) && !log_dir.join("LOCK").exists();
         if !is_backup && !is_empty_dir(dest)? {
             return Err(Error::DestinationNotEmpty {
+                op: "back up",
                 path: dest.to_path_buf(),
             });
         }
@@ -507,6 +508,7 @@ impl Store {
         })?;
         if !is_empty_dir(dest)? {
             return Err(Error::DestinationNotEmpty {
+                op: "restore",
                 path: dest.to_path_buf(),
             });
         }

@@ -69,7 +69,8 @@ impl Retention {
         self
     }
 
-    /// Sets the age (whole seconds).
+    /// Sets the age (whole seconds). Any duration is accepted; an age longer than `u64::MAX`
+    /// microseconds (such as `Duration::MAX`) drops nothing by age.
     pub fn max_age(mut self, age: std::time::Duration) -> Self {
         self.max_age_secs = Some(age.as_secs());
         self

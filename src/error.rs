@@ -228,6 +228,19 @@ pub enum Error {
         /// The oldest time (microseconds since the epoch) from which history is complete.
         oldest_complete: u64,
     },
+    /// The file system has less free space than an operation needs (compaction checks before
+    /// it writes); nothing was changed and the store works on.
+    #[error("not enough free space to {op} {path}: needs {needed} bytes, {available} available")]
+    NoSpace {
+        /// What was to be done (`"compact"`).
+        op: &'static str,
+        /// The directory it would write to.
+        path: PathBuf,
+        /// Bytes it needs free.
+        needed: u64,
+        /// Bytes free.
+        available: u64,
+    },
     /// A backup is incomplete or damaged: restoring it would not give back the store it was.
     #[error("backup {path} cannot be restored: {reason}")]
     BackupDamaged {
@@ -236,9 +249,12 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
-    /// A restore's destination already holds files.
-    #[error("cannot restore into {path}: it is not empty")]
+    /// A backup's or a restore's destination already holds files (for a backup: files that
+    /// are not an earlier backup).
+    #[error("cannot {op} into {path}: it is not empty")]
     DestinationNotEmpty {
+        /// The operation refused: `"back up"` or `"restore"`.
+        op: &'static str,
         /// The destination directory.
         path: PathBuf,
     },
@@ -292,6 +308,17 @@ impl From<storage::Error> for Error {
             },
             storage::Error::TooLarge(msg) => Error::BatchTooLarge(msg),
             storage::Error::InvalidOption(msg) => Error::InvalidOption(msg),
+            storage::Error::NoSpace {
+                op,
+                path,
+                needed,
+                available,
+            } => Error::NoSpace {
+                op,
+                path,
+                needed,
+                available,
+            },
             storage::Error::HistoryTrimmed {
                 id,
                 oldest_complete,

@@ -36,6 +36,8 @@ use crate::watch::Watch;
 pub struct MaintenanceOptions {
     /// How often compaction runs in the background, when some retention is configured (by kind
     /// or by collection). `None`: only when [`Store::compact`] is called. Default 10 minutes.
+    /// An interval too long for an [`Instant`] (such as `Duration::MAX`) is the same as `None`;
+    /// background expiry runs either way.
     pub compaction_interval: Option<Duration>,
     /// Most bytes per second compaction writes, in the background and on demand. `None`: as
     /// fast as the disk goes. Default 32 MiB/s.
@@ -190,6 +192,8 @@ pub(crate) struct Lifecycle {
     pub(crate) low_water: Arc<AtomicU64>,
     pub(crate) counters: Arc<Counters>,
     pub(crate) options: Arc<Options>,
+    /// Where the maintenance thread records that it failed.
+    pub(crate) failures: Arc<crate::stats::Failures>,
 }
 
 impl Lifecycle {
@@ -347,7 +351,10 @@ impl Maintenance {
         let flag = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
             .name("strata-maintenance".into())
-            .spawn(move || run(&lifecycle, &flag, &woken))
+            .spawn(move || {
+                let failures = Arc::clone(&lifecycle.failures);
+                failures.watch("maintenance", || run(&lifecycle, &flag, &woken));
+            })
             .map_err(|source| Error::Io {
                 op: "start the maintenance thread",
                 path: Default::default(),
@@ -384,13 +391,14 @@ const RETRY_AFTER: Duration = Duration::from_secs(1);
 fn run(lifecycle: &Lifecycle, stop: &Arc<AtomicBool>, woken: &Receiver<()>) {
     let options = lifecycle.options.maintenance.clone();
     let interval = options.compaction_interval;
-    let mut next_compaction = interval.map(|i| Instant::now() + i);
+    // An interval too long for an `Instant` never comes: no background compaction.
+    let mut next_compaction = interval.and_then(storage::deadline_after);
     loop {
         if stop.load(Ordering::Acquire) {
             return;
         }
         if next_compaction.is_some_and(|due| due <= Instant::now()) {
-            next_compaction = interval.map(|i| Instant::now() + i);
+            next_compaction = interval.and_then(storage::deadline_after);
             // Failures are not the thread's to report: the next run, or a caller of
             // `Store::compact`, meets them again.
             let _ = lifecycle.compact(Some(stop));

@@ -18,7 +18,8 @@ pub use storage::Durability;
 pub struct Limits {
     /// Largest encoded body, in bytes. Default 16 MiB.
     pub max_document_bytes: usize,
-    /// Deepest nesting of objects and arrays. Default 64.
+    /// Deepest nesting of objects and arrays (the body itself is level 1). Default 64, at most
+    /// [`Limits::MAX_DEPTH`].
     pub max_depth: usize,
     /// Longest field name, in bytes. Default 1024.
     pub max_field_name_bytes: usize,
@@ -41,6 +42,9 @@ impl Default for Limits {
 }
 
 impl Limits {
+    /// The largest accepted [`Limits::max_depth`]: the deepest body serde_json reads back.
+    pub const MAX_DEPTH: usize = 127;
+
     /// Sets the largest encoded body.
     pub fn with_max_document_bytes(mut self, bytes: usize) -> Self {
         self.max_document_bytes = bytes;
@@ -91,7 +95,8 @@ pub struct Options {
     pub segment_size: u64,
     /// Document limits.
     pub limits: Limits,
-    /// How far ahead of the clock a [`crate::Batch::at_time`] may be. Default one day.
+    /// How far ahead of the clock a [`crate::Batch::at_time`] may be. Default one day. Any
+    /// duration is accepted; one longer than `u64::MAX` microseconds accepts every time.
     pub max_time_ahead: Duration,
     /// Tuning of the version index (commit interval, back-pressure bound, memory).
     pub index: IndexOptions,
@@ -211,7 +216,14 @@ impl Options {
         self.index
             .validate()
             .map_err(|e| Error::InvalidOption(e.to_string()))?;
-        check(l.max_depth >= 1, "max_depth must be at least 1".into())?;
+        check(
+            (1..=Limits::MAX_DEPTH).contains(&l.max_depth),
+            format!(
+                "max_depth {} is outside 1..={}",
+                l.max_depth,
+                Limits::MAX_DEPTH
+            ),
+        )?;
         check(
             l.max_field_name_bytes >= 1,
             "max_field_name_bytes must be at least 1".into(),

@@ -9,6 +9,35 @@ use serde::Serialize;
 
 use crate::store::{OpenStats, Store};
 
+/// Failures of the store's background threads (the continuous-query feed, maintenance, the
+/// task pool's threads), in the order they happened, as `thread: reason`.
+#[derive(Debug, Default)]
+pub(crate) struct Failures(parking_lot::Mutex<Vec<String>>);
+
+impl Failures {
+    pub(crate) fn record(&self, thread: &str, reason: &str) {
+        self.0.lock().push(format!("{thread}: {reason}"));
+    }
+
+    pub(crate) fn list(&self) -> Vec<String> {
+        self.0.lock().clone()
+    }
+
+    /// Runs `body` (a background thread's loop), recording a panic instead of letting the
+    /// thread vanish without a trace; returns the reason recorded.
+    pub(crate) fn watch(&self, thread: &str, body: impl FnOnce()) -> Option<String> {
+        let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).err()?;
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_owned());
+        let reason = format!("panicked: {message}");
+        self.record(thread, &reason);
+        Some(reason)
+    }
+}
+
 /// Buckets of a latency histogram: four per power of two of microseconds, up to 2^40 µs.
 const BUCKETS: usize = 4 * 41;
 
@@ -149,6 +178,11 @@ pub struct Stats {
     pub queries: OpStats,
     /// Time [`Store::open`] took, microseconds.
     pub open_micros: u64,
+    /// Failures of background threads since the store was opened, oldest first, as
+    /// `thread: reason` (`feed` for continuous queries, `maintenance`, `task worker`, `task
+    /// housekeeper`). Empty while all is well; a failed feed also fails its subscriptions and
+    /// every later [`Store::subscribe`] with [`crate::Error::SubscriptionFailed`].
+    pub background_failures: Vec<String>,
     /// What opening found and repaired.
     #[serde(skip)]
     pub recovery: OpenStats,
@@ -215,6 +249,7 @@ impl Store {
             writes: self.inner.write_latency.snapshot(),
             queries: self.inner.query_latency.snapshot(),
             open_micros: self.inner.open_micros,
+            background_failures: self.inner.failures.list(),
             recovery: self.open_stats().clone(),
         }
     }

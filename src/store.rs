@@ -48,6 +48,7 @@ pub(crate) struct Inner {
     pub(crate) open_micros: u64,
     pub(crate) write_latency: crate::stats::Latencies,
     pub(crate) query_latency: crate::stats::Latencies,
+    pub(crate) failures: Arc<crate::stats::Failures>,
 }
 
 /// An open store of versioned JSON documents. Cheap to clone; every clone is the same store,
@@ -139,10 +140,16 @@ impl Store {
         let (index, index_report) =
             query::Index::open(Arc::clone(&engine), index, options.index.clone())?;
         let watch = Arc::new(Watch::new(engine.last_seq()));
-        let feed = crate::subscribe::Feed::new(Arc::clone(&engine), Arc::clone(&watch))?;
+        let failures = Arc::new(crate::stats::Failures::default());
+        let feed = crate::subscribe::Feed::new(
+            Arc::clone(&engine),
+            Arc::clone(&watch),
+            Arc::clone(&failures),
+        )?;
         // In-memory and simulated stores have no directory to report their tasks in.
         let report_dir = matches!(index_location_kind, IndexKind::Dir).then_some(path);
-        let tasks = crate::tasks::Pool::new(options.tasks.clone(), report_dir)?;
+        let tasks =
+            crate::tasks::Pool::new(options.tasks.clone(), report_dir, Arc::clone(&failures))?;
         let index = Arc::new(index);
         let lifecycle = crate::lifecycle::Lifecycle {
             engine: Arc::clone(&engine),
@@ -151,6 +158,7 @@ impl Store {
             low_water: feed.low_water_handle(),
             counters: Default::default(),
             options: Arc::new(options.clone()),
+            failures: Arc::clone(&failures),
         };
         let maintenance = crate::lifecycle::Maintenance::start(lifecycle.clone())?;
         Ok(Store {
@@ -170,6 +178,7 @@ impl Store {
                 open_micros: u64::try_from(opening.elapsed().as_micros()).unwrap_or(u64::MAX),
                 write_latency: Default::default(),
                 query_latency: Default::default(),
+                failures,
             }),
         })
     }
@@ -293,8 +302,26 @@ impl Store {
         self.write_checked(batch, true)
     }
 
-    fn write_checked(&self, batch: Batch, system: bool) -> Result<Vec<Meta>> {
+    fn write_checked(&self, mut batch: Batch, system: bool) -> Result<Vec<Meta>> {
         let limits = &self.inner.options.limits;
+        // Every value deeper than the limit is refused before anything recurses through it
+        // (merge patch, encoding, clone, drop), and taken apart without recursion: a caller's
+        // value may nest deeper than the stack allows.
+        let mut too_deep = None;
+        for op in &mut batch.ops {
+            if let OpKind::Put { body: value, .. } | OpKind::Patch { patch: value } = &mut op.kind {
+                if validate::deeper_than(value, limits.max_depth) {
+                    validate::dismantle(std::mem::take(value));
+                    too_deep.get_or_insert_with(|| op.id.clone());
+                }
+            }
+        }
+        if let Some(id) = too_deep {
+            return Err(Error::DocumentTooDeep {
+                id,
+                limit: limits.max_depth,
+            });
+        }
         let mut ops = Vec::with_capacity(batch.ops.len());
         let mut expiring = false;
         for op in batch.ops {

@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError, TrySendError};
 use parking_lot::Mutex;
@@ -182,6 +182,8 @@ pub(crate) struct Feed {
     /// keeps the versions from there on.
     low_water: Arc<AtomicU64>,
     thread: Option<JoinHandle<()>>,
+    /// Why the feed thread stopped, if it failed: later subscriptions answer with it.
+    failed: Arc<Mutex<Option<String>>>,
 }
 
 impl Sub {
@@ -201,14 +203,33 @@ impl std::fmt::Debug for Sub {
 const CHUNK: u64 = 1024;
 
 impl Feed {
-    pub(crate) fn new(engine: Arc<Engine>, watch: Arc<Watch>) -> Result<Feed> {
+    pub(crate) fn new(
+        engine: Arc<Engine>,
+        watch: Arc<Watch>,
+        failures: Arc<crate::stats::Failures>,
+    ) -> Result<Feed> {
         let (tx, rx) = crossbeam_channel::unbounded();
         let w = Arc::clone(&watch);
         let low_water = Arc::new(AtomicU64::new(u64::MAX));
         let lw = Arc::clone(&low_water);
+        let failed = Arc::new(Mutex::new(None));
+        let why = Arc::clone(&failed);
         let thread = std::thread::Builder::new()
             .name("strata-feed".into())
-            .spawn(move || feed(&engine, &w, &rx, &lw))
+            .spawn(move || {
+                let mut outcome = Ok(());
+                let panicked = failures.watch("feed", || outcome = feed(&engine, &w, &rx, &lw));
+                // Why the feed stopped, kept for its subscriptions, later ones and stats (in
+                // that order: once stats show it, `subscribe` answers with it).
+                match outcome {
+                    Err(e) => {
+                        let reason = e.to_string();
+                        *why.lock() = Some(reason.clone());
+                        failures.record("feed", &reason);
+                    }
+                    Ok(()) => *why.lock() = panicked,
+                }
+            })
             .map_err(|source| Error::Io {
                 op: "start the continuous-query thread",
                 path: Default::default(),
@@ -219,6 +240,7 @@ impl Feed {
             watch,
             low_water,
             thread: Some(thread),
+            failed,
         })
     }
 
@@ -228,12 +250,19 @@ impl Feed {
     }
 
     fn add(&self, sub: Sub) -> Result<()> {
+        let failed = || match self.failed.lock().clone() {
+            Some(reason) => Error::SubscriptionFailed { reason },
+            None => Error::Closed,
+        };
+        if self.failed.lock().is_some() {
+            return Err(failed());
+        }
         self.low_water.fetch_min(sub.next, Ordering::AcqRel);
         self.register
             .as_ref()
             .ok_or(Error::Closed)?
             .send(sub)
-            .map_err(|_| Error::Closed)?;
+            .map_err(|_| failed())?;
         self.watch.poke();
         Ok(())
     }
@@ -249,7 +278,13 @@ impl Drop for Feed {
     }
 }
 
-fn feed(engine: &Engine, watch: &Watch, register: &Receiver<Sub>, low_water: &AtomicU64) {
+/// The feed thread's loop; an error ends it (after failing every subscription with it).
+fn feed(
+    engine: &Engine,
+    watch: &Watch,
+    register: &Receiver<Sub>,
+    low_water: &AtomicU64,
+) -> Result<()> {
     let mut subs: Vec<Sub> = Vec::new();
     // The subscriptions by required term, rebuilt only when the set of subscriptions changes
     // (it indexes them by position).
@@ -263,7 +298,7 @@ fn feed(engine: &Engine, watch: &Watch, register: &Receiver<Sub>, low_water: &At
                     gates = None;
                 }
                 Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Disconnected) => return,
+                Err(TryRecvError::Disconnected) => return Ok(()),
             }
         }
         let registered = subs.len();
@@ -307,13 +342,13 @@ fn feed(engine: &Engine, watch: &Watch, register: &Receiver<Sub>, low_water: &At
                     for s in &subs {
                         *s.shared.failure.lock() = Some(e.to_string());
                     }
-                    return;
+                    return Err(e);
                 }
             }
             continue;
         }
         if watch.wait(seen, None).is_none() {
-            return;
+            return Ok(());
         }
     }
 }
@@ -626,6 +661,8 @@ impl Replay {
 pub struct Subscription {
     rx: Receiver<Event>,
     shared: Arc<SubShared>,
+    /// Why the feed thread stopped, if it failed (a panic fails no subscription by itself).
+    feed_failed: Arc<Mutex<Option<String>>>,
     watch: Arc<Watch>,
     replay: Option<Replay>,
     start_seq: u64,
@@ -678,7 +715,8 @@ impl Subscription {
                 seq: self.until_seq.unwrap_or(0),
             };
         }
-        match self.shared.failure.lock().clone() {
+        let failure = self.shared.failure.lock().clone();
+        match failure.or_else(|| self.feed_failed.lock().clone()) {
             Some(reason) => Error::SubscriptionFailed { reason },
             None => Error::Closed,
         }
@@ -696,13 +734,18 @@ impl Subscription {
         }
     }
 
-    /// The next event, waiting at most `timeout`.
+    /// The next event, waiting at most `timeout`. A timeout too long for an
+    /// [`std::time::Instant`] (such as `Duration::MAX`) waits like [`Subscription::recv`].
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Option<Event>> {
         if let Some(e) = self.replayed()? {
             return Ok(Some(e));
         }
-        let until = Instant::now() + timeout;
-        match self.rx.recv_deadline(until) {
+        // A timeout too long for an `Instant` waits as long as `recv` does.
+        let received = match storage::deadline_after(timeout) {
+            Some(until) => self.rx.recv_deadline(until),
+            None => self.rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+        };
+        match received {
             Ok(e) => Ok(Some(self.received(e))),
             Err(RecvTimeoutError::Timeout) => Ok(None),
             Err(RecvTimeoutError::Disconnected) => Err(self.ended()),
@@ -830,6 +873,7 @@ impl Store {
         Ok(Subscription {
             rx,
             shared,
+            feed_failed: Arc::clone(&self.inner.feed.failed),
             watch: Arc::clone(&self.inner.watch),
             replay,
             start_seq: start,

@@ -32,7 +32,9 @@ pub struct TaskPoolOptions {
     /// Most tasks queued (not yet running); one more is [`Error::Busy`]. Default 1024.
     pub queue: usize,
     /// How long a task's pages stay available after it was submitted, when its
-    /// [`TaskOptions`] do not say. Default 10 minutes.
+    /// [`TaskOptions`] do not say. Default 10 minutes. Any duration is accepted: one too long
+    /// for an [`Instant`] (such as `Duration::MAX`) never expires, and `TaskInfo::expires_micros`
+    /// then says `u64::MAX`.
     pub expiry: Duration,
     /// Most ended tasks kept whole (for [`Tasks::list`] and [`Task::wait`]) before their
     /// expiry. Beyond it the oldest are forgotten as others end, except that a task with more
@@ -111,10 +113,12 @@ impl TaskPoolOptions {
 #[non_exhaustive]
 pub struct TaskOptions {
     /// Longest time from submission to the result (and for each later page); past it the task
-    /// fails with [`Error::TaskTimedOut`]. Default: none.
+    /// fails with [`Error::TaskTimedOut`]. Default: none. A deadline too long for an
+    /// [`Instant`] (such as `Duration::MAX`) is the same as none.
     pub deadline: Option<Duration>,
     /// How long after submission the task's result and pages stay available; after it they are
-    /// released and fetching them is [`Error::TaskExpired`]. Default: the pool's expiry.
+    /// released and fetching them is [`Error::TaskExpired`]. Default: the pool's expiry. An
+    /// expiry too long for an [`Instant`] (such as `Duration::MAX`) never comes.
     pub expiry: Option<Duration>,
     /// Re-run the query as writes arrive until it counts at least this many matches
     /// (Xenon's `expectedResultCount`); needs a deadline.
@@ -271,7 +275,8 @@ struct TaskState {
     deadline: Option<Duration>,
     expected_count: Option<u64>,
     submitted: Instant,
-    expires: Instant,
+    /// `None`: an expiry too long for an `Instant`, which never comes.
+    expires: Option<Instant>,
     expires_micros: u64,
     created_micros: u64,
     cancelled: AtomicBool,
@@ -324,11 +329,12 @@ impl TaskState {
     }
 
     fn expired(&self) -> bool {
-        Instant::now() >= self.expires
+        self.expires.is_some_and(|at| Instant::now() >= at)
     }
 
     fn deadline_at(&self) -> Option<Instant> {
-        self.deadline.map(|d| self.submitted + d)
+        // A deadline too long for an `Instant` never comes.
+        self.deadline.and_then(|d| self.submitted.checked_add(d))
     }
 
     /// Ends the task if it is still queued (its job stays in the queue until
@@ -545,7 +551,11 @@ pub(crate) struct Pool {
 const HOUSEKEEPING: Duration = Duration::from_secs(1);
 
 impl Pool {
-    pub(crate) fn new(options: TaskPoolOptions, data_dir: Option<&Path>) -> Result<Pool> {
+    pub(crate) fn new(
+        options: TaskPoolOptions,
+        data_dir: Option<&Path>,
+        failures: Arc<crate::stats::Failures>,
+    ) -> Result<Pool> {
         let shared = Arc::new(PoolShared {
             queue: Mutex::new(QueueBox(Queue {
                 slots: options.worker_count(),
@@ -570,10 +580,13 @@ impl Pool {
         let mut threads = Vec::new();
         for i in 0..shared.options.worker_count() {
             let s = Arc::clone(&shared);
+            let f = Arc::clone(&failures);
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("strata-task-{i}"))
-                    .spawn(move || worker(&s))
+                    .spawn(move || {
+                        f.watch("task worker", || worker(&s));
+                    })
                     .map_err(spawn_err)?,
             );
         }
@@ -582,7 +595,9 @@ impl Pool {
         threads.push(
             std::thread::Builder::new()
                 .name("strata-task-housekeeper".into())
-                .spawn(move || housekeeper(&s, &stop_rx))
+                .spawn(move || {
+                    failures.watch("task housekeeper", || housekeeper(&s, &stop_rx));
+                })
                 .map_err(spawn_err)?,
         );
         Ok(Pool {
@@ -816,7 +831,7 @@ fn run_page(shared: &PoolShared, task: &TaskState, store: &Store, n: u32) -> Res
         inner.pages.get(index).cloned()
     }
     .ok_or(Error::TaskExpired { id: task.id })?;
-    let deadline = task.deadline.map(|d| Instant::now() + d);
+    let deadline = task.deadline.and_then(storage::deadline_after);
     let spec = task.spec.clone().page(token);
     let mut result = run_once(task, store, &spec, deadline)?;
     let mut inner = task.inner.lock();
@@ -956,8 +971,8 @@ impl Tasks {
             deadline: options.deadline,
             expected_count: options.expected_count,
             submitted: now,
-            expires: now + expiry,
-            expires_micros: created.saturating_add(expiry.as_micros() as u64),
+            expires: now.checked_add(expiry),
+            expires_micros: created.saturating_add(storage::micros_of(expiry)),
             created_micros: created,
             cancelled: AtomicBool::new(false),
             inner: Mutex::new(TaskInner {
@@ -1120,7 +1135,8 @@ impl Task {
     /// Waits until the task ends or `timeout` passes; true if it ended. A task still queued at
     /// its deadline fails then, whoever is waiting.
     fn wait_terminal(&self, timeout: Option<Duration>) -> bool {
-        let until = timeout.map(|t| Instant::now() + t);
+        // A timeout too long for an `Instant` waits as long as it takes.
+        let until = timeout.and_then(storage::deadline_after);
         loop {
             // A deadline still ahead: a queued task fails then (a running one stops itself).
             let deadline = self.state.deadline_at().filter(|d| *d > Instant::now());
@@ -1181,6 +1197,7 @@ impl Task {
     }
 
     /// [`Task::wait`] for at most `timeout`; `Ok(None)` if the task is still queued or running.
+    /// A timeout too long for an [`Instant`] (such as `Duration::MAX`) waits like [`Task::wait`].
     pub fn wait_timeout(&self, timeout: Duration) -> Result<Option<QueryResult>> {
         if self.wait_terminal(Some(timeout)) {
             self.outcome().map(Some)

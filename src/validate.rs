@@ -114,7 +114,39 @@ fn type_name(v: &Value) -> &'static str {
     }
 }
 
-/// Applies an RFC 7386 merge patch to `target`.
+/// Whether `value` nests objects and arrays deeper than `max_depth` (the value itself is level
+/// 1), found without recursion. Every recursive walk of a caller's value checks this first.
+pub(crate) fn deeper_than(value: &Value, max_depth: usize) -> bool {
+    let mut stack: Vec<(&Value, usize)> = vec![(value, 1)];
+    while let Some((value, depth)) = stack.pop() {
+        let children: Box<dyn Iterator<Item = &Value>> = match value {
+            Value::Object(map) => Box::new(map.values()),
+            Value::Array(items) => Box::new(items.iter()),
+            _ => continue,
+        };
+        if depth > max_depth {
+            return true;
+        }
+        stack.extend(children.map(|c| (c, depth + 1)));
+    }
+    false
+}
+
+/// Drops `value` without recursion (serde_json's drop recurses once per level).
+pub(crate) fn dismantle(value: Value) {
+    let mut stack = vec![value];
+    while let Some(value) = stack.pop() {
+        match value {
+            Value::Object(map) => stack.extend(map.into_iter().map(|(_, v)| v)),
+            Value::Array(items) => stack.extend(items),
+            _ => {}
+        }
+    }
+}
+
+/// Applies an RFC 7386 merge patch to `target`. It recurses as deep as `patch` nests: callers
+/// check [`deeper_than`] first (a merge never gives a body less deep than its patch, so a patch
+/// over the depth limit would be refused afterwards anyway).
 pub(crate) fn merge_patch(target: &mut Value, patch: &Value) {
     let Value::Object(patch) = patch else {
         *target = patch.clone();
@@ -193,6 +225,28 @@ mod tests {
         );
         // Dropping a value this deep would overflow serde_json's recursive drop; leak it.
         std::mem::forget(body);
+    }
+
+    #[test]
+    fn depth_is_measured_and_deep_values_drop_without_recursion() {
+        let deep = |levels: usize| {
+            let mut v = json!({});
+            for _ in 1..levels {
+                v = Value::Array(vec![v]);
+            }
+            v
+        };
+        assert!(!deeper_than(&json!({"a": 1}), 1));
+        assert!(deeper_than(&json!({"a": {}}), 1));
+        assert!(!deeper_than(&deep(5), 5) && deeper_than(&deep(6), 5));
+        assert!(!deeper_than(&json!(1), 0));
+        // Recursive drop of this value would overflow the test thread's stack.
+        dismantle(deep(1_000_000));
+        // `Limits::MAX_DEPTH` is the deepest body serde_json reads back.
+        let text = |levels: usize| format!("{}{}", "[".repeat(levels), "]".repeat(levels));
+        let max = Limits::MAX_DEPTH;
+        assert!(serde_json::from_str::<Value>(&text(max)).is_ok());
+        assert!(serde_json::from_str::<Value>(&text(max + 1)).is_err());
     }
 
     fn body_check(v: &Value) -> Result<Vec<u8>> {

@@ -61,6 +61,13 @@ fn ops_model_corpus() {
     replay("ops_model", targets::ops_model);
 }
 
+// Huge durations in the options (issue 11 E: they panicked, or wrapped `max_time_ahead` to
+// 0.45 s) through the model: every duration the generator picks, with writes, reads and crashes.
+#[test]
+fn ops_model_with_every_option_duration() {
+    targets::run_steps(&targets::durations_steps());
+}
+
 #[test]
 fn query_parse_corpus() {
     replay("query_parse", targets::query_parse);

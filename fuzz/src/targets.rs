@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use arbitrary::{Arbitrary, Unstructured};
 use serde_json::{json, Map, Value};
@@ -23,7 +24,7 @@ use storage::fuzzing::{self, FrameScan};
 use strata::backend::{CrashMode, SimBackend};
 use strata::{
     Batch, CorruptionKind, Document, Error, Expect, Limits, MaintenanceOptions, Options, Store,
-    WriteOptions,
+    TaskPoolOptions, WriteOptions,
 };
 
 /// The data directory of every store the targets open; the segments live in `DATA_DIR/log`.
@@ -579,6 +580,34 @@ pub enum Op {
     Reopen,
     /// Crash (only synced bytes survive) and open again.
     Crash,
+    /// Close and open again with these durations for the options that take one (how far ahead
+    /// a batch time may be, the compaction interval, the task expiry).
+    Reconfigure(DurationChoice),
+}
+
+/// A duration for the options, mostly at the edges where huge durations used to panic or wrap
+/// (issue 11 E).
+#[derive(Arbitrary, Debug, Clone, Copy)]
+pub struct DurationChoice(u8);
+
+impl DurationChoice {
+    fn duration(self) -> Duration {
+        match self.0 % 6 {
+            0 => Duration::MAX,
+            // Past what an `Instant` holds.
+            1 => Duration::from_secs(u64::MAX),
+            // Just over `u64::MAX` microseconds (about 0.45 s when wrapped).
+            2 => Duration::from_secs(u64::MAX / 1_000_000 + 1),
+            3 => Duration::from_micros(u64::MAX),
+            4 => Duration::from_secs(3600),
+            _ => Duration::from_secs(86_400),
+        }
+    }
+}
+
+/// `d` in microseconds, saturating (as the store converts it).
+fn micros_of(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
 /// One version in the model.
@@ -636,7 +665,7 @@ enum Expected {
         requested: Option<u64>,
         last: u64,
     },
-    /// An explicit time more than `Options::max_time_ahead` (one day) ahead of the clock.
+    /// An explicit time more than `Options::max_time_ahead` ahead of the clock.
     TimeTooFarAhead {
         requested: u64,
     },
@@ -860,6 +889,7 @@ impl Model {
         ops: &[Planned],
         time: Option<u64>,
         limits: &Limits,
+        ahead: Duration,
     ) -> Result<Vec<(String, ModelVersion)>, Expected> {
         // The facade validates every operation before the engine sees the batch.
         for op in ops {
@@ -893,8 +923,8 @@ impl Model {
                 });
             }
             // Generated times are a few microseconds after the last one (close to now) or
-            // u64::MAX, so the one-day margin is never a close call.
-            Some(t) if t > now_micros().saturating_add(86_400_000_000) => {
+            // u64::MAX, so a margin of an hour or more is never a close call.
+            Some(t) if t > now_micros().saturating_add(micros_of(ahead)) => {
                 return Err(Expected::TimeTooFarAhead { requested: t });
             }
             None if self.last_time == u64::MAX => {
@@ -1043,12 +1073,21 @@ struct Harness {
     model: Model,
     limits: Limits,
     reopens: usize,
+    /// The durations the store's options were opened with.
+    durations: Duration,
 }
 
 impl Harness {
-    fn open(sim: &SimBackend) -> Store {
-        match Store::open_with_backend(Arc::new(sim.clone()), Path::new(DATA_DIR), model_options())
-        {
+    fn open(sim: &SimBackend, durations: Duration) -> Store {
+        let options = model_options()
+            .with_max_time_ahead(durations)
+            .with_maintenance(
+                MaintenanceOptions::default()
+                    .with_expire(false)
+                    .with_compaction_interval(Some(durations)),
+            )
+            .with_task_options(TaskPoolOptions::default().with_expiry(durations));
+        match Store::open_with_backend(Arc::new(sim.clone()), Path::new(DATA_DIR), options) {
             Ok(store) => store,
             Err(e) => panic!("the model store does not open: {e:?}"),
         }
@@ -1061,7 +1100,7 @@ impl Harness {
     }
 
     fn write(&mut self, ops: Vec<Planned>, asked: Option<u64>, single: bool) {
-        let plan = self.model.plan(&ops, asked, &self.limits);
+        let plan = self.model.plan(&ops, asked, &self.limits, self.durations);
         let touched: BTreeSet<String> = ops.iter().map(|op| op.id().to_owned()).collect();
         let result = if single {
             let op = ops
@@ -1125,7 +1164,8 @@ impl Harness {
 
     /// `get` of `id` now against the model.
     fn check_current(&self, id: &str) {
-        let now = now_micros();
+        // Current reads judge expiry at the clock, or the last batch time if later.
+        let now = now_micros().max(self.model.last_time);
         let got = self.store().get(id);
         let expected = self.model.newest(id).filter(|v| v.visible_at(now));
         match (got, expected) {
@@ -1156,7 +1196,7 @@ impl Harness {
     fn check_all(&self) {
         let store = self.store();
         assert_eq!(store.last_seq(), self.model.last_seq, "last seq");
-        let now = now_micros();
+        let now = now_micros().max(self.model.last_time);
         let listed: Vec<Document> = match store.list("").collect() {
             Ok(docs) => docs,
             Err(e) => panic!("list failed: {e:?}"),
@@ -1213,7 +1253,7 @@ impl Harness {
         } else {
             drop(self.store.take());
         }
-        self.store = Some(Harness::open(&self.sim));
+        self.store = Some(Harness::open(&self.sim, self.durations));
         self.check_all();
     }
 
@@ -1249,6 +1289,13 @@ impl Harness {
             Op::Check => self.check_all(),
             Op::Reopen => self.reopen(false),
             Op::Crash => self.reopen(true),
+            Op::Reconfigure(d) => {
+                // Past the last reopen, the store keeps its options.
+                if self.reopens < MAX_REOPENS {
+                    self.durations = d.duration();
+                }
+                self.reopen(false);
+            }
         }
     }
 }
@@ -1307,15 +1354,58 @@ pub fn ops_model(data: &[u8]) {
     }
 }
 
+/// Steps through every [`DurationChoice`]: after each reconfiguration, writes (one with an
+/// expiry that never comes, one at the end of time, which only a huge `max_time_ahead`
+/// accepts), reads and a crash, within `MAX_REOPENS`. Replayed as a named test.
+pub fn durations_steps() -> Steps {
+    let put = |id: u8, expiry: u8| BatchOp::Put {
+        id: IdChoice(id),
+        kind: KindChoice(3),
+        body: Body {
+            shape: 1,
+            fields: vec![(Key(0), Json::Int(i32::from(id)))],
+        },
+        expect: ExpectChoice(0),
+        expiry: ExpiryChoice(expiry),
+    };
+    let mut ops = Vec::new();
+    for choice in 0..6 {
+        ops.push(Op::Reconfigure(DurationChoice(choice)));
+        ops.push(Op::Single(put(3 + choice, 1)));
+        ops.push(Op::Batch {
+            first: put(4 + choice, 2),
+            rest: Vec::new(),
+            time: TimeChoice::After(10),
+        });
+        ops.push(Op::Get(IdChoice(3 + choice)));
+        if choice == 3 {
+            ops.push(Op::Crash);
+        }
+    }
+    // The end of time last (nothing can be written after it), with the duration whose
+    // microseconds overflow a `u64`.
+    ops.push(Op::Reconfigure(DurationChoice(2)));
+    ops.push(Op::Batch {
+        first: put(5, 2),
+        rest: Vec::new(),
+        time: TimeChoice::End,
+    });
+    ops.push(Op::Single(put(6, 2)));
+    ops.push(Op::Check);
+    Steps(ops)
+}
+
 /// Runs decoded steps (see [`ops_model`]).
 pub fn run_steps(steps: &Steps) {
     let sim = SimBackend::new();
+    let durations = Options::default().max_time_ahead;
     let mut harness = Harness {
-        store: Some(Harness::open(&sim)),
+        store: Some(Harness::open(&sim, durations)),
         sim,
         model: Model::default(),
         limits: model_limits(),
         reopens: 0,
+        durations,
     };
     for op in &steps.0 {
         harness.step(op);

@@ -181,19 +181,29 @@ pub(crate) fn tokens(analyzer: &mut TextAnalyzer, text: &str) -> Vec<(usize, Str
     out
 }
 
-/// Calls `f(path, leaf)` for every non-null scalar of `body`, with keys joined by `.`.
+/// Deepest level of a body that is flattened (the body itself is level 1): what serde_json
+/// parses. The store refuses deeper bodies and never reads one from its log; a deeper value
+/// handed to [`crate::Matcher::matches`] or [`crate::Flat::new`] directly has its parts below
+/// this level left out, the same way for the index and the matcher, and never overflows the
+/// stack.
+pub(crate) const MAX_BODY_DEPTH: usize = 128;
+
+/// Calls `f(path, leaf)` for every non-null scalar of `body`, with keys joined by `.`, down to
+/// [`MAX_BODY_DEPTH`].
 ///
 /// Keys holding a NUL byte are skipped and byte 0x01 reads as a `.`, as in tantivy's JSON paths.
 pub(crate) fn for_each_leaf<'a>(body: &'a Value, f: &mut impl FnMut(&str, &'a Value)) {
     let mut path = String::new();
     if let Value::Object(map) = body {
-        walk_object(map, &mut path, f);
+        walk_object(map, &mut path, 1, f);
     }
 }
 
+/// `map` is at level `depth`; the walk checks the depth before it recurses.
 fn walk_object<'a>(
     map: &'a Map<String, Value>,
     path: &mut String,
+    depth: usize,
     f: &mut impl FnMut(&str, &'a Value),
 ) {
     for (key, value) in map {
@@ -209,20 +219,27 @@ fn walk_object<'a>(
         } else {
             path.push_str(key);
         }
-        walk_value(value, path, f);
+        walk_value(value, path, depth + 1, f);
         path.truncate(len);
     }
 }
 
-fn walk_value<'a>(value: &'a Value, path: &mut String, f: &mut impl FnMut(&str, &'a Value)) {
+/// `value` is at level `depth` (a container there is left out past [`MAX_BODY_DEPTH`]).
+fn walk_value<'a>(
+    value: &'a Value,
+    path: &mut String,
+    depth: usize,
+    f: &mut impl FnMut(&str, &'a Value),
+) {
     match value {
         Value::Null => {}
+        Value::Array(_) | Value::Object(_) if depth > MAX_BODY_DEPTH => {}
         Value::Array(items) => {
             for item in items {
-                walk_value(item, path, f);
+                walk_value(item, path, depth + 1, f);
             }
         }
-        Value::Object(map) => walk_object(map, path, f),
+        Value::Object(map) => walk_object(map, path, depth, f),
         leaf => f(path, leaf),
     }
 }
@@ -266,6 +283,35 @@ mod tests {
                 ("d.e".to_owned(), json!(true)),
             ]
         );
+    }
+
+    // A value nested 100,000 levels (which `Matcher::matches` and `Flat::new` accept from a
+    // caller) overflowed the stack of the recursive walk.
+    #[test]
+    fn leaves_below_the_depth_limit_are_left_out_without_recursion() {
+        let deep = |levels: usize| {
+            let mut v = json!({"leaf": 1});
+            for _ in 1..levels {
+                let mut outer = Map::new();
+                outer.insert("x".to_owned(), Value::Array(vec![v]));
+                v = Value::Object(outer);
+            }
+            v
+        };
+        let count = |body: &Value| {
+            let mut n = 0;
+            for_each_leaf(body, &mut |_, _| n += 1);
+            n
+        };
+        // An object and an array per level: the leaf of 64 levels is at depth 127.
+        let shallow = deep(64);
+        assert_eq!(count(&shallow), 1);
+        let too_deep = deep(65);
+        assert_eq!(count(&too_deep), 0);
+        let huge = deep(100_000);
+        assert_eq!(count(&huge), 0);
+        // Dropping it would recurse as deep: leak it.
+        std::mem::forget(huge);
     }
 
     #[test]

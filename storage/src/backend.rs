@@ -37,6 +37,12 @@ pub trait Backend: Send + Sync + Debug + 'static {
     /// Takes an exclusive lock on the file `path` (created if missing); `Ok(None)` when another
     /// holder has it. The lock lasts as long as the returned guard.
     fn try_lock(&self, path: &Path) -> io::Result<Option<LockGuard>>;
+    /// Bytes an unprivileged writer can still use on the file system holding `path`;
+    /// `Ok(None)` when unknown (compaction then does not check before it writes).
+    fn available_space(&self, path: &Path) -> io::Result<Option<u64>> {
+        let _ = path;
+        Ok(None)
+    }
 }
 
 /// Holds a directory lock until dropped.

@@ -168,9 +168,18 @@ fn spawn_flusher(
     let thread = std::thread::Builder::new()
         .name("strata-flusher".into())
         .spawn(move || {
-            while let Err(crossbeam_channel::RecvTimeoutError::Timeout) = stopped.recv_timeout(tick)
-            {
-                committer.sync_if_due();
+            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                while let Err(crossbeam_channel::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(tick)
+                {
+                    committer.sync_if_due();
+                }
+            }));
+            // Buffered writes would never be synced again: refuse writes from now on (the
+            // next write answers `Poisoned`) rather than acknowledge what cannot be made
+            // durable.
+            if run.is_err() {
+                committer.poison();
             }
         })
         .map_err(|e| Error::io("spawn flusher thread", dir, e))?;

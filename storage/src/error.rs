@@ -95,6 +95,18 @@ pub enum Error {
     /// Options are invalid.
     #[error("invalid option: {0}")]
     InvalidOption(String),
+    /// The file system has less free space than an operation needs; nothing was changed.
+    #[error("not enough free space to {op} {path}: needs {needed} bytes, {available} available")]
+    NoSpace {
+        /// What was to be done (`"compact"`).
+        op: &'static str,
+        /// The directory it would write to.
+        path: PathBuf,
+        /// Bytes it needs free.
+        needed: u64,
+        /// Bytes free.
+        available: u64,
+    },
     /// A read of the past needs versions that retention dropped (DESIGN §2).
     #[error("{} before {oldest_complete} us was dropped by retention; history is complete from {oldest_complete} us on", .id.as_deref().map(|i| format!("history of {i}")).unwrap_or_else(|| "history".to_owned()))]
     HistoryTrimmed {

@@ -12,7 +12,9 @@ pub enum Durability {
     Sync,
     /// Acknowledge after the write reached the OS; sync about this long afterwards (at most
     /// 1.25 times it, plus a group in progress). A crash can lose the writes since the last
-    /// sync, never part of a batch.
+    /// sync, never part of a batch. An interval too long for an [`std::time::Instant`] to
+    /// reach (such as `Duration::MAX`) means no timed sync: as with [`Durability::None`],
+    /// writes are synced only when a segment is sealed and when the store closes.
     Buffered(Duration),
     /// Acknowledge after the write reached the OS and never sync explicitly (except when a
     /// segment is sealed or the store closes). For tests and rebuildable data.
@@ -29,7 +31,8 @@ pub struct EngineOptions {
     pub durability: Durability,
     /// Most bytes of frames one group commit writes at once.
     pub max_group_bytes: usize,
-    /// How far ahead of the clock an explicit batch time may be. Default one day.
+    /// How far ahead of the clock an explicit batch time may be. Default one day. Any
+    /// duration is accepted; one longer than `u64::MAX` microseconds accepts every time.
     pub max_time_ahead: Duration,
 }
 

@@ -17,6 +17,7 @@ use crate::log::record::{Record, MAX_ID_LEN, MAX_KIND_LEN, RECORD_HEADER_LEN};
 use crate::log::segment::{self, SEGMENT_HEADER_LEN};
 use crate::options::Durability;
 use crate::recovery::{create_segment, ActiveSegment};
+use crate::time::{deadline_after, micros_of};
 use crate::types::{Action, Expect, VersionMeta, WriteOp};
 
 /// What a waiting committer is told: its batch's outcome, or that it leads the next group.
@@ -143,6 +144,15 @@ impl Committer {
         {
             let _ = writer.sync_now();
         }
+    }
+
+    /// Refuses every later write (a background thread that syncs has failed).
+    pub(crate) fn poison(&self) {
+        self.writer
+            .lock()
+            .shared
+            .poisoned
+            .store(true, Ordering::Release);
     }
 
     /// Syncs whatever was written since the last sync (the store is closing).
@@ -391,8 +401,11 @@ impl Writer {
                     .and_then(|()| match self.shared.options.durability {
                         Durability::Sync => self.sync_now(),
                         Durability::Buffered(interval) => {
-                            self.sync_due
-                                .get_or_insert_with(|| Instant::now() + interval);
+                            // An interval no `Instant` can hold leaves no timed sync (see
+                            // `Durability::Buffered`).
+                            if self.sync_due.is_none() {
+                                self.sync_due = deadline_after(interval);
+                            }
                             Ok(())
                         }
                         Durability::None => Ok(()),
@@ -497,8 +510,8 @@ impl Writer {
             Some(t) => {
                 // A time far ahead of the clock is almost always a unit mistake (nanoseconds for
                 // microseconds); accepting it would stamp every later write in the far future.
-                let limit = now_micros()
-                    .saturating_add(self.shared.options.max_time_ahead.as_micros() as u64);
+                let limit =
+                    now_micros().saturating_add(micros_of(self.shared.options.max_time_ahead));
                 if t > limit {
                     return Err(Error::TimeTooFarAhead {
                         requested: t,

@@ -118,3 +118,73 @@ fn compaction_does_not_grow_the_index() {
         files(&dir.path().join("index"))
     );
 }
+
+// Compaction on a nearly full disk failed with ENOSPC on its `.compact` file; it now checks
+// the free space it needs first and says how much it needs and has.
+#[test]
+fn compaction_without_the_free_space_it_needs_says_so_and_changes_nothing() {
+    use std::sync::Arc;
+    use strata::backend::SimBackend;
+
+    let sim = SimBackend::new();
+    let options = options().with_retention("reading", Retention::default().max_versions(1));
+    let store = Store::open_with_backend(Arc::new(sim.clone()), Path::new("/db"), options).unwrap();
+    for n in 0..10 {
+        for d in 0..5 {
+            let id = format!("/sensor/{d}");
+            store.put(&id, "reading", body(&id, n, 400)).unwrap();
+        }
+    }
+    settle(&store);
+    let before = store.stats();
+    let log_files = |sim: &SimBackend| sim.paths();
+    let files_before = log_files(&sim);
+
+    sim.set_available_space(Some(100));
+    match store.compact() {
+        Err(e @ Error::NoSpace { .. }) => {
+            let Error::NoSpace {
+                needed, available, ..
+            } = &e
+            else {
+                unreachable!()
+            };
+            assert_eq!(*available, 100);
+            assert!(*needed > 100 && *needed <= 4096 + 65_536, "{e}");
+            assert!(
+                e.to_string().starts_with(&format!(
+                    "not enough free space to compact {}: needs {needed} bytes, {available} available",
+                    Path::new("/db/log").display()
+                )),
+                "{e}"
+            );
+        }
+        other => panic!("expected NoSpace, got {other:?}"),
+    }
+    // Nothing changed, and the store works on.
+    assert_eq!(log_files(&sim), files_before);
+    assert_eq!(store.stats().versions, before.versions);
+    assert_eq!(store.history("/sensor/0").unwrap().len(), 10);
+    store
+        .put("/sensor/0", "reading", body("/sensor/0", 10, 400))
+        .unwrap();
+
+    // With room, it compacts.
+    sim.set_available_space(None);
+    settle(&store);
+    let report = store.compact().unwrap();
+    assert!(report.versions_dropped >= 5 * 9, "{report:?}");
+    assert_eq!(
+        store.get("/sensor/0").unwrap().unwrap().body,
+        body("/sensor/0", 10, 400)
+    );
+}
+
+/// The real file system reports the free space of the log's directory.
+#[test]
+fn the_os_backend_reports_free_space() {
+    use strata::backend::{Backend, OsBackend};
+    let dir = tempfile::tempdir().unwrap();
+    let available = OsBackend.available_space(dir.path()).unwrap();
+    assert!(available.is_some_and(|bytes| bytes > 0), "{available:?}");
+}

@@ -4,6 +4,7 @@
 //! must come, and a short timeout is used only to assert that no further event comes.
 
 mod collections;
+mod failures;
 mod subscribe;
 
 use std::collections::BTreeSet;

@@ -932,3 +932,75 @@ fn explicit_times_far_ahead_of_the_clock_are_refused() {
         .unwrap();
     assert!(store.put("/c", "k", json!({})).unwrap().update_time_micros > ahead);
 }
+
+/// `{"x": {"x": ... {}}}` with `levels` objects, built without recursion (`json!` serializes
+/// the value it nests, recursively).
+fn deep(levels: usize) -> Value {
+    let mut v = Value::Object(Map::new());
+    for _ in 1..levels {
+        let mut outer = Map::new();
+        outer.insert("x".to_owned(), v);
+        v = Value::Object(outer);
+    }
+    v
+}
+
+// A merge patch about 9,500 levels deep overflowed the stack of a 2 MiB thread (the merge
+// recursed through it before the depth was checked) while a put of the same depth was refused.
+#[test]
+fn a_patch_deeper_than_the_limit_is_refused_on_a_small_stack() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), fast_options());
+    store.put("/ok", "thing", json!({"a": 1})).unwrap();
+    let before = store.last_seq();
+    let worker = store.clone();
+    let errors = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || {
+            [65, 9_500, 12_000].map(|levels| {
+                let put = worker.put("/deep", "thing", deep(levels)).unwrap_err();
+                let patch = worker.patch("/ok", deep(levels)).unwrap_err();
+                (put.to_string(), patch)
+            })
+        })
+        .unwrap()
+        .join()
+        .expect("the patch did not overflow the stack");
+    for (put, patch) in errors {
+        assert_eq!(
+            put,
+            "document /deep nests deeper than the limit of 64 levels"
+        );
+        assert!(
+            matches!(&patch, Error::DocumentTooDeep { id, limit: 64 } if id == "/ok"),
+            "{patch}"
+        );
+    }
+    assert_eq!(store.last_seq(), before);
+    assert_eq!(store.get("/ok").unwrap().unwrap().body, json!({"a": 1}));
+}
+
+// `max_depth` had no upper bound: with it raised, a body deeper than serde_json's parser
+// accepts (128 levels) was stored and could never be read back, and deeper ones overflowed
+// the stack of the recursive walks (merge patch, encoding, indexing).
+#[test]
+fn max_depth_is_bounded_by_what_can_be_read_back() {
+    let limit = Limits::default().max_depth;
+    assert_eq!(limit, 64);
+    let most = Limits::MAX_DEPTH;
+    let store = Store::open_in_memory(
+        Options::default().with_limits(Limits::default().with_max_depth(most)),
+    )
+    .unwrap();
+    store.put("/d", "thing", deep(most)).unwrap();
+    assert!(store.get("/d").unwrap().is_some());
+    store.patch("/d", json!({"y": 1})).unwrap();
+    assert_eq!(store.get("/d").unwrap().unwrap().body["y"], 1);
+    let err = store.put("/e", "thing", deep(most + 1)).unwrap_err();
+    assert!(matches!(err, Error::DocumentTooDeep { .. }), "{err}");
+    for depth in [most + 1, usize::MAX] {
+        let options = Options::default().with_limits(Limits::default().with_max_depth(depth));
+        let err = Store::open_in_memory(options).unwrap_err();
+        assert!(matches!(err, Error::InvalidOption(_)), "{depth}: {err}");
+    }
+}

@@ -3,6 +3,7 @@
 
 mod api;
 mod concurrency;
+mod durations;
 mod model;
 mod query_model;
 

@@ -53,6 +53,11 @@ impl Backend for OsBackend {
         File::open(path)?.sync_all()
     }
 
+    fn available_space(&self, path: &Path) -> io::Result<Option<u64>> {
+        let stat = rustix::fs::statvfs(path)?;
+        Ok(Some(stat.f_bavail.saturating_mul(stat.f_frsize)))
+    }
+
     fn try_lock(&self, path: &Path) -> io::Result<Option<LockGuard>> {
         let file = OpenOptions::new()
             .read(true)

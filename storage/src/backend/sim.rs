@@ -89,6 +89,8 @@ struct State {
     syncs: u64,
     record: bool,
     images: Vec<SimImage>,
+    /// What `available_space` reports.
+    available: Option<u64>,
 }
 
 /// The durable state of a [`SimBackend`] at one moment, from which crash images are made.
@@ -180,6 +182,12 @@ impl SimBackend {
     /// Arms a fault (replacing any armed one).
     pub fn inject(&self, fault: Fault) {
         self.state.lock().fault = Some(fault);
+    }
+
+    /// Sets the free space the backend reports (`None`: unknown, the default). Writes do not
+    /// consume it; inject a `StorageFull` fault for that.
+    pub fn set_available_space(&self, bytes: Option<u64>) {
+        self.state.lock().available = bytes;
     }
 
     /// Disarms any fault.
@@ -350,6 +358,10 @@ impl Backend for SimBackend {
             state.images.push(image);
         }
         Ok(())
+    }
+
+    fn available_space(&self, _path: &Path) -> io::Result<Option<u64>> {
+        Ok(self.state.lock().available)
     }
 
     fn try_lock(&self, path: &Path) -> io::Result<Option<LockGuard>> {

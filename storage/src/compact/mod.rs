@@ -37,7 +37,8 @@ pub struct RetentionRule {
     /// Versions kept at most (the limit); `None`: no limit.
     pub max_versions: Option<u64>,
     /// Versions superseded longer ago than this are dropped (unless the floor keeps them), so
-    /// history stays complete for at least this long; `None`: no age limit.
+    /// history stays complete for at least this long; `None`: no age limit. An age longer
+    /// than `u64::MAX` microseconds (such as `Duration::MAX`) drops nothing by age.
     pub max_age: Option<Duration>,
 }
 
@@ -57,7 +58,7 @@ impl RetentionRule {
             n.saturating_sub(usize::try_from(m.max(1)).unwrap_or(usize::MAX))
         });
         let by_age = self.max_age.map_or(0, |age| {
-            let cutoff = now.saturating_sub(age.as_micros() as u64);
+            let cutoff = now.saturating_sub(crate::time::micros_of(age));
             ends.iter().take_while(|&&end| end < cutoff).count()
         });
         by_limit.max(by_age).min(most)
@@ -317,7 +318,8 @@ impl Throttle {
         let Some(rate) = self.rate.filter(|&r| r > 0) else {
             return;
         };
-        let due = Duration::from_secs_f64(self.bytes as f64 / rate as f64);
+        let due =
+            Duration::try_from_secs_f64(self.bytes as f64 / rate as f64).unwrap_or(Duration::MAX);
         // Pacing IO, not waiting for another thread: nothing signals "the budget grew". The
         // pause is cut in slices so that a stop (the store closing) is seen at once.
         while let Some(ahead) = due.checked_sub(self.started.elapsed()) {
@@ -352,6 +354,7 @@ pub(crate) fn compact(
     let started = Instant::now();
     let _running = shared.compact_lock.lock();
     let plan = plan(shared, rules, options)?;
+    check_space(shared, &plan)?;
     {
         let state = shared.state.read();
         let total: u64 = plan
@@ -387,6 +390,54 @@ pub(crate) fn compact(
     report.generation = shared.horizon.read().generation;
     report.micros = started.elapsed().as_micros() as u64;
     Ok(report)
+}
+
+/// Room kept free beyond the largest rewritten segment: the new horizon file, file-system
+/// blocks and metadata.
+const SPACE_MARGIN: u64 = 64 << 10;
+
+/// Refuses a run that could not write its largest new segment (segments are rewritten one at
+/// a time, each replacing its old file before the next starts), before anything is written.
+fn check_space(shared: &Shared, plan: &BTreeMap<u32, BTreeMap<u64, Superseded>>) -> Result<()> {
+    if plan.is_empty() {
+        return Ok(());
+    }
+    let dir = &shared.dir;
+    let Some(available) = shared
+        .backend
+        .available_space(dir)
+        .map_err(|e| Error::io("check free space of", dir, e))?
+    else {
+        return Ok(());
+    };
+    let largest = {
+        let state = shared.state.read();
+        plan.iter()
+            .filter_map(|(number, dropped)| {
+                let Some(SegmentReader::Mapped(map)) = state.segments.get(number) else {
+                    return None;
+                };
+                let dropped_bytes: u64 = dropped
+                    .keys()
+                    .filter_map(|&seq| state.index.entry(seq))
+                    .map(|e| u64::from(e.len))
+                    .sum();
+                Some((map.len() as u64).saturating_sub(dropped_bytes))
+            })
+            .max()
+            .unwrap_or(0)
+    };
+    let horizon = shared.horizon.read().encode().len() as u64;
+    let needed = largest + horizon + SPACE_MARGIN;
+    if available < needed {
+        return Err(Error::NoSpace {
+            op: "compact",
+            path: dir.clone(),
+            needed,
+            available,
+        });
+    }
+    Ok(())
 }
 
 /// Which versions of which sealed segments to drop.
