@@ -12,6 +12,7 @@ mod compaction;
 mod corruption;
 mod faults;
 mod kill;
+mod restore;
 mod support;
 mod sync_points;
 mod torn;
