@@ -213,8 +213,8 @@ struct State {
     /// is set the indexer retries (with backoff, at once for a rebuild), queries that can be
     /// answered from the last commit plus the log still are, and waiting for a commit fails.
     error: Option<String>,
-    /// Failed attempts so far, so that a rebuild can tell that the attempt it asked for failed.
-    failures: u64,
+    /// Rebuilds that failed so far, so that a rebuild can tell that the one it asked for did.
+    rebuild_failures: u64,
 }
 
 pub(crate) struct Shared {
@@ -476,7 +476,7 @@ impl Index {
                 rebuild_wanted: false,
                 stop: false,
                 error: None,
-                failures: 0,
+                rebuild_failures: 0,
             }),
             published: Condvar::new(),
             doorbell,
@@ -496,6 +496,7 @@ impl Index {
                     generation: report_generation,
                     threads,
                     memory,
+                    rebuilding: false,
                 };
                 indexer.serve();
             })
@@ -571,16 +572,15 @@ impl Index {
             st.check_open()?;
             st.rebuild_wanted = true;
             st.commit_wanted = st.commit_wanted.max(target);
-            st.failures
+            st.rebuild_failures
         };
         ring(&self.shared.doorbell);
         let mut st = self.shared.state.lock();
         // Wait for the rebuild to start (it resets the commit), then for it to catch up.
         while st.rebuild_wanted {
             st.check_open()?;
-            if st.failures > failures && st.error.is_some() {
-                // The attempt this rebuild asked for failed: report it (a new call retries).
-                st.rebuild_wanted = false;
+            if st.rebuild_failures > failures {
+                // The rebuild this call asked for failed: report it (a new call retries).
                 return st.check();
             }
             self.shared.published.wait(&mut st);
@@ -772,6 +772,8 @@ struct Indexer {
     /// How a new writer is made after a failure.
     threads: usize,
     memory: usize,
+    /// A rebuild asked for is under way (its failure is reported to the caller).
+    rebuilding: bool,
 }
 
 /// The first wait before the indexer retries after a failure, and the longest.
@@ -801,7 +803,11 @@ impl Indexer {
                 st.error = Some(format!(
                     "{cause}; it retries in the background, and a rebuild of the index retries at once"
                 ));
-                st.failures += 1;
+                if std::mem::take(&mut self.rebuilding) {
+                    // The caller of the rebuild gets the error; a new call retries.
+                    st.rebuild_failures += 1;
+                    st.rebuild_wanted = false;
+                }
                 self.shared.published.notify_all();
             }
             let deadline = Instant::now() + backoff;
@@ -843,11 +849,34 @@ impl Indexer {
         self.uncommitted = 0;
         self.first_uncommitted = None;
         self.generation = self.shared.state.lock().generation;
-        self.shared.publish(|p| Published {
-            searcher: p.searcher.clone(),
-            committed: p.committed,
-            tail: Vec::new(),
-            indexed: p.committed,
+        // The commit on disk is what the new writer starts from: if the failed commit got as
+        // far as writing it, queries must see it (and nothing may be indexed twice).
+        let on_disk = self
+            .shared
+            .tantivy
+            .load_metas()
+            .ok()
+            .and_then(|metas| metas.payload)
+            .and_then(|p| serde_json::from_str::<Payload>(&p).ok())
+            .map(|p| p.seq);
+        let reloaded = match on_disk {
+            Some(seq) if seq != self.shared.state.lock().published.committed => self
+                .shared
+                .reader
+                .reload()
+                .ok()
+                .map(|()| (self.shared.reader.searcher(), seq)),
+            _ => None,
+        };
+        self.shared.publish(|p| {
+            let (searcher, committed) =
+                reloaded.unwrap_or_else(|| (p.searcher.clone(), p.committed));
+            Published {
+                searcher,
+                committed,
+                tail: Vec::new(),
+                indexed: committed,
+            }
         });
     }
 
@@ -1035,6 +1064,7 @@ impl Indexer {
     }
 
     fn rebuild(&mut self) -> Result<()> {
+        self.rebuilding = true;
         // Documents added since the last commit survive `delete_all_documents`: drop them first.
         self.writer.rollback()?;
         self.writer.delete_all_documents()?;
@@ -1048,6 +1078,7 @@ impl Indexer {
             tail: Vec::new(),
             indexed: 0,
         });
+        self.rebuilding = false;
         let mut st = self.shared.state.lock();
         st.rebuild_wanted = false;
         self.shared.published.notify_all();
