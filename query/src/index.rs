@@ -878,6 +878,15 @@ impl Indexer {
                 indexed: committed,
             }
         });
+        // A compaction may have dropped versions while the index could not take their removal
+        // (its caller got the error, and nothing was queued): queue them as an open would.
+        let log_generation = self.shared.engine.compaction_generation();
+        let mut st = self.shared.state.lock();
+        if st.generation < log_generation {
+            let committed = st.published.committed;
+            st.deletes = self.shared.engine.dropped_seqs(committed);
+            st.generation_wanted = st.generation_wanted.max(log_generation);
+        }
     }
 
     fn run(&mut self) -> Result<()> {
