@@ -18,6 +18,8 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+use storage::backend::{Backend, OsBackend};
+
 use crate::error::{Error, Result};
 use crate::store::{now_micros, Store, INDEX_DIR, LOG_DIR};
 
@@ -483,6 +485,12 @@ impl Store {
     /// [`RestoreOptions::at`], the store is restored as it was at that time: the versions after
     /// it are left out, and [`Error::HistoryTrimmed`] is the answer for a time before what
     /// retention kept. Open the restored store with [`Store::open`].
+    ///
+    /// A restore is all or nothing: until it has written and synced everything, `dest` holds
+    /// [`RESTORE_MARKER`], and opening it (or verifying it) is [`Error::RestoreUnfinished`].
+    /// If the restore fails it removes what it wrote; if it is killed, run it again into the
+    /// same directory: a directory holding an unfinished restore is started over (any other
+    /// non-empty one is [`Error::DestinationNotEmpty`]).
     pub fn restore(
         src: impl AsRef<Path>,
         dest: impl AsRef<Path>,
@@ -498,51 +506,244 @@ impl Store {
         options: RestoreOptions,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<RestoreReport> {
-        let started = Instant::now();
-        let (src, dest) = (src.as_ref(), dest.as_ref());
-        let manifest = read_manifest(src)?.ok_or_else(|| {
-            damaged(
-                src,
-                format!("it has no {BACKUP_MANIFEST}: not a backup, or one that did not finish"),
-            )
-        })?;
-        if !is_empty_dir(dest)? {
-            return Err(Error::DestinationNotEmpty {
-                op: "restore",
-                path: dest.to_path_buf(),
-            });
+        restore_on(&OsBackend, src.as_ref(), dest.as_ref(), options, progress)
+    }
+
+    /// [`Store::restore`] of a backup on the real file system into `dest` on any
+    /// [`storage::backend::Backend`], e.g. the simulated one of crash tests (open the result
+    /// with [`Store::open_with_backend`]).
+    pub fn restore_with_backend(
+        backend: &dyn Backend,
+        src: &Path,
+        dest: &Path,
+        options: RestoreOptions,
+    ) -> Result<RestoreReport> {
+        restore_on(backend, src, dest, options, &mut |_, _| {})
+    }
+}
+
+/// Marks a directory whose restore has not finished (FORMAT.md §11): nothing opens it as a
+/// store, and the next restore into it starts over.
+pub const RESTORE_MARKER: &str = "RESTORE.partial";
+
+/// What [`RESTORE_MARKER`] holds: which backup is being restored, for the error message.
+#[derive(Debug, Serialize, Deserialize)]
+struct RestoreMarker {
+    strata_restore: u32,
+    backup: String,
+    started_micros: u64,
+}
+
+/// [`Error::RestoreUnfinished`] if `dir` holds an unfinished restore. Every path that opens a
+/// data directory asks this first.
+pub(crate) fn refuse_unfinished_restore(backend: &dyn Backend, dir: &Path) -> Result<()> {
+    match unfinished_restore(backend, dir)? {
+        Some(backup) => Err(Error::RestoreUnfinished {
+            path: dir.to_path_buf(),
+            backup,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The entries of `dir` (files, and on a real file system directories); `None` if it is missing.
+fn entries(backend: &dyn Backend, dir: &Path) -> Result<Option<Vec<String>>> {
+    match backend.list_dir(dir) {
+        Ok(names) => Ok(Some(names)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io("list directory", dir)(e)),
+    }
+}
+
+/// The backup an unfinished restore in `dir` was restoring, if `dir` holds one.
+fn unfinished_restore(backend: &dyn Backend, dir: &Path) -> Result<Option<String>> {
+    let found =
+        entries(backend, dir)?.is_some_and(|names| names.iter().any(|n| n == RESTORE_MARKER));
+    if !found {
+        return Ok(None);
+    }
+    // The marker's name is what counts; its content only makes the message helpful.
+    let path = dir.join(RESTORE_MARKER);
+    let content = backend.open(&path, false).and_then(|file| {
+        let len = usize::try_from(file.len()?)
+            .unwrap_or(usize::MAX)
+            .min(64 << 10);
+        let mut buf = vec![0; len];
+        file.read_exact_at(&mut buf, 0)?;
+        Ok(buf)
+    });
+    let backup = content
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<RestoreMarker>(&bytes).ok())
+        .map_or_else(
+            || "(unknown: the marker does not read)".to_owned(),
+            |m| m.backup,
+        );
+    Ok(Some(backup))
+}
+
+/// Writes `bytes` to the file `path` of `backend` from the start (replacing what it held), in
+/// chunks, and syncs it.
+fn backend_write(
+    backend: &dyn Backend,
+    path: &Path,
+    len: u64,
+    mut read: impl FnMut(&mut [u8]) -> std::io::Result<()>,
+    progress: &mut dyn FnMut(u64),
+) -> Result<u32> {
+    let file = backend.open(path, true).map_err(io("create", path))?;
+    file.set_len(0).map_err(io("truncate", path))?;
+    let mut hasher = crc32fast::Hasher::new();
+    let mut buf = vec![0u8; CHUNK.min(usize::try_from(len).unwrap_or(CHUNK))];
+    let mut offset = 0u64;
+    while offset < len {
+        let n = usize::try_from((len - offset).min(CHUNK as u64)).unwrap_or(CHUNK);
+        let chunk = &mut buf[..n];
+        read(chunk).map_err(io("read", path))?;
+        hasher.update(chunk);
+        file.write_all_at(chunk, offset)
+            .map_err(io("write", path))?;
+        offset += n as u64;
+        progress(n as u64);
+    }
+    file.sync().map_err(io("sync", path))?;
+    Ok(hasher.finalize())
+}
+
+/// Removes every file of `dest/log` and `dest/index` and the two directories (what a restore
+/// writes), syncing what it changed.
+fn remove_restored_files(backend: &dyn Backend, dest: &Path) -> Result<()> {
+    for sub in [LOG_DIR, INDEX_DIR] {
+        let dir = dest.join(sub);
+        let Some(names) = entries(backend, &dir)? else {
+            continue;
+        };
+        for name in names {
+            let path = dir.join(name);
+            backend.remove_file(&path).map_err(io("remove", &path))?;
         }
-        let result = copy_backup(src, dest, &manifest, progress);
-        let result = result.and_then(|mut report| {
+        backend.sync_dir(&dir).map_err(io("sync directory", &dir))?;
+        backend
+            .remove_dir(&dir)
+            .map_err(io("remove directory", &dir))?;
+    }
+    backend.sync_dir(dest).map_err(io("sync directory", dest))
+}
+
+fn restore_on(
+    backend: &dyn Backend,
+    src: &Path,
+    dest: &Path,
+    options: RestoreOptions,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<RestoreReport> {
+    let started = Instant::now();
+    let manifest = read_manifest(src)?.ok_or_else(|| {
+        damaged(
+            src,
+            format!("it has no {BACKUP_MANIFEST}: not a backup, or one that did not finish"),
+        )
+    })?;
+    // Only a missing or empty directory, or one holding nothing but an unfinished restore
+    // (which starts over), is restored into.
+    let mut names = entries(backend, dest)?.unwrap_or_default();
+    // A backend may list files only (the simulated one): a store's subdirectories count too.
+    for sub in [LOG_DIR, INDEX_DIR] {
+        if entries(backend, &dest.join(sub))?.is_some_and(|n| !n.is_empty())
+            && !names.iter().any(|n| n == sub)
+        {
+            names.push(sub.to_owned());
+        }
+    }
+    let unfinished = names.iter().any(|n| n == RESTORE_MARKER)
+        && names
+            .iter()
+            .all(|n| [RESTORE_MARKER, LOG_DIR, INDEX_DIR].contains(&n.as_str()));
+    if !unfinished && !names.is_empty() {
+        return Err(Error::DestinationNotEmpty {
+            op: "restore",
+            path: dest.to_path_buf(),
+        });
+    }
+    // The marker is durable before any file of the store is written, and removed only once
+    // all of them are (FORMAT.md §11). A crash before it is durable leaves an empty directory.
+    backend
+        .create_dir_all(dest)
+        .map_err(io("create directory", dest))?;
+    let marker = dest.join(RESTORE_MARKER);
+    let content = serde_json::to_vec(&RestoreMarker {
+        strata_restore: 1,
+        backup: src.display().to_string(),
+        started_micros: now_micros(),
+    })
+    .map_err(|e| Error::InvalidOption(e.to_string()))?;
+    let mut at = 0;
+    backend_write(
+        backend,
+        &marker,
+        content.len() as u64,
+        |buf| {
+            buf.copy_from_slice(&content[at..at + buf.len()]);
+            at += buf.len();
+            Ok(())
+        },
+        &mut |_| {},
+    )?;
+    backend.sync_dir(dest).map_err(io("sync directory", dest))?;
+    let result = remove_restored_files(backend, dest)
+        .and_then(|()| copy_backup(backend, src, dest, &manifest, progress))
+        .and_then(|mut report| {
             if let Some(at) = options.at {
                 let log = dest.join(LOG_DIR);
-                report.last_seq = storage::cut_log_after(&log, at)?;
+                report.last_seq = storage::cut_log_after_on(backend, &log, at)?;
                 if manifest.index_seq.is_some_and(|seq| seq > report.last_seq) {
                     // The index holds versions the cut left out: rebuilt on open.
                     let index = dest.join(INDEX_DIR);
-                    fs::remove_dir_all(&index).map_err(io("remove", &index))?;
+                    for name in entries(backend, &index)?.unwrap_or_default() {
+                        let path = index.join(name);
+                        backend.remove_file(&path).map_err(io("remove", &path))?;
+                    }
+                    backend
+                        .sync_dir(&index)
+                        .map_err(io("sync directory", &index))?;
                     report.index_kept = false;
                 }
             }
             Ok(report)
+        })
+        .and_then(|report| {
+            // Everything is durable: only now is the directory a store.
+            backend
+                .remove_file(&marker)
+                .map_err(io("remove", &marker))?;
+            backend.sync_dir(dest).map_err(io("sync directory", dest))?;
+            if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
+                backend
+                    .sync_dir(parent)
+                    .map_err(io("sync directory", parent))?;
+            }
+            Ok(report)
         });
-        match result {
-            Ok(mut report) => {
-                report.micros = started.elapsed().as_micros() as u64;
-                Ok(report)
+    match result {
+        Ok(mut report) => {
+            report.micros = started.elapsed().as_micros() as u64;
+            Ok(report)
+        }
+        Err(e) => {
+            // Leave no half-restored store behind: the files go first, the marker last, so
+            // that a failure of the clean-up itself still leaves a directory open refuses.
+            if remove_restored_files(backend, dest).is_ok() && backend.remove_file(&marker).is_ok()
+            {
+                let _ = backend.sync_dir(dest);
             }
-            Err(e) => {
-                // Leave no half-restored store behind.
-                let _ = fs::remove_dir_all(dest.join(LOG_DIR));
-                let _ = fs::remove_dir_all(dest.join(INDEX_DIR));
-                Err(e)
-            }
+            Err(e)
         }
     }
 }
 
-/// Copies and checks every file of the manifest.
+/// Copies and checks every file of the manifest into `dest` on `backend`, synced.
 fn copy_backup(
+    backend: &dyn Backend,
     src: &Path,
     dest: &Path,
     manifest: &Manifest,
@@ -552,7 +753,9 @@ fn copy_backup(
     let mut done = 0;
     for sub in [LOG_DIR, INDEX_DIR] {
         let dir = dest.join(sub);
-        fs::create_dir_all(&dir).map_err(io("create directory", &dir))?;
+        backend
+            .create_dir_all(&dir)
+            .map_err(io("create directory", &dir))?;
     }
     for file in &manifest.files {
         let rel = Path::new(&file.path);
@@ -568,19 +771,25 @@ fn copy_backup(
             ));
         }
         let from: PathBuf = src.join(rel);
-        let len = fs::metadata(&from)
-            .map_err(|e| damaged(&from, format!("the file is missing: {e}")))?
-            .len();
+        let mut input =
+            File::open(&from).map_err(|e| damaged(&from, format!("the file is missing: {e}")))?;
+        let len = input.metadata().map_err(io("stat", &from))?.len();
         if len != file.len {
             return Err(damaged(
                 &from,
                 format!("it has {len} bytes, the manifest says {}", file.len),
             ));
         }
-        let (_, crc32) = copy_file(&from, &dest.join(rel), &mut |n| {
-            done += n;
-            progress(done, total);
-        })?;
+        let crc32 = backend_write(
+            backend,
+            &dest.join(rel),
+            len,
+            |buf| input.read_exact(buf),
+            &mut |n| {
+                done += n;
+                progress(done, total);
+            },
+        )?;
         if crc32 != file.crc32 {
             return Err(damaged(
                 &from,
@@ -592,12 +801,10 @@ fn copy_backup(
         }
     }
     for sub in [LOG_DIR, INDEX_DIR] {
-        sync_dir(&dest.join(sub))?;
+        let dir = dest.join(sub);
+        backend.sync_dir(&dir).map_err(io("sync directory", &dir))?;
     }
-    sync_dir(dest)?;
-    if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
-        sync_dir(parent)?;
-    }
+    backend.sync_dir(dest).map_err(io("sync directory", dest))?;
     Ok(RestoreReport {
         last_seq: manifest.last_seq,
         index_kept: manifest.index_seq.is_some(),

@@ -128,6 +128,7 @@ impl From<strata::Error> for Failure {
             strata::Error::Locked { .. } => 5,
             strata::Error::Corruption { .. } | strata::Error::BackupDamaged { .. } => 6,
             strata::Error::HistoryTrimmed { .. } => 8,
+            strata::Error::RestoreUnfinished { .. } => 9,
             strata::Error::InvalidId { .. }
             | strata::Error::InvalidKind { .. }
             | strata::Error::InvalidBody { .. }

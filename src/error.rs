@@ -126,6 +126,16 @@ pub enum Error {
         /// The directory.
         path: PathBuf,
     },
+    /// The directory holds a restore that did not finish (it was killed, or failed and could
+    /// not clean up): it is not a store, and nothing opens it. Run the restore again into the
+    /// same directory (it starts over), or remove the directory.
+    #[error("{path} holds an unfinished restore of backup {backup}: it is not a usable store; run the restore again into it (it starts over) or remove it")]
+    RestoreUnfinished {
+        /// The directory.
+        path: PathBuf,
+        /// The backup being restored, as the marker names it.
+        backup: String,
+    },
     /// An earlier write or fsync failed; reopen the store to recover.
     #[error("store is poisoned by an earlier failed write or fsync; reopen it to recover")]
     Poisoned,

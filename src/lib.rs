@@ -39,7 +39,7 @@ mod validate;
 mod verify;
 mod watch;
 
-pub use backup::{BackupReport, RestoreOptions, RestoreReport, BACKUP_MANIFEST};
+pub use backup::{BackupReport, RestoreOptions, RestoreReport, BACKUP_MANIFEST, RESTORE_MARKER};
 pub use batch::{Batch, Expect, WriteOptions};
 pub use collection::{
     Collection, CollectionOptions, CollectionVersion, Retention, COLLECTION_KIND,

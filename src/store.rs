@@ -126,6 +126,8 @@ impl Store {
             query::IndexLocation::Dir(_) => IndexKind::Dir,
             _ => IndexKind::Memory,
         };
+        // A restore that did not finish left a directory that must not pass for a store.
+        crate::backup::refuse_unfinished_restore(&*backend, path)?;
         let (engine, open_stats) =
             Engine::open_with(backend, &path.join(LOG_DIR), options.engine_options()).map_err(
                 |e| match e {

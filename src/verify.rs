@@ -92,6 +92,7 @@ impl Store {
     ) -> Result<VerifyReport> {
         let started = Instant::now();
         let path = path.as_ref();
+        crate::backup::refuse_unfinished_restore(&storage::backend::OsBackend, path)?;
         let log = storage::verify_log(&path.join(LOG_DIR), progress).map_err(|e| match e {
             storage::Error::Locked { .. } => crate::Error::Locked {
                 path: path.to_path_buf(),

@@ -58,7 +58,10 @@ pub enum Error {
         /// What failed.
         message: String,
     },
-    /// The indexer thread stopped after an error; queries fail until the store is reopened.
+    /// The indexer failed (e.g. its disk is full): the message names the failed write and its
+    /// file. It retries in the background and at once on a rebuild; until a commit succeeds,
+    /// queries that must wait for one (scored ones, or a tail past `max_tail`) fail with this,
+    /// while the others are answered from the last commit and the log.
     #[error("the indexer stopped: {message}")]
     IndexerStopped {
         /// Why it stopped.

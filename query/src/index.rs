@@ -25,6 +25,11 @@ use crate::search::Interrupt;
 use crate::search::{self, QueryOutput};
 use crate::spec::QuerySpec;
 
+mod watched;
+
+pub use watched::fail_index_writes;
+use watched::{LastFailure, Watched};
+
 /// Where the index lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IndexLocation {
@@ -204,7 +209,12 @@ struct State {
     commit_wanted: u64,
     rebuild_wanted: bool,
     stop: bool,
+    /// Why the indexer's last attempt failed; cleared by its next successful commit. While it
+    /// is set the indexer retries (with backoff, at once for a rebuild), queries that can be
+    /// answered from the last commit plus the log still are, and waiting for a commit fails.
     error: Option<String>,
+    /// Rebuilds that failed so far, so that a rebuild can tell that the one it asked for did.
+    rebuild_failures: u64,
 }
 
 pub(crate) struct Shared {
@@ -219,6 +229,8 @@ pub(crate) struct Shared {
     /// Signalled on every publish and on errors.
     published: Condvar,
     doorbell: Sender<()>,
+    /// The last failed write of the index directory: the cause an indexer error names.
+    failure: LastFailure,
 }
 
 /// The index of every version of a store's documents, kept up to date by a background thread.
@@ -352,6 +364,37 @@ fn open_existing(
     Ok((index, seq, generation))
 }
 
+/// `index` again, on a [`Watched`] directory, so that a failed write names its file (and fault
+/// tests can fail them). An index in memory is new and empty, so it is made again.
+fn watch(
+    index: tantivy::Index,
+    location: &IndexLocation,
+    failure: &LastFailure,
+) -> Result<tantivy::Index> {
+    match location {
+        IndexLocation::Memory => {
+            let directory = Watched::new(
+                Box::new(tantivy::directory::RamDirectory::create()),
+                None,
+                failure.clone(),
+            );
+            Ok(tantivy::Index::create(
+                directory,
+                index.schema(),
+                index.settings().clone(),
+            )?)
+        }
+        IndexLocation::Dir(dir) => {
+            drop(index);
+            let mmap = MmapDirectory::open(dir).map_err(|e| Error::Index {
+                message: e.to_string(),
+            })?;
+            let directory = Watched::new(Box::new(mmap), Some(dir.clone()), failure.clone());
+            Ok(tantivy::Index::open(directory)?)
+        }
+    }
+}
+
 impl Index {
     /// Opens (or creates) the index of `engine`'s log and starts the indexer thread, which
     /// catches up with the log in the background.
@@ -367,7 +410,9 @@ impl Index {
             n => n,
         };
         let memory = options.writer_memory.max(threads * (16 << 20));
+        let failure = LastFailure::default();
         let start = |index: tantivy::Index| -> Result<(tantivy::Index, IndexWriter, IndexReader)> {
+            let index = watch(index, &location, &failure)?;
             index.tokenizers().register(TEXT_TOKENIZER, text_analyzer());
             let writer: IndexWriter = index.writer_with_num_threads(threads, memory)?;
             let reader: IndexReader = index
@@ -431,9 +476,11 @@ impl Index {
                 rebuild_wanted: false,
                 stop: false,
                 error: None,
+                rebuild_failures: 0,
             }),
             published: Condvar::new(),
             doorbell,
+            failure,
         });
         let worker = Arc::clone(&shared);
         let report_generation = report.compaction_generation;
@@ -447,12 +494,11 @@ impl Index {
                     uncommitted: 0,
                     first_uncommitted: None,
                     generation: report_generation,
+                    threads,
+                    memory,
+                    rebuilding: false,
                 };
-                if let Err(e) = indexer.run() {
-                    let mut st = indexer.shared.state.lock();
-                    st.error = Some(e.to_string());
-                    indexer.shared.published.notify_all();
-                }
+                indexer.serve();
             })
             .map_err(|e| Error::Index {
                 message: format!("cannot start the indexer thread: {e}"),
@@ -520,17 +566,23 @@ impl Index {
     /// written before the call.
     pub fn rebuild(&self) -> Result<()> {
         let target = self.shared.engine.last_seq();
-        {
+        let failures = {
             let mut st = self.shared.state.lock();
-            st.check()?;
+            // A failed indexer is what a rebuild is for: it retries at once.
+            st.check_open()?;
             st.rebuild_wanted = true;
             st.commit_wanted = st.commit_wanted.max(target);
-        }
+            st.rebuild_failures
+        };
         ring(&self.shared.doorbell);
         let mut st = self.shared.state.lock();
         // Wait for the rebuild to start (it resets the commit), then for it to catch up.
         while st.rebuild_wanted {
-            st.check()?;
+            st.check_open()?;
+            if st.rebuild_failures > failures {
+                // The rebuild this call asked for failed: report it (a new call retries).
+                return st.check();
+            }
             self.shared.published.wait(&mut st);
         }
         drop(st);
@@ -647,18 +699,28 @@ impl State {
             Some(message) => Err(Error::IndexerStopped {
                 message: message.clone(),
             }),
-            None if self.stop => Err(Error::IndexerStopped {
-                message: "the store is closing".to_owned(),
-            }),
-            None => Ok(()),
+            None => self.check_open(),
         }
+    }
+
+    /// [`State::check`] without the indexer's failure: for reads the last commit and the log
+    /// can answer, and for a rebuild, which retries.
+    fn check_open(&self) -> Result<()> {
+        if self.stop {
+            return Err(Error::IndexerStopped {
+                message: "the store is closing".to_owned(),
+            });
+        }
+        Ok(())
     }
 }
 
 impl Shared {
     pub(crate) fn current(&self) -> Result<Arc<Published>> {
         let st = self.state.lock();
-        st.check()?;
+        // While the indexer retries after a failure, the last commit plus the log still answer
+        // (up to `max_tail` versions past the commit; then waiting for a commit fails).
+        st.check_open()?;
         Ok(Arc::clone(&st.published))
     }
 
@@ -707,9 +769,126 @@ struct Indexer {
     first_uncommitted: Option<Instant>,
     /// The compaction generation the index reaches at its next commit.
     generation: u64,
+    /// How a new writer is made after a failure.
+    threads: usize,
+    memory: usize,
+    /// A rebuild asked for is under way (its failure is reported to the caller).
+    rebuilding: bool,
 }
 
+/// The first wait before the indexer retries after a failure, and the longest.
+const RETRY_FIRST: Duration = Duration::from_millis(100);
+const RETRY_MAX: Duration = Duration::from_secs(5);
+
 impl Indexer {
+    /// Runs the indexer until the store closes. A failure (a full disk, an IO error) does not
+    /// end it: it records the cause for queries to report, waits (with backoff, or until a
+    /// rebuild is asked for), puts a new writer in place of the failed one (tantivy's is dead
+    /// once a worker failed) and goes on from the last commit.
+    fn serve(&mut self) {
+        let mut backoff = RETRY_FIRST;
+        loop {
+            let Err(e) = self.run() else {
+                return;
+            };
+            // The write that failed names the file and the OS error; tantivy's own message
+            // is often only that a worker died ("An index writer was killed").
+            let cause = self.shared.failure.take().unwrap_or_else(|| e.to_string());
+            {
+                let mut st = self.shared.state.lock();
+                if st.error.is_none() {
+                    // It had recovered since the last failure: start the backoff over.
+                    backoff = RETRY_FIRST;
+                }
+                st.error = Some(format!(
+                    "{cause}; it retries in the background, and a rebuild of the index retries at once"
+                ));
+                if std::mem::take(&mut self.rebuilding) {
+                    // The caller of the rebuild gets the error; a new call retries.
+                    st.rebuild_failures += 1;
+                    st.rebuild_wanted = false;
+                }
+                self.shared.published.notify_all();
+            }
+            let deadline = Instant::now() + backoff;
+            loop {
+                {
+                    let st = self.shared.state.lock();
+                    if st.stop {
+                        return;
+                    }
+                    if st.rebuild_wanted {
+                        break;
+                    }
+                }
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                let _ = self.rings.recv_timeout(left);
+            }
+            backoff = (backoff * 2).min(RETRY_MAX);
+            self.reset();
+        }
+    }
+
+    /// Replaces the writer after a failure and goes back to the last commit: what was indexed
+    /// since is indexed again (queries read it from the log meanwhile).
+    fn reset(&mut self) {
+        if self.writer.rollback().is_err() {
+            // The failed rollback released the writer's lock: a new writer can take it. If
+            // that fails too, the next attempt fails and tries again.
+            if let Ok(writer) = self
+                .shared
+                .tantivy
+                .writer_with_num_threads(self.threads, self.memory)
+            {
+                self.writer = writer;
+            }
+        }
+        self.uncommitted = 0;
+        self.first_uncommitted = None;
+        self.generation = self.shared.state.lock().generation;
+        // The commit on disk is what the new writer starts from: if the failed commit got as
+        // far as writing it, queries must see it (and nothing may be indexed twice).
+        let on_disk = self
+            .shared
+            .tantivy
+            .load_metas()
+            .ok()
+            .and_then(|metas| metas.payload)
+            .and_then(|p| serde_json::from_str::<Payload>(&p).ok())
+            .map(|p| p.seq);
+        let reloaded = match on_disk {
+            Some(seq) if seq != self.shared.state.lock().published.committed => self
+                .shared
+                .reader
+                .reload()
+                .ok()
+                .map(|()| (self.shared.reader.searcher(), seq)),
+            _ => None,
+        };
+        self.shared.publish(|p| {
+            let (searcher, committed) =
+                reloaded.unwrap_or_else(|| (p.searcher.clone(), p.committed));
+            Published {
+                searcher,
+                committed,
+                tail: Vec::new(),
+                indexed: committed,
+            }
+        });
+        // A compaction may have dropped versions while the index could not take their removal
+        // (its caller got the error, and nothing was queued): queue them as an open would.
+        let log_generation = self.shared.engine.compaction_generation();
+        let mut st = self.shared.state.lock();
+        if st.generation < log_generation {
+            let committed = st.published.committed;
+            st.deletes = self.shared.engine.dropped_seqs(committed);
+            st.generation_wanted = st.generation_wanted.max(log_generation);
+        }
+    }
+
     fn run(&mut self) -> Result<()> {
         loop {
             let (stop, rebuild, commit_wanted, published) = {
@@ -822,6 +1001,7 @@ impl Indexer {
         let searcher = self.shared.reader.searcher();
         self.uncommitted = 0;
         self.first_uncommitted = None;
+        self.shared.state.lock().error = None;
         self.shared.publish(|p| Published {
             searcher,
             committed: seq,
@@ -840,14 +1020,15 @@ impl Indexer {
 
     /// Removes the versions compaction dropped, if any are waiting, and commits.
     fn remove_dropped(&mut self) -> Result<bool> {
+        // The removals stay queued until their commit succeeds: a failed one is rolled back.
         let (deletes, wanted) = {
-            let mut st = self.shared.state.lock();
+            let st = self.shared.state.lock();
             if st.generation_wanted <= st.generation && st.deletes.is_empty() {
                 return Ok(false);
             }
-            (std::mem::take(&mut st.deletes), st.generation_wanted)
+            (st.deletes.clone(), st.generation_wanted)
         };
-        for seq in deletes {
+        for &seq in &deletes {
             self.writer
                 .delete_term(tantivy::Term::from_field_u64(self.shared.fields.seq, seq));
         }
@@ -855,6 +1036,7 @@ impl Indexer {
         self.uncommitted += 1;
         let indexed = self.shared.current_indexed();
         self.commit(indexed)?;
+        self.shared.state.lock().deletes.drain(..deletes.len());
         self.merge_deleted()?;
         let mut st = self.shared.state.lock();
         st.generation = st.generation.max(wanted);
@@ -891,6 +1073,7 @@ impl Indexer {
     }
 
     fn rebuild(&mut self) -> Result<()> {
+        self.rebuilding = true;
         // Documents added since the last commit survive `delete_all_documents`: drop them first.
         self.writer.rollback()?;
         self.writer.delete_all_documents()?;
@@ -904,6 +1087,7 @@ impl Indexer {
             tail: Vec::new(),
             indexed: 0,
         });
+        self.rebuilding = false;
         let mut st = self.shared.state.lock();
         st.rebuild_wanted = false;
         self.shared.published.notify_all();

@@ -43,6 +43,8 @@ pub use ast::{
     MAX_QUERY_DEPTH,
 };
 pub use error::{Error, Result};
+#[doc(hidden)]
+pub use index::fail_index_writes;
 pub use index::{
     CommittedFiles, Index, IndexLocation, IndexOpenReport, IndexOptions, IndexProgress, META_FILE,
 };

@@ -272,7 +272,8 @@ pub(crate) fn backup(store: &Store, args: &BackupArgs, format: Format) -> Result
 pub(crate) struct RestoreArgs {
     /// The backup directory.
     src: PathBuf,
-    /// Where to restore: a new or empty directory (`--data` is not used).
+    /// Where to restore: a new or empty directory, or one holding an unfinished restore (which
+    /// starts over); `--data` is not used.
     dest: PathBuf,
     /// Restore the store as it was at this time: RFC 3339 or microseconds since the epoch.
     #[arg(long)]

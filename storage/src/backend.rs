@@ -28,6 +28,8 @@ pub trait Backend: Send + Sync + Debug + 'static {
     fn open(&self, path: &Path, create: bool) -> io::Result<Arc<dyn BackendFile>>;
     /// Removes the file `path`.
     fn remove_file(&self, path: &Path) -> io::Result<()>;
+    /// Removes the empty directory `path`.
+    fn remove_dir(&self, path: &Path) -> io::Result<()>;
     /// Renames the file `from` to `to` atomically, replacing any file named `to`. The new name
     /// is durable only once the directory is synced; open handles and maps of a replaced file
     /// keep reading its old bytes.

@@ -45,7 +45,7 @@ pub use index::OPEN_END;
 pub use log::record::{MAX_ID_LEN, MAX_KIND_LEN};
 pub use log::{FORMAT_VERSION, OLDEST_SUPPORTED_FORMAT_VERSION};
 pub use options::{Durability, EngineOptions, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE};
-pub use recovery::cut_log_after;
+pub use recovery::{cut_log_after, cut_log_after_on};
 pub use time::{deadline_after, micros_of};
 pub use types::{Action, Expect, OpenStats, Selector, UpdateFn, Version, VersionMeta, WriteOp};
 pub use verify::{verify_log, LogCheck, Problem};

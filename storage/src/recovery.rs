@@ -414,9 +414,15 @@ fn check_header(
 /// after it. Returns the newest seq kept. Refuses with [`Error::HistoryTrimmed`] a time before
 /// the log's horizon, where the cut log would miss versions compaction dropped.
 pub fn cut_log_after(dir: &Path, time: u64) -> Result<u64> {
-    let backend = crate::backend::OsBackend;
-    let _lock = crate::engine::lock_dir(&backend, dir)?;
-    let recovered = recover(&backend, dir)?;
+    cut_log_after_on(&crate::backend::OsBackend, dir, time)
+}
+
+/// [`cut_log_after`] on any [`Backend`] (a restore into the simulated one of crash tests).
+/// Not atomic: a crash part way leaves some later segments removed and others not, which is
+/// why a restore marks its directory unfinished until the cut is synced (FORMAT.md §11).
+pub fn cut_log_after_on(backend: &dyn Backend, dir: &Path, time: u64) -> Result<u64> {
+    let _lock = crate::engine::lock_dir(backend, dir)?;
+    let recovered = recover(backend, dir)?;
     let index = &recovered.state.index;
     let snapshot = index.seq_at_time(time);
     if let Some((seq, horizon_time)) = recovered.horizon.of(None) {
@@ -445,7 +451,10 @@ pub fn cut_log_after(dir: &Path, time: u64) -> Result<u64> {
     }
     if keep_segment == 0 {
         let horizon = dir.join(compact::HORIZON_FILE);
-        if horizon.exists() {
+        let names = backend
+            .list_dir(dir)
+            .map_err(|e| Error::io("list directory", dir, e))?;
+        if names.iter().any(|n| n == compact::HORIZON_FILE) {
             backend
                 .remove_file(&horizon)
                 .map_err(|e| Error::io("remove", horizon, e))?;

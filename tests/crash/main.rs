@@ -7,11 +7,15 @@
 //! - `faults`: EIO and ENOSPC on the Nth write or fsync, poisoning and reopening.
 //! - `kill`: a child process writing with sync durability, killed with SIGKILL, again and
 //!   again on the same directory (`STRESS=1` for 200 kills).
+//! - `restore`: restores crashed at every sync point of the simulated backend, failing on every
+//!   write and sync, and the real `strata restore` SIGKILLed at random moments (`STRESS=1` for
+//!   60 kills): each leaves the complete store, a directory open refuses, or nothing.
 
 mod compaction;
 mod corruption;
 mod faults;
 mod kill;
+mod restore;
 mod support;
 mod sync_points;
 mod torn;

@@ -7,11 +7,13 @@
 //! - `paging`: cursor paging on a pinned snapshot while documents change between pages.
 //! - `concurrency`: `Current` queries while other threads update the documents they match.
 //! - `index`: the index lifecycle: reuse on reopen, damage and rebuild, back-pressure.
+//! - `faults`: index writes failing on a full disk; the indexer recovers in the same process.
 //! - `crash`: a child process writing with sync durability is killed with SIGKILL; the reopened
 //!   store's queries agree with its reads.
 
 mod concurrency;
 mod crash;
+mod faults;
 mod index;
 mod paging;
 mod semantics;

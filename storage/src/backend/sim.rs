@@ -321,6 +321,23 @@ impl Backend for SimBackend {
             .ok_or_else(|| not_found(path))
     }
 
+    fn remove_dir(&self, path: &Path) -> io::Result<()> {
+        let mut state = self.state.lock();
+        if !state.dirs.contains(path) {
+            return Err(not_found(path));
+        }
+        let occupied = state.files.keys().any(|p| p.starts_with(path))
+            || state.dirs.iter().any(|d| d != path && d.starts_with(path));
+        if occupied {
+            return Err(io::Error::new(
+                io::ErrorKind::DirectoryNotEmpty,
+                format!("{} is not empty", path.display()),
+            ));
+        }
+        state.dirs.remove(path);
+        Ok(())
+    }
+
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         let mut state = self.state.lock();
         let mut moved = state.files.remove(from).ok_or_else(|| not_found(from))?;
