@@ -115,12 +115,26 @@ impl Store {
                     .with_expire(false),
             );
             let store = Store::open(path, options)?;
-            if let Some(reason) = &store.index_open_report().rebuilt {
-                report.problems.push(Problem {
+            // What the open repaired, as any open would: notes, like the log's own.
+            let stats = store.open_stats();
+            if stats.truncated_bytes > 0 {
+                report.notes.push(Problem {
                     file: None,
                     offset: None,
                     message: format!(
-                        "the index was unusable and is being rebuilt from the log: {reason}"
+                        "opening the store to check its index cut {} bytes ({} records of an \
+                         unfinished batch) after the last whole batch, as any open would",
+                        stats.truncated_bytes, stats.truncated_records
+                    ),
+                });
+            }
+            if let Some(reason) = &store.index_open_report().rebuilt {
+                report.notes.push(Problem {
+                    file: None,
+                    offset: None,
+                    message: format!(
+                        "the index was unusable and was discarded, to be rebuilt from the log \
+                         (the log is the data; the index is derived from it): {reason}"
                     ),
                 });
             }

@@ -46,4 +46,4 @@ pub use log::{FORMAT_VERSION, OLDEST_SUPPORTED_FORMAT_VERSION};
 pub use options::{Durability, EngineOptions, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE};
 pub use recovery::cut_log_after;
 pub use types::{Action, Expect, OpenStats, Selector, UpdateFn, Version, VersionMeta, WriteOp};
-pub use verify::{verify_log, LogCheck, Problem};
+pub use verify::{verify_log, verify_log_with, LogCheck, Problem};
