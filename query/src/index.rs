@@ -15,6 +15,8 @@ use parking_lot::{Condvar, Mutex};
 use serde_json::Value;
 use storage::Engine;
 use tantivy::directory::MmapDirectory;
+use tantivy::index::SegmentComponent;
+use tantivy::Directory;
 use tantivy::{IndexReader, IndexWriter, ReloadPolicy, Searcher};
 
 use crate::convert::{text_analyzer, TEXT_TOKENIZER};
@@ -341,8 +343,8 @@ fn recreate(dir: &Path, schema: &tantivy::schema::Schema, reason: &str) -> Resul
     };
     match std::fs::symlink_metadata(dir) {
         Ok(m) if m.is_dir() || (m.file_type().is_symlink() && dir.is_dir()) => {
-            let entries = std::fs::read_dir(dir)
-                .map_err(|e| failed(format!("listing it failed: {e}")))?;
+            let entries =
+                std::fs::read_dir(dir).map_err(|e| failed(format!("listing it failed: {e}")))?;
             for entry in entries {
                 let entry = entry.map_err(|e| failed(format!("listing it failed: {e}")))?;
                 let path = entry.path();
@@ -389,6 +391,29 @@ fn open_existing(
     let metas = index
         .load_metas()
         .map_err(|e| format!("its metadata does not load: {e}"))?;
+    // tantivy opens a segment without its positions file (taking it for empty) and fails only
+    // when a query reads them: check that every file of every committed segment is there and
+    // ends in a valid footer (cheap: a map and a few bytes each), so that such an index is
+    // rebuilt now rather than failing queries later.
+    for segment in &metas.segments {
+        let mut components = vec![
+            SegmentComponent::Postings,
+            SegmentComponent::Positions,
+            SegmentComponent::FastFields,
+            SegmentComponent::FieldNorms,
+            SegmentComponent::Terms,
+            SegmentComponent::Store,
+        ];
+        if segment.has_deletes() {
+            components.push(SegmentComponent::Delete);
+        }
+        for component in components {
+            let path = segment.relative_path(component);
+            if let Err(e) = index.directory().open_read(&path) {
+                return Err(format!("its file {} does not open: {e}", path.display()));
+            }
+        }
+    }
     let (seq, generation) = match metas.payload.as_deref() {
         None => (0, 0),
         Some(p) => match serde_json::from_str::<Payload>(p) {
@@ -968,5 +993,35 @@ impl Indexer {
 impl Shared {
     fn current_indexed(&self) -> u64 {
         self.state.lock().published.indexed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // A failure to rebuild an unusable index was tantivy's or the OS's bare text: it is a typed
+    // error naming the index directory (here one whose parent is a file, which even root cannot
+    // turn into a directory).
+    #[test]
+    fn an_index_that_cannot_be_rebuilt_is_a_typed_error_naming_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("file");
+        std::fs::write(&file, b"not a directory").unwrap();
+        let dir = file.join("index");
+        let (schema, _) = Fields::schema();
+        match open_tantivy(&IndexLocation::Dir(dir.clone()), &schema, 0) {
+            Err(e @ Error::IndexRebuildFailed { .. }) => {
+                let message = e.to_string();
+                assert!(
+                    message.contains(&dir.display().to_string())
+                        && message.contains("cannot be rebuilt from the log"),
+                    "{message}"
+                );
+            }
+            Err(e) => panic!("not IndexRebuildFailed: {e:?}"),
+            Ok(_) => panic!("an index opened under a file"),
+        }
+        assert_eq!(std::fs::read(&file).unwrap(), b"not a directory");
     }
 }

@@ -286,9 +286,9 @@ impl Walk {
         let end = bytes.len() as u64;
         if active && (torn_at.is_some() || open_batch.is_some()) && valid_end < end {
             let what = match (open_batch.is_some(), torn_at) {
-                (true, Some(at)) => format!(
-                    "an unfinished batch and a torn write from offset {at} (a crash)"
-                ),
+                (true, Some(at)) => {
+                    format!("an unfinished batch and a torn write from offset {at} (a crash)")
+                }
                 (false, Some(at)) => format!("a torn write from offset {at} (a crash)"),
                 _ => "a batch without its last record (a crash)".to_owned(),
             };

@@ -254,11 +254,7 @@ fn verify_names_every_problem_by_file_and_offset() {
 /// Three puts, then the active segment loses its last bytes (a torn write).
 fn torn_store(data: &Path, cut: u64) -> std::path::PathBuf {
     for n in 0..3 {
-        let run = strata(
-            data,
-            &["put", &format!("/d/{n}"), "doc", "{\"n\":1}"],
-            None,
-        );
+        let run = strata(data, &["put", &format!("/d/{n}"), "doc", "{\"n\":1}"], None);
         assert_eq!(run.code, 0, "{}", run.stderr);
     }
     let segment = data.join("log/00000000000000000001.log");
@@ -317,11 +313,12 @@ fn verify_calls_an_interrupted_segment_creation_a_note() {
         assert!(
             report["notes"]
                 .as_array()
-                .is_some_and(|notes| notes.iter().any(|n| n["file"]
-                    == next.display().to_string()
-                    && n["message"]
-                        .as_str()
-                        .is_some_and(|m| m.contains("the next open")))),
+                .is_some_and(
+                    |notes| notes.iter().any(|n| n["file"] == next.display().to_string()
+                        && n["message"]
+                            .as_str()
+                            .is_some_and(|m| m.contains("the next open")))
+                ),
             "{report}"
         );
         assert_eq!(report["records"], 3, "{report}");
@@ -361,7 +358,11 @@ fn an_index_without_meta_json_and_a_garbage_managed_json_is_rebuilt() {
     damage();
     let run = strata(&data, &["get", "/d/2"], None);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let run = strata(&data, &["--format", "json", "query", "_kind:doc", "--count"], None);
+    let run = strata(
+        &data,
+        &["--format", "json", "query", "_kind:doc", "--count"],
+        None,
+    );
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.json()["count"], 3, "{}", run.stdout);
     damage();
