@@ -2,6 +2,7 @@
 //! the version chains) and the index against the log (DESIGN §7).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -9,6 +10,7 @@ use serde::Serialize;
 use crate::error::Result;
 use crate::options::Options;
 use crate::store::{Store, LOG_DIR};
+use storage::backend::Backend;
 
 /// A problem found by [`Store::verify`]: where, and what.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -57,6 +59,16 @@ impl VerifyReport {
     }
 }
 
+/// The options verify opens a store with: background work would only move the index while it
+/// is compared.
+fn quiet(options: Options) -> Options {
+    options.with_maintenance(
+        crate::MaintenanceOptions::default()
+            .with_compaction_interval(None)
+            .with_expire(false),
+    )
+}
+
 fn from_storage(p: storage::Problem) -> Problem {
     Problem {
         file: Some(p.file),
@@ -90,14 +102,43 @@ impl Store {
         options: Options,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<VerifyReport> {
-        let started = Instant::now();
         let path = path.as_ref();
-        let log = storage::verify_log(&path.join(LOG_DIR), progress).map_err(|e| match e {
-            storage::Error::Locked { .. } => crate::Error::Locked {
-                path: path.to_path_buf(),
+        let options = quiet(options);
+        Self::verify_inner(&storage::backend::OsBackend, path, progress, || {
+            Store::open(path, options)
+        })
+    }
+
+    /// [`Store::verify`] of the store in `path` on any backend, e.g. a crash image of the
+    /// simulated one (the index, in memory there, is rebuilt by the open and checked).
+    pub fn verify_with_backend(
+        backend: Arc<dyn Backend>,
+        path: &Path,
+        options: Options,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<VerifyReport> {
+        let options = quiet(options);
+        Self::verify_inner(&*Arc::clone(&backend), path, progress, || {
+            Store::open_with_backend(backend, path, options)
+        })
+    }
+
+    /// `open` opens the store with the options given, once the log is found sound.
+    fn verify_inner(
+        backend: &dyn Backend,
+        path: &Path,
+        progress: &mut dyn FnMut(u64, u64),
+        open: impl FnOnce() -> Result<Store>,
+    ) -> Result<VerifyReport> {
+        let started = Instant::now();
+        let log = storage::verify_log_with(backend, &path.join(LOG_DIR), progress).map_err(
+            |e| match e {
+                storage::Error::Locked { .. } => crate::Error::Locked {
+                    path: path.to_path_buf(),
+                },
+                e => e.into(),
             },
-            e => e.into(),
-        })?;
+        )?;
         let mut report = VerifyReport {
             segments: log.segments,
             records: log.records,
@@ -108,13 +149,7 @@ impl Store {
             ..VerifyReport::default()
         };
         if report.problems.is_empty() {
-            // Background work would only move the index while it is compared.
-            let options = options.with_maintenance(
-                crate::MaintenanceOptions::default()
-                    .with_compaction_interval(None)
-                    .with_expire(false),
-            );
-            let store = Store::open(path, options)?;
+            let store = open()?;
             // What the open repaired, as any open would: notes, like the log's own.
             let stats = store.open_stats();
             if stats.truncated_bytes > 0 {

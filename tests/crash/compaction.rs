@@ -94,6 +94,7 @@ fn power_loss_during_compaction_loses_nothing_retention_keeps() {
         for mode in [CrashMode::DropUnsynced, CrashMode::KeepAll] {
             let ctx = format!("image {i}/{} {mode:?}", images.len());
             let crashed: SimBackend = image.materialize(mode);
+            crate::support::check_verify_agrees_with_open(&crashed, &options, &ctx);
             let store = open(&crashed, &options, &ctx);
             check(&store, &written, &ctx);
             dropped_seen.insert(store.stats().dropped_versions);
@@ -145,7 +146,9 @@ fn verify_after_a_crash_between_compaction_and_index_removal_reports_notes_only(
         for round in 0..20u64 {
             for doc in 0..4u64 {
                 let body = json!({"round": round, "doc": doc, "pad": "p".repeat(100)});
-                store.put(&format!("/trimmed/{doc}"), "trimmed", body).unwrap();
+                store
+                    .put(&format!("/trimmed/{doc}"), "trimmed", body)
+                    .unwrap();
             }
         }
         store.wait_for_index().unwrap();
@@ -155,7 +158,9 @@ fn verify_after_a_crash_between_compaction_and_index_removal_reports_notes_only(
         let store = strata::Store::open(dir.path(), options.clone()).unwrap();
         let report = store.compact().unwrap();
         assert!(report.versions_dropped > 10, "{report:?}");
-        let spec = QuerySpec::new(Query::All).snapshot(Snapshot::AllVersions).count(true);
+        let spec = QuerySpec::new(Query::All)
+            .snapshot(Snapshot::AllVersions)
+            .count(true);
         store.query(&spec).unwrap().count
     };
     // A kill after the log's compaction, before the index committed the removal.
@@ -174,7 +179,9 @@ fn verify_after_a_crash_between_compaction_and_index_removal_reports_notes_only(
     );
     let store = strata::Store::open(dir.path(), options.clone()).unwrap();
     store.wait_for_index().unwrap();
-    let spec = QuerySpec::new(Query::All).snapshot(Snapshot::AllVersions).count(true);
+    let spec = QuerySpec::new(Query::All)
+        .snapshot(Snapshot::AllVersions)
+        .count(true);
     assert_eq!(store.query(&spec).unwrap().count, before);
     drop(store);
     let report = strata::Store::verify(dir.path(), options, &mut |_, _| {}).unwrap();
