@@ -58,6 +58,16 @@ pub enum Error {
         /// What failed.
         message: String,
     },
+    /// The index directory was unusable and could not be emptied and created again to rebuild
+    /// it from the log (a permission or disk problem). Nothing outside it was touched; the log
+    /// is intact.
+    #[error("the index in {} is unusable and cannot be rebuilt from the log: {reason}", dir.display())]
+    IndexRebuildFailed {
+        /// The index directory.
+        dir: std::path::PathBuf,
+        /// Why it was unusable, and what failed while rebuilding it.
+        reason: String,
+    },
     /// The indexer failed (e.g. its disk is full): the message names the failed write and its
     /// file. It retries in the background and at once on a rebuild; until a commit succeeds,
     /// queries that must wait for one (scored ones, or a tail past `max_tail`) fail with this,

@@ -15,6 +15,8 @@ use parking_lot::{Condvar, Mutex};
 use serde_json::Value;
 use storage::Engine;
 use tantivy::directory::MmapDirectory;
+use tantivy::index::SegmentComponent;
+use tantivy::Directory;
 use tantivy::{IndexReader, IndexWriter, ReloadPolicy, Searcher};
 
 use crate::convert::{text_analyzer, TEXT_TOKENIZER};
@@ -289,39 +291,91 @@ fn open_tantivy(
         }
         IndexLocation::Dir(dir) => dir,
     };
-    let io = |e: std::io::Error| Error::Index {
-        message: format!("{}: {e}", dir.display()),
+    let rebuild = |reason: String| -> Result<(tantivy::Index, IndexOpenReport)> {
+        let index = recreate(dir, schema, &reason)?;
+        Ok((
+            index,
+            IndexOpenReport {
+                committed_seq: 0,
+                rebuilt: Some(reason),
+                compaction_generation: 0,
+            },
+        ))
     };
-    std::fs::create_dir_all(dir).map_err(io)?;
-    let existing = dir.join("meta.json").exists();
-    if existing {
-        match open_existing(dir, schema, log_seq) {
-            Ok((index, seq, generation)) => {
-                return Ok((
-                    index,
-                    IndexOpenReport {
-                        committed_seq: seq,
-                        rebuilt: None,
-                        compaction_generation: generation,
-                    },
-                ))
-            }
-            Err(reason) => {
-                std::fs::remove_dir_all(dir).map_err(io)?;
-                std::fs::create_dir_all(dir).map_err(io)?;
-                let index = create(dir, schema)?;
-                return Ok((
-                    index,
-                    IndexOpenReport {
-                        committed_seq: 0,
-                        rebuilt: Some(reason),
-                        compaction_generation: 0,
-                    },
-                ));
+    match std::fs::symlink_metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return rebuild(format!("its directory cannot be read: {e}")),
+        Ok(m) if !m.is_dir() && !m.file_type().is_symlink() => {
+            return rebuild("its path is not a directory".to_owned())
+        }
+        Ok(_) => {}
+    }
+    let leftovers = match std::fs::read_dir(dir) {
+        Ok(entries) => entries.count(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+        Err(e) => return rebuild(format!("its directory cannot be read: {e}")),
+    };
+    if dir.join(META_FILE).exists() {
+        return match open_existing(dir, schema, log_seq) {
+            Ok((index, seq, generation)) => Ok((
+                index,
+                IndexOpenReport {
+                    committed_seq: seq,
+                    rebuilt: None,
+                    compaction_generation: generation,
+                },
+            )),
+            Err(reason) => rebuild(reason),
+        };
+    }
+    // No commit: whatever the directory holds (tantivy writes meta.json as it creates an
+    // index) is the rest of an index whose meta.json was lost, and a damaged `.managed.json`
+    // among it would make tantivy refuse to create a new one.
+    if leftovers > 0 {
+        return rebuild(format!(
+            "it has no {META_FILE} ({leftovers} files without a commit)"
+        ));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| Error::Index {
+        message: format!("{}: {e}", dir.display()),
+    })?;
+    match create(dir, schema) {
+        Ok(index) => Ok((index, IndexOpenReport::default())),
+        Err(e) => rebuild(format!("it cannot be created: {e}")),
+    }
+}
+
+/// Empties the index directory `dir` (or puts a directory in place of whatever is at its path)
+/// and creates a new index in it, for a rebuild from the log. Nothing outside `dir` is removed:
+/// entries are unlinked, never followed, so a symbolic link inside it goes, not its target.
+fn recreate(dir: &Path, schema: &tantivy::schema::Schema, reason: &str) -> Result<tantivy::Index> {
+    let failed = |what: String| Error::IndexRebuildFailed {
+        dir: dir.to_path_buf(),
+        reason: format!("{reason}; then {what}"),
+    };
+    match std::fs::symlink_metadata(dir) {
+        Ok(m) if m.is_dir() || (m.file_type().is_symlink() && dir.is_dir()) => {
+            let entries =
+                std::fs::read_dir(dir).map_err(|e| failed(format!("listing it failed: {e}")))?;
+            for entry in entries {
+                let entry = entry.map_err(|e| failed(format!("listing it failed: {e}")))?;
+                let path = entry.path();
+                // `file_type` does not follow links; `remove_dir_all` does not follow them
+                // either (it removes a link, not what it points to).
+                let removed = match entry.file_type() {
+                    Ok(t) if t.is_dir() => std::fs::remove_dir_all(&path),
+                    _ => std::fs::remove_file(&path),
+                };
+                removed.map_err(|e| failed(format!("removing {} failed: {e}", path.display())))?;
             }
         }
+        Ok(_) => std::fs::remove_file(dir)
+            .map_err(|e| failed(format!("removing the file in its place failed: {e}")))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(failed(format!("reading it failed: {e}"))),
     }
-    Ok((create(dir, schema)?, IndexOpenReport::default()))
+    std::fs::create_dir_all(dir).map_err(|e| failed(format!("creating it failed: {e}")))?;
+    create(dir, schema).map_err(|e| failed(format!("creating a new index failed: {e}")))
 }
 
 fn create(dir: &Path, schema: &tantivy::schema::Schema) -> Result<tantivy::Index> {
@@ -349,6 +403,29 @@ fn open_existing(
     let metas = index
         .load_metas()
         .map_err(|e| format!("its metadata does not load: {e}"))?;
+    // tantivy opens a segment without its positions file (taking it for empty) and fails only
+    // when a query reads them: check that every file of every committed segment is there and
+    // ends in a valid footer (cheap: a map and a few bytes each), so that such an index is
+    // rebuilt now rather than failing queries later.
+    for segment in &metas.segments {
+        let mut components = vec![
+            SegmentComponent::Postings,
+            SegmentComponent::Positions,
+            SegmentComponent::FastFields,
+            SegmentComponent::FieldNorms,
+            SegmentComponent::Terms,
+            SegmentComponent::Store,
+        ];
+        if segment.has_deletes() {
+            components.push(SegmentComponent::Delete);
+        }
+        for component in components {
+            let path = segment.relative_path(component);
+            if let Err(e) = index.directory().open_read(&path) {
+                return Err(format!("its file {} does not open: {e}", path.display()));
+            }
+        }
+    }
     let (seq, generation) = match metas.payload.as_deref() {
         None => (0, 0),
         Some(p) => match serde_json::from_str::<Payload>(p) {
@@ -424,23 +501,25 @@ impl Index {
         let (index, mut report) = open_tantivy(&location, &schema, engine.last_seq())?;
         let (tantivy_index, writer, reader) = match (start(index), &location) {
             (Ok(parts), _) => parts,
-            // Segment files that do not open (meta.json was fine): rebuild from the log.
-            (Err(e), IndexLocation::Dir(dir))
-                if report.committed_seq > 0 || dir.join("meta.json").exists() =>
-            {
-                let io = |e: std::io::Error| Error::Index {
-                    message: format!("{}: {e}", dir.display()),
+            // Segment files that do not open (meta.json was fine), or a writer that cannot
+            // start in the directory: rebuild from the log, once.
+            (Err(e), IndexLocation::Dir(dir)) => {
+                let reason = match report.rebuilt.take() {
+                    Some(first) => format!("{first}; then the new index did not start: {e}"),
+                    None => format!("its segment files do not open: {e}"),
                 };
-                std::fs::remove_dir_all(dir).map_err(io)?;
-                std::fs::create_dir_all(dir).map_err(io)?;
+                let index = recreate(dir, &schema, &reason)?;
                 report = IndexOpenReport {
                     committed_seq: 0,
-                    rebuilt: Some(format!("its segment files do not open: {e}")),
+                    rebuilt: Some(reason.clone()),
                     compaction_generation: 0,
                 };
-                start(create(dir, &schema)?)?
+                start(index).map_err(|e| Error::IndexRebuildFailed {
+                    dir: dir.clone(),
+                    reason: format!("{reason}; then the new index did not start: {e}"),
+                })?
             }
-            (Err(e), _) => return Err(e),
+            (Err(e), IndexLocation::Memory) => return Err(e),
         };
         let searcher = reader.searcher();
         let (doorbell, rings) = crossbeam_channel::bounded(1);
@@ -1098,5 +1177,35 @@ impl Indexer {
 impl Shared {
     fn current_indexed(&self) -> u64 {
         self.state.lock().published.indexed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // A failure to rebuild an unusable index was tantivy's or the OS's bare text: it is a typed
+    // error naming the index directory (here one whose parent is a file, which even root cannot
+    // turn into a directory).
+    #[test]
+    fn an_index_that_cannot_be_rebuilt_is_a_typed_error_naming_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("file");
+        std::fs::write(&file, b"not a directory").unwrap();
+        let dir = file.join("index");
+        let (schema, _) = Fields::schema();
+        match open_tantivy(&IndexLocation::Dir(dir.clone()), &schema, 0) {
+            Err(e @ Error::IndexRebuildFailed { .. }) => {
+                let message = e.to_string();
+                assert!(
+                    message.contains(&dir.display().to_string())
+                        && message.contains("cannot be rebuilt from the log"),
+                    "{message}"
+                );
+            }
+            Err(e) => panic!("not IndexRebuildFailed: {e:?}"),
+            Ok(_) => panic!("an index opened under a file"),
+        }
+        assert_eq!(std::fs::read(&file).unwrap(), b"not a directory");
     }
 }

@@ -48,4 +48,4 @@ pub use options::{Durability, EngineOptions, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE}
 pub use recovery::{cut_log_after, cut_log_after_on};
 pub use time::{deadline_after, micros_of};
 pub use types::{Action, Expect, OpenStats, Selector, UpdateFn, Version, VersionMeta, WriteOp};
-pub use verify::{verify_log, LogCheck, Problem};
+pub use verify::{verify_log, verify_log_with, LogCheck, Problem};

@@ -282,15 +282,7 @@ pub(crate) fn recover(backend: &dyn Backend, dir: &Path) -> Result<Recovered> {
             // Only a header that is short or whose magic or checksum fails can be an
             // interrupted write; a whole, well-checksummed header of another format version (or
             // with bad fields) is refused, never rewritten.
-            Err(_)
-                if bytes.len() <= SEGMENT_HEADER_LEN
-                    && matches!(
-                        segment::SegmentHeader::decode(&bytes),
-                        Err(CorruptionKind::Truncated
-                            | CorruptionKind::BadMagic
-                            | CorruptionKind::ChecksumMismatch { .. })
-                    ) =>
-            {
+            Err(_) if is_interrupted_creation(&bytes) => {
                 stats.truncated_bytes += len;
                 let fresh = create_segment(backend, dir, number32, replay.next_seq)?;
                 segments.insert(number32, SegmentReader::File(Arc::clone(&fresh.file)));
@@ -318,16 +310,7 @@ pub(crate) fn recover(backend: &dyn Backend, dir: &Path) -> Result<Recovered> {
                     }
                 }
                 ScanItem::Bad { offset, kind } => {
-                    // Every later valid frame must belong to the write torn at `offset`; the
-                    // first one alone is not enough, since damage inside a batch leaves that
-                    // batch's own later frames valid (FORMAT.md §6.4).
-                    let same_write = |group: u64| match last_good {
-                        Some((seq, last_group)) => group == last_group || group == seq + 1,
-                        None => group == header.first_seq,
-                    };
-                    if segment::valid_frames_after(&bytes, offset as usize)
-                        .any(|(_, later)| !same_write(later.group))
-                    {
+                    if !is_torn_tail(&bytes, offset, last_good, header.first_seq) {
                         return Err(corrupt(offset, kind));
                     }
                     break;
@@ -381,6 +364,42 @@ pub(crate) fn recover(backend: &dyn Backend, dir: &Path) -> Result<Recovered> {
         stats,
         horizon: horizon.unwrap_or_default(),
     })
+}
+
+/// Whether an active segment whose header does not decode is one whose creation was
+/// interrupted, which open writes again (FORMAT.md §6.4), rather than damage it refuses. Only
+/// a file no longer than a header, whose header is short or fails its magic or its checksum,
+/// can be an interrupted write; a whole, well-checksummed header of another format version (or
+/// with bad fields) was written completely. [`crate::verify_log`] asks the same question, so
+/// that what it calls damage is exactly what open refuses.
+pub(crate) fn is_interrupted_creation(bytes: &[u8]) -> bool {
+    bytes.len() <= SEGMENT_HEADER_LEN
+        && matches!(
+            SegmentHeader::decode(bytes),
+            Err(CorruptionKind::Truncated
+                | CorruptionKind::BadMagic
+                | CorruptionKind::ChecksumMismatch { .. })
+        )
+}
+
+/// Whether the bytes of the active segment from `offset` on, where a frame does not decode, are
+/// a torn tail that open cuts, rather than damage before data a later sync made durable, which
+/// it refuses (FORMAT.md §6.4). `last_good` is the (seq, group) of the last record before
+/// `offset` in this segment, `first_seq` the segment header's. Every later valid frame must
+/// belong to the write torn at `offset`; the first one alone is not enough, since damage inside
+/// a batch leaves that batch's own later frames valid. [`crate::verify_log`] calls this too.
+pub(crate) fn is_torn_tail(
+    bytes: &[u8],
+    offset: u64,
+    last_good: Option<(u64, u64)>,
+    first_seq: u64,
+) -> bool {
+    let same_write = |group: u64| match last_good {
+        Some((seq, last_group)) => group == last_group || Some(group) == seq.checked_add(1),
+        None => group == first_seq,
+    };
+    let from = usize::try_from(offset).unwrap_or(usize::MAX);
+    !segment::valid_frames_after(bytes, from).any(|(_, later)| !same_write(later.group))
 }
 
 /// Checks a segment's header against what came before. After a compacted segment, whose last

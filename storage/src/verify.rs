@@ -10,6 +10,7 @@ use crate::compact::{self, COMPACT_SUFFIX};
 use crate::engine::lock_dir;
 use crate::error::{Error, Result};
 use crate::log::segment::{self, ScanItem, Scanner, SegmentHeader, SEGMENT_HEADER_LEN};
+use crate::recovery;
 
 /// One problem [`verify_log`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,22 +40,36 @@ pub struct LogCheck {
     pub dropped: u64,
     /// Problems, in file order. Empty: the log is sound.
     pub problems: Vec<Problem>,
-    /// Things that are not damage: an unfinished batch at the end of the active segment (a
-    /// crash; the next open cuts it), leftovers of an interrupted compaction.
+    /// Things that are not damage, because the next open repairs them: a torn tail or an
+    /// unfinished batch at the end of the active segment (a crash; open cuts it), an active
+    /// segment whose creation was interrupted (open writes it again), leftovers of an
+    /// interrupted compaction (open removes them).
     pub notes: Vec<Problem>,
 }
 
 /// Checks the log in `dir`, which must not be open (its lock is taken for the check).
 /// `progress(bytes done, bytes in all)` is called as segments are read.
 pub fn verify_log(dir: &Path, progress: &mut dyn FnMut(u64, u64)) -> Result<LogCheck> {
-    let backend = OsBackend;
-    let _lock = lock_dir(&backend, dir)?;
+    verify_log_with(&OsBackend, dir, progress)
+}
+
+/// [`verify_log`] on any backend (e.g. the crash images of the simulated one).
+///
+/// What open would repair is a note, not a problem: the active segment is judged with the very
+/// functions recovery decides with (FORMAT.md §6.4), so a torn tail open cuts, or a segment
+/// whose creation open writes again, is a note; only what open refuses is a problem.
+pub fn verify_log_with(
+    backend: &dyn Backend,
+    dir: &Path,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<LogCheck> {
+    let _lock = lock_dir(backend, dir)?;
     let names = backend
         .list_dir(dir)
         .map_err(|e| Error::io("list directory", dir, e))?;
     let mut check = LogCheck::default();
     for name in &names {
-        if name.ends_with(COMPACT_SUFFIX) {
+        if name.ends_with(COMPACT_SUFFIX) || name == compact::HORIZON_TMP {
             check.notes.push(Problem {
                 file: dir.join(name),
                 offset: 0,
@@ -67,22 +82,39 @@ pub fn verify_log(dir: &Path, progress: &mut dyn FnMut(u64, u64)) -> Result<LogC
         .filter_map(|n| segment::parse_file_name(n))
         .collect();
     numbers.sort_unstable();
-    let paths: Vec<PathBuf> = numbers.iter().map(|&n| segment::path(dir, n)).collect();
-    let total: u64 = paths
-        .iter()
-        .filter_map(|p| std::fs::metadata(p).ok())
-        .map(|m| m.len())
-        .sum();
+    let mut files = Vec::with_capacity(numbers.len());
+    let mut total = 0;
+    for &number in &numbers {
+        let path = segment::path(dir, number);
+        let file = backend
+            .open(&path, false)
+            .map_err(|e| Error::io("open segment", path.clone(), e))?;
+        let len = file
+            .len()
+            .map_err(|e| Error::io("stat segment", path.clone(), e))?;
+        total += len;
+        files.push((number, path, file, len));
+    }
     let mut state = Walk::default();
-    for (i, (&number, path)) in numbers.iter().zip(&paths).enumerate() {
-        let active = i + 1 == numbers.len();
-        let bytes = std::fs::read(path).map_err(|e| Error::io("read", path.clone(), e))?;
+    let last = files.len();
+    for (i, (number, path, file, len)) in files.into_iter().enumerate() {
+        let active = i + 1 == last;
+        let size = usize::try_from(len).map_err(|_| {
+            Error::io(
+                "read segment",
+                path.clone(),
+                std::io::Error::other("the segment does not fit in memory"),
+            )
+        })?;
+        let mut bytes = vec![0u8; size];
+        file.read_exact_at(&mut bytes, 0)
+            .map_err(|e| Error::io("read segment", path.clone(), e))?;
         check.segments += 1;
-        state.segment(&mut check, path, number, &bytes, active);
-        check.bytes += bytes.len() as u64;
+        state.segment(&mut check, &path, number, &bytes, active);
+        check.bytes += len;
         progress(check.bytes, total);
     }
-    match compact::read_horizon(&backend, dir) {
+    match compact::read_horizon(backend, dir) {
         Ok(None) if check.dropped > 0 => check.problems.push(Problem {
             file: dir.join(compact::HORIZON_FILE),
             offset: 0,
@@ -138,6 +170,19 @@ impl Walk {
         };
         let header = match SegmentHeader::decode(bytes) {
             Ok(h) => h,
+            Err(_) if active && recovery::is_interrupted_creation(bytes) => {
+                check.notes.push(Problem {
+                    file: path.to_path_buf(),
+                    offset: 0,
+                    message: format!(
+                        "a segment whose creation was interrupted ({} header bytes of {}); the \
+                         next open writes it again",
+                        bytes.len(),
+                        SEGMENT_HEADER_LEN
+                    ),
+                });
+                return;
+            }
             Err(kind) => {
                 problem(0, format!("bad segment header: {kind}"));
                 return;
@@ -163,11 +208,24 @@ impl Walk {
         self.previous_compacted = header.compacted;
         let mut pos = SEGMENT_HEADER_LEN;
         let mut open_batch: Option<u64> = None;
+        // What recovery tracks to judge the active segment's end (FORMAT.md §6.4): the
+        // (seq, group) of the last good record, and the end of the last whole batch.
+        let mut last_good: Option<(u64, u64)> = None;
+        let mut valid_end = SEGMENT_HEADER_LEN as u64;
+        let mut torn_at = None;
         loop {
             let mut resync = None;
             for item in Scanner::new(bytes, pos) {
                 match item {
-                    ScanItem::Record { offset, record, .. } => {
+                    ScanItem::Record {
+                        offset,
+                        len,
+                        record,
+                    } => {
+                        last_good = Some((record.seq, record.group));
+                        if record.batch_end {
+                            valid_end = offset + u64::from(len);
+                        }
                         check.records += 1;
                         let expected = self.next_seq;
                         if record.seq < expected || (record.seq > expected && !header.compacted) {
@@ -199,6 +257,18 @@ impl Walk {
                         self.versions.insert(record.id.to_owned(), record.version);
                         open_batch = (!record.batch_end).then_some(offset);
                     }
+                    ScanItem::Bad { offset, .. }
+                        if active
+                            && recovery::is_torn_tail(
+                                bytes,
+                                offset,
+                                last_good,
+                                header.first_seq,
+                            ) =>
+                    {
+                        torn_at = Some(offset);
+                        break;
+                    }
                     ScanItem::Bad { offset, kind } => {
                         problem(offset, format!("bad frame: {kind}"));
                         // Go on from the next frame that checks out, if any.
@@ -213,17 +283,25 @@ impl Walk {
                 None => break,
             }
         }
-        if let Some(offset) = open_batch {
-            let message = "a batch without its last record".to_owned();
-            if active {
-                check.notes.push(Problem {
-                    file: path.to_path_buf(),
-                    offset,
-                    message: format!("{message} (a crash; the next open cuts it)"),
-                });
-            } else {
-                problem(offset, message);
-            }
+        let end = bytes.len() as u64;
+        if active && (torn_at.is_some() || open_batch.is_some()) && valid_end < end {
+            let what = match (open_batch.is_some(), torn_at) {
+                (true, Some(at)) => {
+                    format!("an unfinished batch and a torn write from offset {at} (a crash)")
+                }
+                (false, Some(at)) => format!("a torn write from offset {at} (a crash)"),
+                _ => "a batch without its last record (a crash)".to_owned(),
+            };
+            check.notes.push(Problem {
+                file: path.to_path_buf(),
+                offset: valid_end,
+                message: format!(
+                    "{what}: the next open cuts the {} bytes from here",
+                    end - valid_end
+                ),
+            });
+        } else if let Some(offset) = open_batch {
+            problem(offset, "a batch without its last record".to_owned());
         }
     }
 }

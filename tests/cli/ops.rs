@@ -250,3 +250,133 @@ fn verify_names_every_problem_by_file_and_offset() {
     assert_eq!(run.code, 5, "{}", run.stderr);
     drop(store);
 }
+
+/// Three puts, then the active segment loses its last bytes (a torn write).
+fn torn_store(data: &Path, cut: u64) -> std::path::PathBuf {
+    for n in 0..3 {
+        let run = strata(data, &["put", &format!("/d/{n}"), "doc", "{\"n\":1}"], None);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+    }
+    let segment = data.join("log/00000000000000000001.log");
+    let len = std::fs::metadata(&segment).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&segment)
+        .unwrap()
+        .set_len(len - cut)
+        .unwrap();
+    segment
+}
+
+// `verify` said DAMAGED (exit 7, "bad frame: truncated frame") for a torn tail that the next open
+// cuts: it must be a note, and the store must stay whole.
+#[test]
+fn verify_calls_a_torn_tail_a_note_not_damage() {
+    let dir = tempdir();
+    let data = dir.path().join("db");
+    let segment = torn_store(&data, 5);
+    let run = strata(&data, &["--format", "json", "verify"], None);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let report = run.json();
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["problems"], json!([]), "{report}");
+    let note = &report["notes"][0];
+    assert_eq!(note["file"], segment.display().to_string(), "{report}");
+    let message = note["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("the next open cuts") && message.contains("bytes"),
+        "{report}"
+    );
+    // Two versions survive; the torn third one is gone, and verify finds nothing more.
+    assert_eq!(report["records"], 2, "{report}");
+    let run = strata(&data, &["--format", "json", "verify"], None);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(run.json()["notes"], json!([]), "{}", run.stdout);
+    let run = strata(&data, &["get", "/d/1"], None);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
+
+// `verify` said "bad segment header: truncated frame" at offset 0 of a segment whose creation
+// was interrupted, which open writes again: a note too.
+#[test]
+fn verify_calls_an_interrupted_segment_creation_a_note() {
+    let dir = tempdir();
+    let data = dir.path().join("db");
+    torn_store(&data, 0);
+    let next = data.join("log/00000000000000000002.log");
+    for len in [0usize, 7, 39] {
+        std::fs::write(&next, &b"STRATSEG\x01\0\0\0\x02"[..len.min(13)]).unwrap();
+        let run = strata(&data, &["--format", "json", "verify"], None);
+        assert_eq!(run.code, 0, "{len} bytes: {}{}", run.stdout, run.stderr);
+        let report = run.json();
+        assert_eq!(report["problems"], json!([]), "{report}");
+        assert!(
+            report["notes"]
+                .as_array()
+                .is_some_and(
+                    |notes| notes.iter().any(|n| n["file"] == next.display().to_string()
+                        && n["message"]
+                            .as_str()
+                            .is_some_and(|m| m.contains("the next open")))
+                ),
+            "{report}"
+        );
+        assert_eq!(report["records"], 3, "{report}");
+    }
+}
+
+// A torn frame followed by a frame of a later, synced write is damage open refuses: verify must
+// still call it a problem (exit 7).
+#[test]
+fn verify_calls_damage_before_later_synced_data_a_problem() {
+    let dir = tempdir();
+    let data = dir.path().join("db");
+    let segment = torn_store(&data, 0);
+    let mut bytes = std::fs::read(&segment).unwrap();
+    // A flip in the first record's payload: two later single-record writes follow it.
+    bytes[40 + 8 + 60] ^= 0x40;
+    std::fs::write(&segment, &bytes).unwrap();
+    let run = strata(&data, &["stats"], None);
+    assert_eq!(run.code, 6, "open refuses: {}{}", run.stdout, run.stderr);
+    let run = strata(&data, &["--format", "json", "verify"], None);
+    assert_eq!(run.code, 7, "{}{}", run.stdout, run.stderr);
+    assert_eq!(run.json()["problems"][0]["offset"], 40, "{}", run.stdout);
+}
+
+// With meta.json gone and `.managed.json` garbage, every command (rebuild-index and verify
+// included) exited 1 with "index error: Data corrupted": the index is derived data and is
+// rebuilt from the log.
+#[test]
+fn an_index_without_meta_json_and_a_garbage_managed_json_is_rebuilt() {
+    let dir = tempdir();
+    let data = dir.path().join("db");
+    torn_store(&data, 0);
+    let damage = || {
+        let _ = std::fs::remove_file(data.join("index/meta.json"));
+        std::fs::write(data.join("index/.managed.json"), b"garbage\n").unwrap();
+    };
+    damage();
+    let run = strata(&data, &["get", "/d/2"], None);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let run = strata(
+        &data,
+        &["--format", "json", "query", "_kind:doc", "--count"],
+        None,
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.json()["count"], 3, "{}", run.stdout);
+    damage();
+    let run = strata(&data, &["rebuild-index"], None);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    damage();
+    let run = strata(&data, &["--format", "json", "verify"], None);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let report = run.json();
+    assert_eq!(report["index_checked"], true, "{report}");
+    assert!(
+        report["notes"].as_array().is_some_and(|notes| notes
+            .iter()
+            .any(|n| n["message"].as_str().is_some_and(|m| m.contains("rebuilt")))),
+        "{report}"
+    );
+}

@@ -43,6 +43,10 @@ fn expect_corruption(
         .into_iter()
         .map(|p| (p.clone(), sim.file_bytes(&p)))
         .collect();
+    assert!(
+        !support::check_verify_agrees_with_open(sim, options, ctx),
+        "{ctx}: opens"
+    );
     let err = match try_open(sim, options) {
         Ok(store) => panic!(
             "{ctx}: opened a damaged store ({} seqs, stats {:?})",
@@ -401,6 +405,9 @@ fn a_bad_frame_in_the_last_write_is_a_torn_tail() {
     for (i, frame) in last.iter().enumerate() {
         let ctx = format!("flip in frame {i} of the last batch");
         let copy = damaged(&sim, &path, |bytes| bytes[frame.offset + 12] ^= 0x01);
+        assert!(support::check_verify_agrees_with_open(
+            &copy, &options, &ctx
+        ));
         let store = open(&copy, &options, &ctx);
         model.check(&store, sizes.len() - 1, &ctx);
         assert_eq!(

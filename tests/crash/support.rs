@@ -465,3 +465,38 @@ pub fn segment_header(format_version: u32, number: u64, first_seq: u64) -> Vec<u
     reseal_header(&mut header);
     header
 }
+
+/// `verify` of the store on `sim` agrees with opening it: no problem wherever open succeeds, a
+/// problem wherever open refuses (each on its own copy of the files, since both repair). What
+/// open repairs (a torn tail, an interrupted segment creation) may only be a note. Returns
+/// whether the store opens.
+pub fn check_verify_agrees_with_open(sim: &SimBackend, options: &Options, ctx: &str) -> bool {
+    if !sim.paths().iter().any(|p| p.starts_with(log_dir())) {
+        // Nothing was created yet: open makes a new store, and there is nothing to verify.
+        return try_open(&copy_fs(sim), options).is_ok();
+    }
+    let report = Store::verify_with_backend(
+        Arc::new(copy_fs(sim)),
+        Path::new(DATA_DIR),
+        options.clone(),
+        &mut |_, _| {},
+    );
+    let opened = try_open(&copy_fs(sim), options);
+    match (&opened, report) {
+        (Ok(_), Ok(report)) => assert!(
+            report.is_ok(),
+            "{ctx}: open succeeds, yet verify reports problems: {:?}",
+            report.problems
+        ),
+        (Err(e), Ok(report)) => assert!(
+            !report.is_ok(),
+            "{ctx}: open refuses ({e}), yet verify reports no problem (notes {:?})",
+            report.notes
+        ),
+        (Ok(_), Err(e)) => panic!("{ctx}: open succeeds, yet verify fails: {e}"),
+        (Err(open), Err(e)) => {
+            panic!("{ctx}: open refuses ({open}) and verify fails ({e}) instead of reporting it")
+        }
+    }
+    opened.is_ok()
+}

@@ -64,6 +64,7 @@ fn crash_and_check(
     coverage: &mut Coverage,
 ) {
     let sim = image.materialize(mode);
+    support::check_verify_agrees_with_open(&sim, options, ctx);
     let store = open(&sim, options, ctx);
     let recovered = model.recovered_batches(&store, ctx);
     assert!(
@@ -217,6 +218,7 @@ fn crash_with_many_unsynced_batches_keeps_a_whole_batch_prefix() {
         for mode in modes {
             let ctx = format!("image after batch {i}, {mode:?}");
             let sim_crashed = image.materialize(mode);
+            support::check_verify_agrees_with_open(&sim_crashed, &options, &ctx);
             let store = open(&sim_crashed, &options, &ctx);
             let recovered = model.recovered_batches(&store, &ctx);
             assert!(

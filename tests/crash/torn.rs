@@ -56,6 +56,7 @@ fn cut_the_last_batch_everywhere(seed: u64, last_len: usize) {
         );
         let damaged = copy_fs(&sim);
         damaged.set_file_bytes(&active, bytes[..cut].to_vec());
+        support::check_verify_agrees_with_open(&damaged, &options, &ctx);
         let store = open(&damaged, &options, &ctx);
         let whole = cut == bytes.len();
         let expected = if whole { model.len() } else { before };
@@ -129,6 +130,7 @@ fn a_torn_segment_header_is_started_again() {
         let ctx = format!("new segment {next:?} with {cut} header bytes");
         let damaged = copy_fs(&sim);
         damaged.set_file_bytes(&next, header[..cut].to_vec());
+        support::check_verify_agrees_with_open(&damaged, &options, &ctx);
         let store = open(&damaged, &options, &ctx);
         model.check(&store, model.len(), &ctx);
         let expected_cut = if cut == header.len() { 0 } else { cut as u64 };
@@ -175,6 +177,7 @@ fn a_torn_first_header_leaves_an_empty_working_store() {
         let ctx = format!("first segment with {cut} header bytes");
         let damaged = copy_fs(&sim);
         damaged.set_file_bytes(&first, header[..cut].to_vec());
+        support::check_verify_agrees_with_open(&damaged, &options, &ctx);
         let store = open(&damaged, &options, &ctx);
         assert_eq!(store.last_seq(), 0, "{ctx}");
         assert_eq!(store.open_stats().truncated_bytes, cut as u64, "{ctx}");

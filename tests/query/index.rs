@@ -456,3 +456,163 @@ fn single_writes_never_let_the_index_lag_more_than_max_lag() {
         assert!(p.log_seq - p.committed_seq <= 301, "write {n}: {p:?}");
     }
 }
+
+/// Ways to damage one file of the index directory.
+#[derive(Debug, Clone, Copy)]
+enum Damage {
+    Missing,
+    Garbage,
+    Truncated,
+    Empty,
+}
+
+fn damage(path: &Path, how: Damage) {
+    match how {
+        Damage::Missing => std::fs::remove_file(path).unwrap(),
+        Damage::Garbage => {
+            let len = std::fs::metadata(path).unwrap().len().max(8) as usize;
+            let garbage: Vec<u8> = b"garbage\n".iter().copied().cycle().take(len).collect();
+            std::fs::write(path, garbage).unwrap();
+        }
+        Damage::Truncated => {
+            let bytes = std::fs::read(path).unwrap();
+            std::fs::write(path, &bytes[..bytes.len() / 2]).unwrap();
+        }
+        Damage::Empty => std::fs::write(path, b"").unwrap(),
+    }
+}
+
+// An index without meta.json and with a garbage `.managed.json` made every command fail with
+// "index error: Data corrupted": every damage of every file of the index directory (meta.json,
+// .managed.json, each segment file, the lock files, alone or with meta.json gone) must leave a
+// store that opens with the same answers, an index rebuilt from the log when it had to be,
+// `rebuild_index` working and `verify` saying what happened without calling it damage.
+#[test]
+fn every_damage_of_every_index_file_leads_to_a_rebuild_from_the_log() {
+    let pristine = tempfile::tempdir().unwrap();
+    let before = {
+        let store = open(pristine.path(), options());
+        populate(&store, 120);
+        store.wait_for_index().unwrap();
+        answers(&store)
+    };
+    let index = pristine.path().join("index");
+    let mut names: Vec<String> = std::fs::read_dir(&index)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    // tantivy removes its lock files on close; a crash leaves them, and they are files of the
+    // index directory like the others.
+    for lock in [".tantivy-writer.lock", ".tantivy-meta.lock"] {
+        if !names.iter().any(|n| n == lock) {
+            std::fs::write(index.join(lock), b"").unwrap();
+            names.push(lock.to_owned());
+        }
+    }
+    names.sort();
+    let extensions: std::collections::BTreeSet<&str> = names
+        .iter()
+        .filter_map(|n| n.rsplit_once('.'))
+        .map(|(_, e)| e)
+        .collect();
+    for wanted in ["json", "idx", "term", "store", "fast", "lock"] {
+        assert!(
+            extensions.contains(wanted),
+            "no .{wanted} file in {names:?}"
+        );
+    }
+    let mut rebuilt = 0;
+    for name in &names {
+        for how in [
+            Damage::Missing,
+            Damage::Garbage,
+            Damage::Truncated,
+            Damage::Empty,
+        ] {
+            for without_meta in [false, true] {
+                if without_meta && name == "meta.json" {
+                    continue;
+                }
+                let ctx = format!(
+                    "{name} {how:?}{}",
+                    if without_meta { ", no meta.json" } else { "" }
+                );
+                eprintln!("case {ctx}");
+                let dir = tempfile::tempdir().unwrap();
+                copy_dir(pristine.path(), dir.path());
+                let index = dir.path().join("index");
+                damage(&index.join(name), how);
+                if without_meta {
+                    std::fs::remove_file(index.join("meta.json")).unwrap();
+                }
+                // An unrelated file beside the data directory: a rebuild never touches it.
+                let outside = dir.path().join("keep.txt");
+                std::fs::write(&outside, b"keep").unwrap();
+                let report = Store::verify(dir.path(), options(), &mut |_, _| {})
+                    .unwrap_or_else(|e| panic!("{ctx}: verify failed: {e}"));
+                assert!(report.is_ok(), "{ctx}: {:?}", report.problems);
+                assert!(report.index_checked, "{ctx}");
+                let store = Store::open(dir.path(), options())
+                    .unwrap_or_else(|e| panic!("{ctx}: open failed: {e}"));
+                assert_same(&answers(&store), &before, &ctx);
+                store.wait_for_index().unwrap();
+                assert_same(&answers(&store), &before, &format!("{ctx}, committed"));
+                store
+                    .rebuild_index()
+                    .unwrap_or_else(|e| panic!("{ctx}: rebuild_index: {e}"));
+                assert_same(&answers(&store), &before, &format!("{ctx}, rebuilt"));
+                drop(store);
+                // verify ran first: when it found the index unusable, it says so in a note.
+                let noted = report
+                    .notes
+                    .iter()
+                    .any(|n| n.message.contains("rebuilt from the log"));
+                rebuilt += usize::from(noted);
+                if name == "meta.json" || name == ".managed.json" && without_meta {
+                    assert!(noted, "{ctx}: {:?}", report.notes);
+                }
+                assert_eq!(std::fs::read(&outside).unwrap(), b"keep", "{ctx}");
+                let store = open(dir.path(), options());
+                assert_eq!(
+                    store.index_open_report().rebuilt,
+                    None,
+                    "{ctx}: rebuilt twice"
+                );
+                assert_same(&answers(&store), &before, &format!("{ctx}, reopened"));
+            }
+        }
+    }
+    eprintln!(
+        "{} files damaged 4 ways (with and without meta.json): {rebuilt} rebuilds",
+        names.len()
+    );
+    assert!(rebuilt > names.len() * 4, "{rebuilt} rebuilds");
+}
+
+// A rebuild empties the index directory only: a symbolic link inside it is removed, never what
+// it points to.
+#[test]
+fn a_rebuild_never_removes_anything_outside_the_index_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = {
+        let store = open(dir.path(), options());
+        populate(&store, 50);
+        store.wait_for_index().unwrap();
+        answers(&store)
+    };
+    let elsewhere = tempfile::tempdir().unwrap();
+    std::fs::write(elsewhere.path().join("precious"), b"keep").unwrap();
+    let index = dir.path().join("index");
+    std::os::unix::fs::symlink(elsewhere.path(), index.join("link")).unwrap();
+    std::fs::create_dir(index.join("sub")).unwrap();
+    std::os::unix::fs::symlink(elsewhere.path(), index.join("sub/link")).unwrap();
+    std::fs::write(index.join("meta.json"), b"garbage").unwrap();
+    let store = open(dir.path(), options());
+    assert!(store.index_open_report().rebuilt.is_some());
+    assert_same(&answers(&store), &before, "answers");
+    assert_eq!(
+        std::fs::read(elsewhere.path().join("precious")).unwrap(),
+        b"keep"
+    );
+    assert!(!index.join("link").exists() && !index.join("sub").exists());
+}

@@ -24,7 +24,7 @@ use crate::log::segment::{self, ScanItem, Scanner, SegmentHeader, SEGMENT_HEADER
 pub(crate) const COMPACT_SUFFIX: &str = ".compact";
 /// The horizon file in the log directory (FORMAT.md §9).
 pub(crate) const HORIZON_FILE: &str = "HORIZON";
-const HORIZON_TMP: &str = "HORIZON.tmp";
+pub(crate) const HORIZON_TMP: &str = "HORIZON.tmp";
 const HORIZON_MAGIC: [u8; 8] = *b"STRAHRZN";
 const HORIZON_VERSION: u32 = 1;
 
