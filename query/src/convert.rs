@@ -229,9 +229,7 @@ pub fn parse_rfc3339(s: &str) -> Result<UnixTime, DateError> {
         if !digits.iter().all(u8::is_ascii_digit) {
             return Err(shape());
         }
-        Ok(digits
-            .iter()
-            .fold(0, |n, d| n * 10 + i64::from(d - b'0')))
+        Ok(digits.iter().fold(0, |n, d| n * 10 + i64::from(d - b'0')))
     };
     if b.len() < 20
         || b[4] != b'-'
@@ -497,8 +495,14 @@ mod tests {
         assert_eq!(secs("9999-12-31T23:59:59Z"), Ok(253_402_300_799));
         assert_eq!(secs("1600-06-01T00:00:00Z"), Ok(-11_662_963_200));
         // Offsets, which may leave years 0000-9999 in UTC; lowercase and space separators.
-        assert_eq!(secs("0000-01-01T00:00:00+01:00"), Ok(-62_167_219_200 - 3600));
-        assert_eq!(secs("9999-12-31T23:59:59-23:59"), Ok(253_402_300_799 + 86_340));
+        assert_eq!(
+            secs("0000-01-01T00:00:00+01:00"),
+            Ok(-62_167_219_200 - 3600)
+        );
+        assert_eq!(
+            secs("9999-12-31T23:59:59-23:59"),
+            Ok(253_402_300_799 + 86_340)
+        );
         assert_eq!(secs("2026-01-01t01:00:00+01:00"), Ok(1_767_225_600));
         assert_eq!(secs("2026-01-01 00:00:00z"), Ok(1_767_225_600));
         assert_eq!(secs("2026-01-01T00:00:00-00:00"), Ok(1_767_225_600));
@@ -517,12 +521,24 @@ mod tests {
             ("2026-00-01T00:00:00Z", "there is no month 00"),
             ("2026-04-31T00:00:00Z", "april 2026 has 30 days, not 31"),
             ("2026-01-01T24:00:00Z", "there is no time of day 24:00:00"),
-            ("2026-01-01T12:00:60Z", "a leap second is 23:59:60 UTC on the last day of a month"),
-            ("2026-01-30T23:59:60Z", "a leap second is 23:59:60 UTC on the last day of a month"),
+            (
+                "2026-01-01T12:00:60Z",
+                "a leap second is 23:59:60 UTC on the last day of a month",
+            ),
+            (
+                "2026-01-30T23:59:60Z",
+                "a leap second is 23:59:60 UTC on the last day of a month",
+            ),
             ("2026-01-01T00:00:00+24:00", "offset +24:00 is out of range"),
-            ("2026-01-01T00:00:00.Z", "a fraction needs digits after the '.'"),
+            (
+                "2026-01-01T00:00:00.Z",
+                "a fraction needs digits after the '.'",
+            ),
         ] {
-            assert_eq!(parse_rfc3339(bad).map_err(|e| e.reason().to_owned()), Err(why.into()));
+            assert_eq!(
+                parse_rfc3339(bad).map_err(|e| e.reason().to_owned()),
+                Err(why.into())
+            );
         }
         for not in [
             "2026-01-01",
@@ -539,7 +555,9 @@ mod tests {
             assert!(parse_rfc3339(not).is_err(), "{not}");
         }
         assert_eq!(
-            parse_rfc3339("2026-02-30T00:00:00Z").unwrap_err().to_string(),
+            parse_rfc3339("2026-02-30T00:00:00Z")
+                .unwrap_err()
+                .to_string(),
             "not an RFC 3339 date-time: february 2026 has 28 days, not 30"
         );
     }

@@ -91,7 +91,10 @@ mod tests {
             parse_time("2016-12-31T23:59:60Z"),
             Ok(1_483_228_799_999_999)
         );
-        assert_eq!(parse_time("2026-01-01t00:00:00z"), Ok(1_767_225_600_000_000));
+        assert_eq!(
+            parse_time("2026-01-01t00:00:00z"),
+            Ok(1_767_225_600_000_000)
+        );
         // Regression: a multi-byte character where a digit or separator belongs panicked.
         assert!(parse_time("2026-01-01T00:00:00+0é00").is_err());
         assert!(parse_time("2026-01-01T00:00:0é").is_err());

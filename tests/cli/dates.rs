@@ -20,7 +20,12 @@ fn dates_of_every_year_count_sort_and_match_after_a_rebuilt_index() {
     for d in DATES {
         let run = strata(
             dir.path(),
-            &["put", &format!("/d/{d}"), "dated", &format!(r#"{{"d":"{d}"}}"#)],
+            &[
+                "put",
+                &format!("/d/{d}"),
+                "dated",
+                &format!(r#"{{"d":"{d}"}}"#),
+            ],
             None,
         );
         assert_eq!(run.code, 0, "{}", run.stderr);
@@ -92,13 +97,21 @@ fn impossible_times_are_usage_errors_naming_the_value() {
         assert_eq!(run.code, 2, "{}", run.stderr);
     }
     assert!(!restore_to.exists(), "a refused restore wrote nothing");
-    let run = strata(dir.path(), &["get", "/a", "--at", "2026-02-30T00:00:00Z"], None);
+    let run = strata(
+        dir.path(),
+        &["get", "/a", "--at", "2026-02-30T00:00:00Z"],
+        None,
+    );
     assert!(
         run.stderr.contains("february 2026 has 28 days"),
         "{}",
         run.stderr
     );
     // A leap second is a time (the end of 23:59:59), in lower case too.
-    let run = strata(dir.path(), &["get", "/a", "--at", "2016-12-31t23:59:60z"], None);
+    let run = strata(
+        dir.path(),
+        &["get", "/a", "--at", "2016-12-31t23:59:60z"],
+        None,
+    );
     assert_eq!(run.code, 3, "{}", run.stderr);
 }

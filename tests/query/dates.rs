@@ -47,7 +47,10 @@ fn check(store: &Store, label: &str) {
     let asc: Vec<&str> = DATES.iter().map(|(id, _)| *id).collect();
     let from = |first: &str| {
         let at = asc.iter().position(|id| *id == first).unwrap();
-        asc[at..].iter().map(|s| (*s).to_owned()).collect::<Vec<_>>()
+        asc[at..]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect::<Vec<_>>()
     };
     let q = |text: &str| QuerySpec::new(strata::parse_query(text).unwrap()).count(true);
     // `d:"..."` in the text syntax is a phrase; a quoted term needs the builder.
@@ -97,10 +100,7 @@ fn check(store: &Store, label: &str) {
         "{label}"
     );
     assert_eq!(
-        query_ids(
-            store,
-            q("d:[1600-06-01T00:00:00Z TO 1970-01-01T00:00:00Z}")
-        ),
+        query_ids(store, q("d:[1600-06-01T00:00:00Z TO 1970-01-01T00:00:00Z}")),
         strs(["/d/1600", "/d/1677", "/d/1970"]),
         "{label}"
     );
@@ -133,9 +133,11 @@ fn check(store: &Store, label: &str) {
     // Group keys are dates that read back as the same instant.
     let r = store
         .query(
-            &QuerySpec::new(strata::parse_query("d:<1000-01-01T00:00:00Z OR d:>9000-01-01T00:00:00Z").unwrap())
-                .limit(0)
-                .group_by(GroupBy::new("d")),
+            &QuerySpec::new(
+                strata::parse_query("d:<1000-01-01T00:00:00Z OR d:>9000-01-01T00:00:00Z").unwrap(),
+            )
+            .limit(0)
+            .group_by(GroupBy::new("d")),
         )
         .unwrap();
     let mut keys: Vec<Value> = r.groups.iter().map(|g| g.key.clone()).collect();
@@ -186,8 +188,12 @@ fn dates_of_every_year_query_alike_in_tail_index_and_reopened_index() {
 fn a_path_of_dates_only_exists_and_sorts_by_its_smallest() {
     in_all_modes(|db| {
         let s = &db.store;
-        s.put("/a", "x", json!({"when": ["9999-01-01T00:00:00Z", "0100-01-01T00:00:00Z"]}))
-            .unwrap();
+        s.put(
+            "/a",
+            "x",
+            json!({"when": ["9999-01-01T00:00:00Z", "0100-01-01T00:00:00Z"]}),
+        )
+        .unwrap();
         s.put("/b", "x", json!({"when": "1000-01-01T00:00:00Z"}))
             .unwrap();
         db.step();

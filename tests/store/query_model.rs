@@ -47,17 +47,32 @@ static DATES: LazyLock<Vec<(String, Option<i64>)>> = LazyLock::new(|| {
     let mut dates: Vec<(String, Option<i64>)> = vec![
         ("2026-01-01T00:00:00Z".into(), Some(day(2026, 1, 1))),
         ("2026-01-02T00:00:00Z".into(), Some(day(2026, 1, 2))),
-        ("2026-01-02T12:30:00+02:00".into(), Some(day(2026, 1, 2) + 10 * 3600 + 1800)),
+        (
+            "2026-01-02T12:30:00+02:00".into(),
+            Some(day(2026, 1, 2) + 10 * 3600 + 1800),
+        ),
         ("2026-03-01T00:00:00.5Z".into(), Some(day(2026, 3, 1))),
         ("0000-01-01T00:00:00Z".into(), Some(day(0, 1, 1))),
-        ("0000-01-01t00:00:00+01:00".into(), Some(day(0, 1, 1) - 3600)),
-        ("9999-12-31T23:59:59Z".into(), Some(day(9999, 12, 31) + 86_399)),
-        ("9999-12-31T23:59:59-23:59".into(), Some(day(9999, 12, 31) + 86_399 + 86_340)),
+        (
+            "0000-01-01t00:00:00+01:00".into(),
+            Some(day(0, 1, 1) - 3600),
+        ),
+        (
+            "9999-12-31T23:59:59Z".into(),
+            Some(day(9999, 12, 31) + 86_399),
+        ),
+        (
+            "9999-12-31T23:59:59-23:59".into(),
+            Some(day(9999, 12, 31) + 86_399 + 86_340),
+        ),
         ("1600-06-01T00:00:00.25Z".into(), Some(day(1600, 6, 1))),
         ("2300-01-01 00:00:00z".into(), Some(day(2300, 1, 1))),
         ("2016-12-31T23:59:59Z".into(), Some(day(2017, 1, 1) - 1)),
         ("2016-12-31T23:59:60Z".into(), Some(day(2017, 1, 1) - 1)),
-        ("2017-01-01T08:59:60.5+09:00".into(), Some(day(2017, 1, 1) - 1)),
+        (
+            "2017-01-01T08:59:60.5+09:00".into(),
+            Some(day(2017, 1, 1) - 1),
+        ),
         ("2026-02-30T00:00:00Z".into(), None),
         ("2026-01-01T12:00:60Z".into(), None),
         ("10000-01-01T00:00:00Z".into(), None),
@@ -329,7 +344,10 @@ enum Key {
 
 /// Seconds of the RFC 3339 strings the test writes (the others are not dates).
 fn date_secs(s: &str) -> Option<i64> {
-    DATES.iter().find(|(d, _)| d == s).and_then(|(_, secs)| *secs)
+    DATES
+        .iter()
+        .find(|(d, _)| d == s)
+        .and_then(|(_, secs)| *secs)
 }
 
 fn keys_of(v: &Value, out: &mut Vec<Key>) {
