@@ -4,15 +4,14 @@
 //! - A body is flattened into `(path, leaf)` pairs: object keys joined with `.`, arrays
 //!   transparent (each element is a value of the same path), `null` ignored.
 //! - Keyword values: numbers (canonical: a whole number is an integer whatever its JSON
-//!   spelling), booleans, dates (strings in RFC 3339 form, kept to the second) and other strings
+//!   spelling), booleans, dates (strings in RFC 3339 form, [`parse_rfc3339`], kept to the
+//!   second) and other strings
 //!   of at most [`MAX_KEYWORD_BYTES`] bytes.
 //! - Text: every string, tokenized by [`text_analyzer`].
 
 use std::cmp::Ordering;
 
 use serde_json::{Map, Value};
-use tantivy::time::format_description::well_known::Rfc3339;
-use tantivy::time::OffsetDateTime;
 use tantivy::tokenizer::{LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer};
 
 use crate::MAX_KEYWORD_BYTES;
@@ -119,21 +118,241 @@ pub(crate) enum Kw<'a> {
     Str(&'a str),
 }
 
-/// Seconds since the epoch of an RFC 3339 string (fractions dropped), if it is one.
-pub(crate) fn parse_date(s: &str) -> Option<i64> {
-    // Cheap rejection first: every RFC 3339 date-time has `-` at byte 4 and `T`/`t`/` ` at 10.
-    let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
-        return None;
+/// An instant read from an RFC 3339 date-time: seconds since the Unix epoch and the
+/// nanoseconds within that second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct UnixTime {
+    /// Whole seconds since 1970-01-01T00:00:00Z (negative before it).
+    pub secs: i64,
+    /// Nanoseconds within the second, below 10⁹.
+    pub nanos: u32,
+}
+
+impl UnixTime {
+    /// Microseconds since the epoch, rounded down.
+    pub fn micros(self) -> i128 {
+        i128::from(self.secs) * 1_000_000 + i128::from(self.nanos / 1000)
     }
-    let dt = OffsetDateTime::parse(s, &Rfc3339).ok()?;
-    Some(dt.unix_timestamp())
+}
+
+/// Why a string is not an RFC 3339 date-time ([`parse_rfc3339`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not an RFC 3339 date-time: {reason}")]
+pub struct DateError {
+    reason: String,
+}
+
+impl DateError {
+    /// What is wrong with the string, e.g. "february 2026 has 28 days, not 30".
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+}
+
+fn date_error(reason: impl Into<String>) -> DateError {
+    DateError {
+        reason: reason.into(),
+    }
+}
+
+const MONTHS: [&str; 12] = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+];
+
+fn is_leap_year(y: i64) -> bool {
+    y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)
+}
+
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        2 if is_leap_year(y) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The proleptic Gregorian date of a day since 1970-01-01.
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// Reads an RFC 3339 date-time (RFC 3339 §5.6). This is the one definition of which strings are
+/// dates, for the index, the matcher, `_updated` bounds and the CLI's times:
+///
+/// - `YYYY-MM-DD`, then `T`, `t` or a space, then `HH:MM:SS`, an optional fraction (`.` and one
+///   or more digits; digits past the ninth are ignored), then `Z`, `z` or an offset `+HH:MM` /
+///   `-HH:MM` (hours 00–23, minutes 00–59; `-00:00` is UTC). Nothing before or after.
+/// - Years 0000–9999 of the proleptic Gregorian calendar (0000 is a leap year); the day must
+///   exist in its month (`2026-02-30` is an error); hours 00–23, minutes 00–59, seconds 00–59.
+/// - Second 60 is a leap second: accepted only where one can be, at 23:59:60 UTC on the last day
+///   of a month (after applying the offset), and read as the last nanosecond of 23:59:59, so it
+///   orders after every other instant of that second and before the next day.
+/// - The offset may move the instant outside years 0000–9999 in UTC
+///   (`0000-01-01T00:00:00+01:00`); it is still a date.
+pub fn parse_rfc3339(s: &str) -> Result<UnixTime, DateError> {
+    let b = s.as_bytes();
+    let shape = || date_error("expected the form 2026-01-02T03:04:05Z");
+    let num = |from: usize, len: usize| -> Result<i64, DateError> {
+        let digits = b.get(from..from + len).ok_or_else(shape)?;
+        if !digits.iter().all(u8::is_ascii_digit) {
+            return Err(shape());
+        }
+        Ok(digits.iter().fold(0, |n, d| n * 10 + i64::from(d - b'0')))
+    };
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return Err(shape());
+    }
+    let (y, mo, d) = (num(0, 4)?, num(5, 2)?, num(8, 2)?);
+    let (h, mi, sec) = (num(11, 2)?, num(14, 2)?, num(17, 2)?);
+    let mut at = 19;
+    let mut nanos = 0u32;
+    if b.get(at) == Some(&b'.') {
+        at += 1;
+        let digits = b[at..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if digits == 0 {
+            return Err(date_error("a fraction needs digits after the '.'"));
+        }
+        let mut scale = 100_000_000;
+        for &c in &b[at..at + digits.min(9)] {
+            nanos += u32::from(c - b'0') * scale;
+            scale /= 10;
+        }
+        at += digits;
+    }
+    let offset = match &b[at..] {
+        [b'Z' | b'z'] => 0,
+        [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
+            let (oh, om) = (num(at + 1, 2)?, num(at + 4, 2)?);
+            if oh > 23 || om > 59 {
+                return Err(date_error(format!(
+                    "offset {}:{} is out of range",
+                    &s[at..at + 3],
+                    &s[at + 4..]
+                )));
+            }
+            let secs = oh * 3600 + om * 60;
+            if *sign == b'-' {
+                -secs
+            } else {
+                secs
+            }
+        }
+        _ => return Err(shape()),
+    };
+    if !(1..=12).contains(&mo) {
+        return Err(date_error(format!("there is no month {mo:02}")));
+    }
+    let month_days = days_in_month(y, mo);
+    if !(1..=month_days).contains(&d) {
+        return Err(date_error(format!(
+            "{} {y:04} has {month_days} days, not {d}",
+            MONTHS[(mo - 1) as usize]
+        )));
+    }
+    if h > 23 || mi > 59 || sec > 60 {
+        return Err(date_error(format!(
+            "there is no time of day {h:02}:{mi:02}:{sec:02}"
+        )));
+    }
+    let local = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + sec.min(59);
+    let secs = local - offset;
+    if sec == 60 {
+        let (uy, um, ud) = civil_from_days(secs.div_euclid(86_400));
+        if secs.rem_euclid(86_400) != 86_399 || ud != days_in_month(uy, um) {
+            return Err(date_error(
+                "a leap second is 23:59:60 UTC on the last day of a month",
+            ));
+        }
+        nanos = 999_999_999;
+    }
+    Ok(UnixTime { secs, nanos })
+}
+
+/// Seconds since the epoch of an RFC 3339 string (fractions dropped), if it is one
+/// ([`parse_rfc3339`]).
+pub(crate) fn parse_date(s: &str) -> Option<i64> {
+    parse_rfc3339(s).ok().map(|t| t.secs)
 }
 
 /// Microseconds since the epoch of an RFC 3339 string, for `_updated`.
-pub(crate) fn parse_date_micros(s: &str) -> Option<i128> {
-    let dt = OffsetDateTime::parse(s, &Rfc3339).ok()?;
-    Some(dt.unix_timestamp_nanos() / 1000)
+pub(crate) fn parse_date_micros(s: &str) -> Result<i128, DateError> {
+    parse_rfc3339(s).map(UnixTime::micros)
+}
+
+/// Earliest and latest second [`format_date`] writes in UTC (years 0000 to 9999).
+const FIRST_UTC_SECOND: i64 = -62_167_219_200;
+const LAST_UTC_SECOND: i64 = 253_402_300_799;
+
+/// Writes seconds since the epoch in RFC 3339 form, such that [`parse_date`] reads them back:
+/// in UTC (`Z`) for years 0000 to 9999, else with the offset (at most 23:59) that brings the
+/// local time into those years. `None` for an instant no RFC 3339 string can name.
+pub(crate) fn format_date(secs: i64) -> Option<String> {
+    let offset = if secs < FIRST_UTC_SECOND {
+        23 * 3600 + 59 * 60
+    } else if secs > LAST_UTC_SECOND {
+        -(23 * 3600 + 59 * 60)
+    } else {
+        0
+    };
+    let local = secs.checked_add(offset)?;
+    if !(FIRST_UTC_SECOND..=LAST_UTC_SECOND).contains(&local) {
+        return None;
+    }
+    let (y, m, d) = civil_from_days(local.div_euclid(86_400));
+    let t = local.rem_euclid(86_400);
+    let zone = match offset {
+        0 => "Z".to_owned(),
+        o => format!(
+            "{}{:02}:{:02}",
+            if o < 0 { '-' } else { '+' },
+            o.abs() / 3600,
+            o.abs() / 60 % 60
+        ),
+    };
+    Some(format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}{zone}",
+        t / 3600,
+        t / 60 % 60,
+        t % 60
+    ))
 }
 
 /// The keyword value of a JSON leaf, if it has one.
@@ -312,6 +531,106 @@ mod tests {
         assert_eq!(count(&huge), 0);
         // Dropping it would recurse as deep: leak it.
         std::mem::forget(huge);
+    }
+
+    #[test]
+    fn rfc3339_dates_of_every_form() {
+        let secs = |s: &str| parse_rfc3339(s).map(|t| t.secs);
+        // Years 0000 and 9999, the ends tantivy's nanosecond dates cannot hold.
+        assert_eq!(secs("0000-01-01T00:00:00Z"), Ok(-62_167_219_200));
+        assert_eq!(secs("9999-12-31T23:59:59Z"), Ok(253_402_300_799));
+        assert_eq!(secs("1600-06-01T00:00:00Z"), Ok(-11_662_963_200));
+        // Offsets, which may leave years 0000-9999 in UTC; lowercase and space separators.
+        assert_eq!(
+            secs("0000-01-01T00:00:00+01:00"),
+            Ok(-62_167_219_200 - 3600)
+        );
+        assert_eq!(
+            secs("9999-12-31T23:59:59-23:59"),
+            Ok(253_402_300_799 + 86_340)
+        );
+        assert_eq!(secs("2026-01-01t01:00:00+01:00"), Ok(1_767_225_600));
+        assert_eq!(secs("2026-01-01 00:00:00z"), Ok(1_767_225_600));
+        assert_eq!(secs("2026-01-01T00:00:00-00:00"), Ok(1_767_225_600));
+        // Fractions: nanoseconds kept, digits past the ninth ignored; seconds round down.
+        let t = parse_rfc3339("1969-12-31T23:59:59.9999999999Z").unwrap();
+        assert_eq!((t.secs, t.nanos, t.micros()), (-1, 999_999_999, -1));
+        // Leap seconds: 23:59:60 UTC on a month's last day, read as the end of 23:59:59.
+        let leap = parse_rfc3339("2016-12-31T23:59:60Z").unwrap();
+        assert_eq!((leap.secs, leap.nanos), (1_483_228_799, 999_999_999));
+        assert_eq!(secs("2017-01-01T08:59:60+09:00"), Ok(1_483_228_799));
+        assert_eq!(secs("2026-06-30t23:59:60.5z"), Ok(1_782_863_999));
+        for (bad, why) in [
+            ("2026-02-30T00:00:00Z", "february 2026 has 28 days, not 30"),
+            ("2100-02-29T00:00:00Z", "february 2100 has 28 days, not 29"),
+            ("2026-13-01T00:00:00Z", "there is no month 13"),
+            ("2026-00-01T00:00:00Z", "there is no month 00"),
+            ("2026-04-31T00:00:00Z", "april 2026 has 30 days, not 31"),
+            ("2026-01-01T24:00:00Z", "there is no time of day 24:00:00"),
+            (
+                "2026-01-01T12:00:60Z",
+                "a leap second is 23:59:60 UTC on the last day of a month",
+            ),
+            (
+                "2026-01-30T23:59:60Z",
+                "a leap second is 23:59:60 UTC on the last day of a month",
+            ),
+            ("2026-01-01T00:00:00+24:00", "offset +24:00 is out of range"),
+            (
+                "2026-01-01T00:00:00.Z",
+                "a fraction needs digits after the '.'",
+            ),
+        ] {
+            assert_eq!(
+                parse_rfc3339(bad).map_err(|e| e.reason().to_owned()),
+                Err(why.into())
+            );
+        }
+        for not in [
+            "2026-01-01",
+            "2026-01-01T00:00:00",
+            "2026-01-01X00:00:00Z",
+            "+2026-01-01T00:00:00Z",
+            "10000-01-01T00:00:00Z",
+            "2026-01-01T00:00:00Zx",
+            "2026-01-01T00:00:00+0100",
+            "2026-01-01T00:00:00+01:0é",
+            "2026-01-01T00:00:0éZ",
+            "２026-01-01T00:00:00Z",
+        ] {
+            assert!(parse_rfc3339(not).is_err(), "{not}");
+        }
+        assert_eq!(
+            parse_rfc3339("2026-02-30T00:00:00Z")
+                .unwrap_err()
+                .to_string(),
+            "not an RFC 3339 date-time: february 2026 has 28 days, not 30"
+        );
+    }
+
+    #[test]
+    fn formatted_dates_read_back() {
+        for s in [
+            "0000-01-01T00:00:00Z",
+            "0000-01-01T00:00:00+01:00",
+            "0000-01-01T00:00:00+23:59",
+            "1677-09-21T00:12:43Z",
+            "1970-01-01T00:00:00Z",
+            "2262-04-11T23:47:17Z",
+            "9999-12-31T23:59:59Z",
+            "9999-12-31T23:59:59-23:59",
+        ] {
+            let secs = parse_date(s).unwrap();
+            let written = format_date(secs).unwrap();
+            assert_eq!(parse_date(&written), Some(secs), "{s} -> {written}");
+        }
+        assert_eq!(format_date(0).as_deref(), Some("1970-01-01T00:00:00Z"));
+        assert_eq!(
+            format_date(253_402_300_799 + 60).as_deref(),
+            Some("9999-12-31T00:01:59-23:59")
+        );
+        assert_eq!(format_date(i64::MIN), None);
+        assert_eq!(format_date(i64::MAX), None);
     }
 
     #[test]

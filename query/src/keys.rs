@@ -12,9 +12,9 @@ use tantivy::columnar::{DynamicColumn, StrColumn};
 use tantivy::{DocId, SegmentReader};
 
 use crate::ast::{Field, SystemField};
-use crate::convert::{for_each_leaf, keyword, Kw, Num};
+use crate::convert::{for_each_leaf, format_date, keyword, Kw, Num};
 use crate::error::Result;
-use crate::schema::{VersionInfo, KW};
+use crate::schema::{VersionInfo, DATES, KW};
 
 /// One sort or group value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -97,13 +97,7 @@ impl SortValue {
             SortValue::I(i) => Value::from(*i),
             SortValue::U(u) => Value::from(*u),
             SortValue::F(f) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
-            SortValue::Date(secs) => tantivy::time::OffsetDateTime::from_unix_timestamp(*secs)
-                .ok()
-                .and_then(|d| {
-                    d.format(&tantivy::time::format_description::well_known::Rfc3339)
-                        .ok()
-                })
-                .map_or(Value::Null, Value::String),
+            SortValue::Date(secs) => format_date(*secs).map_or(Value::Null, Value::String),
             SortValue::Str(s) => Value::String(s.clone()),
             SortValue::Missing => Value::Null,
         }
@@ -163,7 +157,8 @@ pub(crate) fn min_value(values: Vec<SortValue>) -> SortValue {
 pub(crate) enum ColumnReader {
     Num(tantivy::columnar::Column<u64>, fn(u64) -> SortValue),
     Str(StrColumn),
-    Body(Vec<DynamicColumn>),
+    /// A body path's columns in the `kw` field, then in the `dates` field.
+    Body(Vec<DynamicColumn>, Vec<DynamicColumn>),
 }
 
 fn u64_value(v: u64) -> SortValue {
@@ -179,17 +174,20 @@ impl ColumnReader {
             }
             Field::System(f) => match ff.str(f.name())? {
                 Some(c) => ColumnReader::Str(c),
-                None => ColumnReader::Body(Vec::new()),
+                None => ColumnReader::Body(Vec::new(), Vec::new()),
             },
             Field::Body(path) => {
-                let handles = ff.dynamic_column_handles(&format!("{KW}.{path}"))?;
-                let mut cols = Vec::with_capacity(handles.len());
-                for h in handles {
-                    cols.push(h.open().map_err(|e| crate::Error::Index {
-                        message: e.to_string(),
-                    })?);
-                }
-                ColumnReader::Body(cols)
+                let open = |field: &str| -> Result<Vec<DynamicColumn>> {
+                    let handles = ff.dynamic_column_handles(&format!("{field}.{path}"))?;
+                    let mut cols = Vec::with_capacity(handles.len());
+                    for h in handles {
+                        cols.push(h.open().map_err(|e| crate::Error::Index {
+                            message: e.to_string(),
+                        })?);
+                    }
+                    Ok(cols)
+                };
+                ColumnReader::Body(open(KW)?, open(DATES)?)
             }
         })
     }
@@ -199,7 +197,21 @@ impl ColumnReader {
         match self {
             ColumnReader::Num(col, f) => out.extend(col.values_for_doc(doc).map(f)),
             ColumnReader::Str(col) => push_strs(col, doc, out),
-            ColumnReader::Body(cols) => {
+            ColumnReader::Body(cols, dates) => {
+                // Seconds, as i64 (tantivy may store a column of non-negative ones as u64).
+                for col in dates {
+                    match col {
+                        DynamicColumn::I64(c) => {
+                            out.extend(c.values_for_doc(doc).map(SortValue::Date))
+                        }
+                        DynamicColumn::U64(c) => out.extend(
+                            c.values_for_doc(doc)
+                                .filter_map(|u| i64::try_from(u).ok())
+                                .map(SortValue::Date),
+                        ),
+                        _ => {}
+                    }
+                }
                 for col in cols {
                     match col {
                         DynamicColumn::Bool(c) => {
@@ -214,10 +226,6 @@ impl ColumnReader {
                         DynamicColumn::F64(c) => out.extend(
                             c.values_for_doc(doc)
                                 .map(|f| SortValue::from_num(Num::from_f64(f))),
-                        ),
-                        DynamicColumn::DateTime(c) => out.extend(
-                            c.values_for_doc(doc)
-                                .map(|d| SortValue::Date(d.into_timestamp_secs())),
                         ),
                         DynamicColumn::Str(c) => push_strs(c, doc, out),
                         _ => {}

@@ -217,17 +217,19 @@ fn sys_num_value(field: SysNum, v: &Scalar) -> Result<Num> {
         return Ok(n);
     }
     if let (SysNum::Updated, Scalar::Str(s)) = (field, v) {
-        if let Some(micros) = parse_date_micros(s) {
-            // Dates before 1970 or after year 9999 fall outside u64 micros; clamp, then compare.
-            return Ok(match i64::try_from(micros) {
+        return match parse_date_micros(s) {
+            // Every RFC 3339 date fits i64 microseconds (years 0000 to 9999, ±1 day); one before
+            // 1970 is a negative bound that u64_above/u64_below clamp. Saturate all the same.
+            Ok(micros) => Ok(match i64::try_from(micros) {
                 Ok(m) => Num::I(m),
                 Err(_) if micros < 0 => Num::I(i64::MIN),
                 Err(_) => Num::U(u64::MAX),
-            });
-        }
-        return Err(invalid(format!(
-            "_updated takes microseconds or an RFC 3339 date, not {s:?}"
-        )));
+            }),
+            Err(e) => Err(invalid(format!(
+                "_updated takes microseconds or an RFC 3339 date; {s:?} is neither: {}",
+                e.reason()
+            ))),
+        };
     }
     Err(invalid(format!("expected a number, found {v}")))
 }

@@ -5,7 +5,7 @@ use tantivy::schema::{
     IndexRecordOption, JsonObjectOptions, NumericOptions, OwnedValue, Schema, TextFieldIndexing,
     TextOptions, FAST, STRING,
 };
-use tantivy::{DateTime, TantivyDocument};
+use tantivy::TantivyDocument;
 
 use crate::convert::{for_each_leaf, keyword, lowercase, Kw, Num, TEXT_TOKENIZER};
 
@@ -22,8 +22,12 @@ pub(crate) struct Fields {
     pub version: tantivy::schema::Field,
     /// `_updated`: u64 microseconds, indexed and fast.
     pub updated: tantivy::schema::Field,
-    /// Keyword values of the body (JSON, raw strings, fast).
+    /// Keyword values of the body but dates (JSON, raw strings, fast).
     pub kw: tantivy::schema::Field,
+    /// Dates of the body as i64 seconds since the epoch (JSON, indexed and fast). Apart from
+    /// `kw` so that they never meet its numbers, and as plain integers because tantivy's own
+    /// dates are i64 nanoseconds (years 1677 to 2262 only).
+    pub dates: tantivy::schema::Field,
     /// Lowercased keyword strings that differ from their original (JSON, raw).
     pub ci: tantivy::schema::Field,
     /// Every string of the body as text (JSON, positions).
@@ -35,6 +39,8 @@ pub(crate) struct Fields {
 }
 
 pub(crate) const KW: &str = "kw";
+/// The JSON field of body dates.
+pub(crate) const DATES: &str = "dates";
 /// The field holding each version's seq.
 pub(crate) const SEQ_FIELD: &str = "_seq";
 
@@ -52,6 +58,13 @@ impl Fields {
             .set_index_option(IndexRecordOption::Basic);
         let kw = b.add_json_field(
             KW,
+            JsonObjectOptions::default()
+                .set_indexing_options(raw.clone())
+                .set_fast("raw")
+                .set_expand_dots_enabled(),
+        );
+        let dates = b.add_json_field(
+            DATES,
             JsonObjectOptions::default()
                 .set_indexing_options(raw.clone())
                 .set_fast("raw")
@@ -84,6 +97,7 @@ impl Fields {
             version,
             updated,
             kw,
+            dates,
             ci,
             text,
             all,
@@ -147,6 +161,7 @@ pub(crate) fn index_document(fields: &Fields, info: &VersionInfo, body: &Value) 
     // Flat objects keyed by dotted path (a key repeats for each value of an array); tantivy
     // expands the dots (see convert.rs).
     let mut kw: Vec<(String, OwnedValue)> = Vec::new();
+    let mut dates: Vec<(String, OwnedValue)> = Vec::new();
     let mut ci: Vec<(String, OwnedValue)> = Vec::new();
     let mut text: Vec<(String, OwnedValue)> = Vec::new();
     let mut paths: Vec<String> = Vec::new();
@@ -154,27 +169,31 @@ pub(crate) fn index_document(fields: &Fields, info: &VersionInfo, body: &Value) 
         if paths.last().is_none_or(|p| p != path) {
             paths.push(path.to_owned());
         }
-        if let Some(k) = keyword(leaf) {
-            let v = match k {
-                Kw::Bool(b) => OwnedValue::Bool(b),
-                Kw::Num(n) => num_value(n),
-                Kw::Date(secs) => OwnedValue::Date(DateTime::from_timestamp_secs(secs)),
-                Kw::Str(s) => {
-                    let lower = lowercase(s);
-                    if lower != s {
-                        ci.push((path.to_owned(), OwnedValue::Str(lower)));
-                    }
-                    OwnedValue::Str(s.to_owned())
+        match keyword(leaf) {
+            None => {}
+            Some(Kw::Date(secs)) => dates.push((path.to_owned(), OwnedValue::I64(secs))),
+            Some(Kw::Bool(b)) => kw.push((path.to_owned(), OwnedValue::Bool(b))),
+            Some(Kw::Num(n)) => kw.push((path.to_owned(), num_value(n))),
+            Some(Kw::Str(s)) => {
+                let lower = lowercase(s);
+                if lower != s {
+                    ci.push((path.to_owned(), OwnedValue::Str(lower)));
                 }
-            };
-            kw.push((path.to_owned(), v));
+                kw.push((path.to_owned(), OwnedValue::Str(s.to_owned())));
+            }
         }
         if let Value::String(s) = leaf {
             doc.add_text(fields.all, s);
             text.push((path.to_owned(), OwnedValue::Str(s.clone())));
         }
     });
-    for (field, values) in [(fields.kw, kw), (fields.ci, ci), (fields.text, text)] {
+    let objects = [
+        (fields.kw, kw),
+        (fields.dates, dates),
+        (fields.ci, ci),
+        (fields.text, text),
+    ];
+    for (field, values) in objects {
         if !values.is_empty() {
             doc.add_field_value(field, &OwnedValue::Object(values));
         }

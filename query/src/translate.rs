@@ -7,7 +7,7 @@ use tantivy::query::{
     RangeQuery, RegexQuery, TermQuery,
 };
 use tantivy::schema::IndexRecordOption;
-use tantivy::{DateTime, Term};
+use tantivy::Term;
 
 use crate::convert::Num;
 use crate::error::{Error, Result};
@@ -53,7 +53,13 @@ pub(crate) fn translate(node: &Node, f: &Fields) -> Result<Boxed> {
                 ))
             }
         }
-        Node::KwEq(path, value) => term(kw_term(f.kw, path, value)),
+        Node::KwEq(path, value) => {
+            let field = match value {
+                KwValue::Date(_) => f.dates,
+                _ => f.kw,
+            };
+            term(kw_term(field, path, value))
+        }
         Node::KwEqCi(path, lower) => {
             let v = KwValue::Str(lower.clone());
             Box::new(BooleanQuery::new(vec![
@@ -117,7 +123,7 @@ pub(crate) fn translate(node: &Node, f: &Fields) -> Result<Boxed> {
                     (lo.as_ref().map(t), hi.as_ref().map(t))
                 }
                 KwRange::Date(lo, hi) => {
-                    let t = |d: &i64| kw_term(f.kw, path, &KwValue::Date(*d));
+                    let t = |d: &i64| kw_term(f.dates, path, &KwValue::Date(*d));
                     (lo.as_ref().map(t), hi.as_ref().map(t))
                 }
                 KwRange::Str(lo, hi) => {
@@ -207,7 +213,8 @@ fn kw_term(field: tantivy::schema::Field, path: &str, value: &KwValue) -> Term {
         KwValue::Num(Num::I(i)) => t.append_type_and_fast_value(*i),
         KwValue::Num(Num::U(u)) => t.append_type_and_fast_value(*u),
         KwValue::Num(Num::F(x)) => t.append_type_and_fast_value(*x),
-        KwValue::Date(secs) => t.append_type_and_fast_value(DateTime::from_timestamp_secs(*secs)),
+        // A term of the `dates` field (schema.rs): seconds as an i64, which orders as time does.
+        KwValue::Date(secs) => t.append_type_and_fast_value(*secs),
         KwValue::Str(s) => t.append_type_and_str(s),
     }
     t

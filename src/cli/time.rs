@@ -1,4 +1,5 @@
-//! RFC 3339 <-> microseconds since the Unix epoch, in UTC, without a date library.
+//! RFC 3339 <-> microseconds since the Unix epoch, in UTC; RFC 3339 is read by the query
+//! crate's rule (`query::parse_rfc3339`), the one that decides which body strings are dates.
 
 /// Formats microseconds since the epoch as `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
 pub(crate) fn format_micros(micros: u64) -> String {
@@ -23,72 +24,19 @@ pub(crate) fn now_micros() -> u64 {
 }
 
 /// Parses a time given as microseconds since the epoch or as RFC 3339
-/// (`2026-01-02T03:04:05Z`, optional fraction, `Z` or `+hh:mm` offset).
+/// (`2026-01-02T03:04:05Z`, optional fraction, `Z` or `+hh:mm` offset), by the same rule as dates
+/// in queries (`query::parse_rfc3339`): an impossible date such as `2026-02-30` is an error.
 pub(crate) fn parse_time(s: &str) -> Result<u64, String> {
     if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
         return s.parse().map_err(|e| format!("bad time {s:?}: {e}"));
     }
-    let bad =
-        || format!("bad time {s:?}: expected microseconds or RFC 3339 like 2026-01-02T03:04:05Z");
-    let b = s.as_bytes();
-    // Every position sliced below is then a character boundary.
-    if !s.is_ascii() {
-        return Err(bad());
-    }
-    if b.len() < 20
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || !(b[10] == b'T' || b[10] == b't' || b[10] == b' ')
-        || b[13] != b':'
-        || b[16] != b':'
-    {
-        return Err(bad());
-    }
-    let num = |r: std::ops::Range<usize>| -> Result<i64, String> {
-        s.get(r).and_then(|x| x.parse::<i64>().ok()).ok_or_else(bad)
-    };
-    let (y, mo, d, h, mi, sec) = (
-        num(0..4)?,
-        num(5..7)?,
-        num(8..10)?,
-        num(11..13)?,
-        num(14..16)?,
-        num(17..19)?,
-    );
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
-        return Err(bad());
-    }
-    let mut rest = &s[19..];
-    let mut micros = 0i64;
-    if let Some(frac) = rest.strip_prefix('.') {
-        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return Err(bad());
-        }
-        let mut padded: String = frac[..digits.min(6)].to_owned();
-        while padded.len() < 6 {
-            padded.push('0');
-        }
-        micros = padded.parse().map_err(|_| bad())?;
-        rest = &frac[digits..];
-    }
-    let offset_secs = match rest {
-        "Z" | "z" => 0,
-        o if o.len() == 6
-            && o.is_ascii()
-            && (o.starts_with('+') || o.starts_with('-'))
-            && o.as_bytes()[3] == b':' =>
-        {
-            let sign = if o.starts_with('-') { -1 } else { 1 };
-            let oh: i64 = o[1..3].parse().map_err(|_| bad())?;
-            let om: i64 = o[4..6].parse().map_err(|_| bad())?;
-            sign * (oh * 3600 + om * 60)
-        }
-        _ => return Err(bad()),
-    };
-    let days = days_from_civil(y, mo, d);
-    let secs = days * 86_400 + h * 3600 + mi * 60 + sec - offset_secs;
-    u64::try_from(secs * 1_000_000 + micros).map_err(|_| format!("time {s:?} is before 1970"))
+    let t = query::parse_rfc3339(s).map_err(|e| {
+        format!(
+            "bad time {s:?}: {}; expected microseconds or RFC 3339 like 2026-01-02T03:04:05Z",
+            e.reason()
+        )
+    })?;
+    u64::try_from(t.micros()).map_err(|_| format!("time {s:?} is before 1970"))
 }
 
 // Howard Hinnant's civil calendar algorithms.
@@ -103,16 +51,6 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = if m > 2 { m - 3 } else { m + 9 };
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]
@@ -141,6 +79,22 @@ mod tests {
         assert_eq!(parse_time("12345"), Ok(12345));
         assert!(parse_time("yesterday").is_err());
         assert!(parse_time("2026-13-01T00:00:00Z").is_err());
+        // Regression: an impossible date was accepted and rolled into the next month.
+        let err = parse_time("2026-02-30T00:00:00Z").unwrap_err();
+        assert!(
+            err.contains("2026-02-30T00:00:00Z") && err.contains("february 2026 has 28 days"),
+            "{err}"
+        );
+        assert!(parse_time("2026-04-31T00:00:00Z").is_err());
+        assert!(parse_time("2026-01-01T12:00:60Z").is_err());
+        assert_eq!(
+            parse_time("2016-12-31T23:59:60Z"),
+            Ok(1_483_228_799_999_999)
+        );
+        assert_eq!(
+            parse_time("2026-01-01t00:00:00z"),
+            Ok(1_767_225_600_000_000)
+        );
         // Regression: a multi-byte character where a digit or separator belongs panicked.
         assert!(parse_time("2026-01-01T00:00:00+0é00").is_err());
         assert!(parse_time("2026-01-01T00:00:0é").is_err());

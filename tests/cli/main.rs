@@ -2,6 +2,7 @@
 //! directory.
 
 mod collection;
+mod dates;
 mod import;
 mod ops;
 mod query;

@@ -4,6 +4,8 @@
 //! - `semantics`: Xenon's behaviours (versions, as-of, ranges, text, groups), the text syntax,
 //!   sorting, projection, typed errors and expiry, each run against three index states: every
 //!   version still in the uncommitted tail, everything committed, and a mix of both.
+//! - `dates`: body dates of every year RFC 3339 can write, alike in the tail, the index and a
+//!   reopened index; an index of the old date encoding is rebuilt.
 //! - `paging`: cursor paging on a pinned snapshot while documents change between pages.
 //! - `concurrency`: `Current` queries while other threads update the documents they match.
 //! - `index`: the index lifecycle: reuse on reopen, damage and rebuild, back-pressure.
@@ -13,6 +15,7 @@
 
 mod concurrency;
 mod crash;
+mod dates;
 mod faults;
 mod index;
 mod paging;

@@ -2,10 +2,14 @@
 //! queries of every node type, sorts and snapshots; every answer of the store (index and tail)
 //! must equal a brute-force evaluation over the version history kept by the test.
 //!
+//! Dates come from [`DATES`]: every year RFC 3339 can write, in every spelling, with seconds
+//! known by construction, so the model's date order is the test's own.
+//!
 //! The brute force filters with the in-memory matcher, so this checks that the index agrees
 //! with it, and checks visibility, counting, sorting and paging against the test's own model.
 
 use std::cmp::Ordering;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use query::{Matcher, VersionInfo};
@@ -13,7 +17,7 @@ use rand::rngs::SmallRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
-use strata::{IndexOptions, Query, QuerySpec, Snapshot, SortKey, Store};
+use strata::{Field, IndexOptions, Query, QuerySpec, Range, Scalar, Snapshot, SortKey, Store};
 
 use crate::{fast_options, open, stress};
 
@@ -33,12 +37,158 @@ const WORDS: &[&str] = &[
     "quick", "brown", "fox", "jumps", "lazy", "dog", "Quick", "quack",
 ];
 const TAGS: &[&str] = &["red", "green", "blue", "Red"];
-const DATES: &[&str] = &[
-    "2026-01-01T00:00:00Z",
-    "2026-01-02T00:00:00Z",
-    "2026-01-02T12:30:00+02:00",
-    "2026-03-01T00:00:00.5Z",
-];
+/// Body dates and query bounds: fixed ones at the edges of what RFC 3339 writes (years 0000 and
+/// 9999, offsets that leave those years in UTC, leap seconds, lower-case `t`/`z`, spaces,
+/// fractions), strings that look like dates but are not, and random dates of every year in every
+/// spelling. Each with its seconds since the epoch, computed here by construction (`None`: not a
+/// date, a string).
+static DATES: LazyLock<Vec<(String, Option<i64>)>> = LazyLock::new(|| {
+    let day = |y, m, d| days_from_civil(y, m, d) * 86_400;
+    let mut dates: Vec<(String, Option<i64>)> = vec![
+        ("2026-01-01T00:00:00Z".into(), Some(day(2026, 1, 1))),
+        ("2026-01-02T00:00:00Z".into(), Some(day(2026, 1, 2))),
+        (
+            "2026-01-02T12:30:00+02:00".into(),
+            Some(day(2026, 1, 2) + 10 * 3600 + 1800),
+        ),
+        ("2026-03-01T00:00:00.5Z".into(), Some(day(2026, 3, 1))),
+        ("0000-01-01T00:00:00Z".into(), Some(day(0, 1, 1))),
+        (
+            "0000-01-01t00:00:00+01:00".into(),
+            Some(day(0, 1, 1) - 3600),
+        ),
+        (
+            "9999-12-31T23:59:59Z".into(),
+            Some(day(9999, 12, 31) + 86_399),
+        ),
+        (
+            "9999-12-31T23:59:59-23:59".into(),
+            Some(day(9999, 12, 31) + 86_399 + 86_340),
+        ),
+        ("1600-06-01T00:00:00.25Z".into(), Some(day(1600, 6, 1))),
+        ("2300-01-01 00:00:00z".into(), Some(day(2300, 1, 1))),
+        ("2016-12-31T23:59:59Z".into(), Some(day(2017, 1, 1) - 1)),
+        ("2016-12-31T23:59:60Z".into(), Some(day(2017, 1, 1) - 1)),
+        (
+            "2017-01-01T08:59:60.5+09:00".into(),
+            Some(day(2017, 1, 1) - 1),
+        ),
+        ("2026-02-30T00:00:00Z".into(), None),
+        ("2026-01-01T12:00:60Z".into(), None),
+        ("10000-01-01T00:00:00Z".into(), None),
+    ];
+    let mut rng = SmallRng::seed_from_u64(0xda7e);
+    let first = day(0, 1, 2);
+    let last = day(9999, 12, 30);
+    for i in 0..24 {
+        let secs = match i % 3 {
+            0 => rng.random_range(first..last),
+            // Around tantivy's nanosecond limits (1677 and 2262) and the present.
+            1 => rng.random_range(day(1650, 1, 1)..day(1700, 1, 1)),
+            _ => rng.random_range(day(2240, 1, 1)..day(2290, 1, 1)),
+        };
+        let offset = if rng.random_bool(0.5) {
+            0
+        } else {
+            rng.random_range(-1439..=1439) * 60
+        };
+        let leap = i % 8 == 7;
+        let secs = if leap {
+            // The last second of a month in UTC, written as :60.
+            let (y, m, _) = civil_from_days(secs.div_euclid(86_400));
+            let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+            day(ny, nm, 1) - 1
+        } else {
+            secs
+        };
+        let local = secs + offset;
+        let (y, m, d) = civil_from_days(local.div_euclid(86_400));
+        let t = local.rem_euclid(86_400);
+        let second = if leap { 60 } else { t % 60 };
+        let sep = ["T", "t", " "][rng.random_range(0..3)];
+        let frac = match rng.random_range(0..4) {
+            0 => String::new(),
+            n => format!(".{}", rng.random_range(0..10u64.pow(n * 3 - 1))),
+        };
+        let zone = match offset {
+            0 if rng.random_bool(0.5) => "Z".to_owned(),
+            0 => "z".to_owned(),
+            o => format!(
+                "{}{:02}:{:02}",
+                if o < 0 { '-' } else { '+' },
+                o.abs() / 3600,
+                o.abs() / 60 % 60
+            ),
+        };
+        dates.push((
+            format!(
+                "{y:04}-{m:02}-{d:02}{sep}{:02}:{:02}:{second:02}{frac}{zone}",
+                t / 3600,
+                t / 60 % 60
+            ),
+            Some(secs),
+        ));
+    }
+    dates
+});
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithms).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+fn any_date(rng: &mut SmallRng) -> &'static str {
+    &DATES.choose(rng).unwrap().0
+}
+
+/// A bound of a date range: only real dates (a string bound beside a date one is an error).
+fn date_bound(rng: &mut SmallRng) -> Scalar {
+    loop {
+        let (s, secs) = DATES.choose(rng).unwrap();
+        if secs.is_some() {
+            return Scalar::Str(s.clone());
+        }
+    }
+}
+
+fn date_range(rng: &mut SmallRng) -> Query {
+    let mut r = Range {
+        field: Field::Body("d".into()),
+        gt: None,
+        gte: None,
+        lt: None,
+        lte: None,
+    };
+    match rng.random_range(0..3) {
+        0 => r.gt = Some(date_bound(rng)),
+        1 => r.gte = Some(date_bound(rng)),
+        _ => {}
+    }
+    match rng.random_range(0..3) {
+        0 => r.lt = Some(date_bound(rng)),
+        1 => r.lte = Some(date_bound(rng)),
+        _ if r.gt.is_none() && r.gte.is_none() => r.lte = Some(date_bound(rng)),
+        _ => {}
+    }
+    Query::Range(r)
+}
 const SORT_FIELDS: &[&str] = &[
     "a", "b", "s", "d", "n.x", "tags", "_id", "_version", "_kind", "_updated",
 ];
@@ -106,7 +256,9 @@ fn body(rng: &mut SmallRng) -> Value {
         );
     }
     if rng.random_bool(0.5) {
-        m.insert("d".into(), json!(DATES.choose(rng).unwrap()));
+        m.insert("d".into(), json!(any_date(rng)));
+    } else if rng.random_bool(0.2) {
+        m.insert("d".into(), json!([any_date(rng), any_date(rng)]));
     }
     if rng.random_bool(0.1) {
         m.insert("long".into(), json!("foo ".repeat(80)));
@@ -118,7 +270,7 @@ fn body(rng: &mut SmallRng) -> Value {
 }
 
 fn leaf_query(rng: &mut SmallRng) -> Query {
-    match rng.random_range(0..22) {
+    match rng.random_range(0..25) {
         0 => Query::term("a", rng.random_range(0..5)),
         1 => Query::term("b", [0.5, 1.0, 2.0, 1.5][rng.random_range(0..4)]),
         2 => Query::term("s", *STRS.choose(rng).unwrap()),
@@ -146,7 +298,8 @@ fn leaf_query(rng: &mut SmallRng) -> Query {
             Query::range("a", lo..lo + rng.random_range(0..3))
         }
         12 => Query::range("b", 0.5..=2.0),
-        13 => Query::range("d", "2026-01-02T00:00:00Z"..),
+        13 | 22 | 23 => date_range(rng),
+        24 => Query::term("d", any_date(rng)),
         14 => Query::range("s", "bar".."foo bar"),
         15 => Query::exists(["n", "n.x", "tags", "long", "mixed.a"][rng.random_range(0..5)]),
         16 => Query::kind(*KINDS.choose(rng).unwrap()),
@@ -191,13 +344,10 @@ enum Key {
 
 /// Seconds of the RFC 3339 strings the test writes (the others are not dates).
 fn date_secs(s: &str) -> Option<i64> {
-    match s {
-        "2026-01-01T00:00:00Z" => Some(1_767_225_600),
-        "2026-01-02T00:00:00Z" => Some(1_767_312_000),
-        "2026-01-02T12:30:00+02:00" => Some(1_767_312_000 + 10 * 3600 + 1800),
-        "2026-03-01T00:00:00.5Z" => Some(1_772_323_200),
-        _ => None,
-    }
+    DATES
+        .iter()
+        .find(|(d, _)| d == s)
+        .and_then(|(_, secs)| *secs)
 }
 
 fn keys_of(v: &Value, out: &mut Vec<Key>) {
