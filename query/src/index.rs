@@ -233,6 +233,18 @@ pub(crate) struct Shared {
     doorbell: Sender<()>,
     /// The last failed write of the index directory: the cause an indexer error names.
     failure: LastFailure,
+    /// Unit tests make the indexer panic when it reaches this seq.
+    #[cfg(test)]
+    panic_at: std::sync::atomic::AtomicU64,
+}
+
+/// The text of a caught panic.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_owned())
 }
 
 /// The index of every version of a store's documents, kept up to date by a background thread.
@@ -560,6 +572,8 @@ impl Index {
             published: Condvar::new(),
             doorbell,
             failure,
+            #[cfg(test)]
+            panic_at: std::sync::atomic::AtomicU64::new(0),
         });
         let worker = Arc::clone(&shared);
         let report_generation = report.compaction_generation;
@@ -867,12 +881,18 @@ impl Indexer {
     fn serve(&mut self) {
         let mut backoff = RETRY_FIRST;
         loop {
-            let Err(e) = self.run() else {
-                return;
+            // A panic (a bug, never expected) is a failure like any other: recorded for
+            // queries and rebuilds to report, then retried, rather than a thread that vanishes
+            // and leaves `wait_committed` waiting for ever.
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run()));
+            let failure = self.shared.failure.take();
+            let cause = match outcome {
+                Ok(Ok(())) => return,
+                // The write that failed names the file and the OS error; tantivy's own
+                // message is often only that a worker died ("An index writer was killed").
+                Ok(Err(e)) => failure.unwrap_or_else(|| e.to_string()),
+                Err(panic) => format!("the indexer panicked: {}", panic_message(&*panic)),
             };
-            // The write that failed names the file and the OS error; tantivy's own message
-            // is often only that a worker died ("An index writer was killed").
-            let cause = self.shared.failure.take().unwrap_or_else(|| e.to_string());
             {
                 let mut st = self.shared.state.lock();
                 if st.error.is_none() {
@@ -1029,6 +1049,15 @@ impl Indexer {
     fn index_step(&mut self, from: u64, to: u64) -> Result<()> {
         let mut chunk = Vec::with_capacity((to - from + 1) as usize);
         for seq in from..=to {
+            #[cfg(test)]
+            if self
+                .shared
+                .panic_at
+                .load(std::sync::atomic::Ordering::Relaxed)
+                == seq
+            {
+                panic!("injected panic at seq {seq}");
+            }
             // Versions compaction dropped are not indexed (nor in the tail).
             let Some(version) = self.shared.engine.get_seq(seq)? else {
                 continue;
@@ -1207,5 +1236,52 @@ mod tests {
             Ok(_) => panic!("an index opened under a file"),
         }
         assert_eq!(std::fs::read(&file).unwrap(), b"not a directory");
+    }
+
+    // A panic in the indexer thread (a date overflow did this once) ended the thread and left
+    // `wait_committed` waiting for ever: it is a failure the caller sees, and the indexer
+    // recovers once the cause is gone.
+    #[test]
+    fn a_panicking_indexer_fails_waiters_and_recovers() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (engine, _) =
+            Engine::open(&tmp.path().join("log"), storage::EngineOptions::default()).unwrap();
+        let engine = Arc::new(engine);
+        let (index, _) = Index::open(
+            Arc::clone(&engine),
+            IndexLocation::Dir(tmp.path().join("index")),
+            IndexOptions::default(),
+        )
+        .unwrap();
+        index
+            .shared
+            .panic_at
+            .store(2, std::sync::atomic::Ordering::Relaxed);
+        let put = |id: &str| storage::WriteOp {
+            id: id.to_owned(),
+            expect: storage::Expect::Any,
+            action: storage::Action::Put {
+                kind: "doc".to_owned(),
+                body: br#"{"n": 1}"#.to_vec(),
+            },
+            expires_at: None,
+        };
+        for id in ["/a", "/b", "/c"] {
+            engine.commit(vec![put(id)], None).unwrap();
+        }
+        index.notify();
+        match index.wait_committed(3) {
+            Err(Error::IndexerStopped { message }) => {
+                assert!(message.contains("injected panic at seq 2"), "{message}");
+            }
+            other => panic!("waiting on a panicked indexer: {other:?}"),
+        }
+        index
+            .shared
+            .panic_at
+            .store(0, std::sync::atomic::Ordering::Relaxed);
+        index.rebuild().unwrap();
+        index.wait_committed(3).unwrap();
+        assert_eq!(index.committed_seqs().unwrap().1, vec![1, 2, 3]);
     }
 }
