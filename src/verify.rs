@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::options::Options;
-use crate::store::{Store, LOG_DIR};
+use crate::store::{Store, INDEX_DIR, LOG_DIR};
 use storage::backend::Backend;
 
 /// A problem found by [`Store::verify`]: where, and what.
@@ -149,6 +149,25 @@ impl Store {
             notes: log.notes.into_iter().map(from_storage).collect(),
             ..VerifyReport::default()
         };
+        // An index whose last commit covers more than the log holds means versions were lost
+        // from the log (writes that were not synced, under `Buffered` or `None` durability, or
+        // log files gone). Open would discard that index and rebuild it, destroying the
+        // evidence, so it is judged first, and the store is then not opened.
+        if let Some(indexed) = query::committed_seq_on_disk(&path.join(INDEX_DIR)) {
+            if indexed > log.last_seq {
+                report.problems.push(Problem {
+                    file: Some(path.join(INDEX_DIR).join(query::META_FILE)),
+                    offset: None,
+                    message: format!(
+                        "the index's last commit covers seq {indexed} but the log ends at seq \
+                         {}: versions after it were lost (writes not yet synced under Buffered \
+                         or None durability, or log files missing); opening the store discards \
+                         the index and rebuilds it from the log",
+                        log.last_seq
+                    ),
+                });
+            }
+        }
         if report.problems.is_empty() {
             let store = open()?;
             // What the open repaired, as any open would: notes, like the log's own.

@@ -289,6 +289,16 @@ struct Payload {
     generation: u64,
 }
 
+/// The seq the last commit of the index in `dir` covers, read from its `meta.json` without
+/// opening the index (which would discard an index ahead of the log); `None` without a commit
+/// that reads.
+pub fn committed_seq_on_disk(dir: &Path) -> Option<u64> {
+    let bytes = std::fs::read(dir.join(META_FILE)).ok()?;
+    let meta: Value = serde_json::from_slice(&bytes).ok()?;
+    let payload = meta.get("payload")?.as_str()?;
+    serde_json::from_str::<Payload>(payload).ok().map(|p| p.seq)
+}
+
 fn open_tantivy(
     location: &IndexLocation,
     schema: &tantivy::schema::Schema,
@@ -318,12 +328,19 @@ fn open_tantivy(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return rebuild(format!("its directory cannot be read: {e}")),
         Ok(m) if !m.is_dir() && !m.file_type().is_symlink() => {
-            return rebuild("its path is not a directory".to_owned())
+            return Err(Error::IndexRebuildFailed {
+                dir: dir.clone(),
+                reason: "its path is not a directory (remove or move what is there, then open \
+                         again: the index is rebuilt from the log)"
+                    .to_owned(),
+            })
         }
         Ok(_) => {}
     }
     let leftovers = match std::fs::read_dir(dir) {
-        Ok(entries) => entries.count(),
+        Ok(entries) => entries
+            .filter(|e| e.as_ref().map_or(true, |e| is_index_file(&e.file_name())))
+            .count(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
         Err(e) => return rebuild(format!("its directory cannot be read: {e}")),
     };
@@ -357,34 +374,47 @@ fn open_tantivy(
     }
 }
 
-/// Empties the index directory `dir` (or puts a directory in place of whatever is at its path)
-/// and creates a new index in it, for a rebuild from the log. Nothing outside `dir` is removed:
-/// entries are unlinked, never followed, so a symbolic link inside it goes, not its target.
+/// Whether `name` is a file tantivy writes in an index directory: its metadata, lock and
+/// temporary files, and segment files (`<32 hex digits of a segment id>.<component>`).
+fn is_index_file(name: &std::ffi::OsStr) -> bool {
+    let Some(name) = name.to_str() else {
+        return false;
+    };
+    let segment_file = name.len() > 33
+        && name.as_bytes()[32] == b'.'
+        && name.as_bytes()[..32].iter().all(u8::is_ascii_hexdigit);
+    segment_file
+        || matches!(
+            name,
+            META_FILE | ".managed.json" | ".tantivy-meta.lock" | ".tantivy-writer.lock"
+        )
+        || name.starts_with(".tmp")
+}
+
+/// Removes the index's own files from the index directory `dir` (see [`is_index_file`]) and
+/// creates a new index in it, for a rebuild from the log. Nothing else is removed: entries are
+/// unlinked, never followed (a link goes, not its target), and files or directories that are
+/// not the index's stay where they are.
 fn recreate(dir: &Path, schema: &tantivy::schema::Schema, reason: &str) -> Result<tantivy::Index> {
     let failed = |what: String| Error::IndexRebuildFailed {
         dir: dir.to_path_buf(),
         reason: format!("{reason}; then {what}"),
     };
-    match std::fs::symlink_metadata(dir) {
-        Ok(m) if m.is_dir() || (m.file_type().is_symlink() && dir.is_dir()) => {
-            let entries =
-                std::fs::read_dir(dir).map_err(|e| failed(format!("listing it failed: {e}")))?;
+    match std::fs::read_dir(dir) {
+        Ok(entries) => {
             for entry in entries {
                 let entry = entry.map_err(|e| failed(format!("listing it failed: {e}")))?;
+                let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+                if is_dir || !is_index_file(&entry.file_name()) {
+                    continue;
+                }
                 let path = entry.path();
-                // `file_type` does not follow links; `remove_dir_all` does not follow them
-                // either (it removes a link, not what it points to).
-                let removed = match entry.file_type() {
-                    Ok(t) if t.is_dir() => std::fs::remove_dir_all(&path),
-                    _ => std::fs::remove_file(&path),
-                };
-                removed.map_err(|e| failed(format!("removing {} failed: {e}", path.display())))?;
+                std::fs::remove_file(&path)
+                    .map_err(|e| failed(format!("removing {} failed: {e}", path.display())))?;
             }
         }
-        Ok(_) => std::fs::remove_file(dir)
-            .map_err(|e| failed(format!("removing the file in its place failed: {e}")))?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(failed(format!("reading it failed: {e}"))),
+        Err(e) => return Err(failed(format!("listing it failed: {e}"))),
     }
     std::fs::create_dir_all(dir).map_err(|e| failed(format!("creating it failed: {e}")))?;
     create(dir, schema).map_err(|e| failed(format!("creating a new index failed: {e}")))

@@ -47,7 +47,8 @@ pub use error::{Error, Result};
 #[doc(hidden)]
 pub use index::fail_index_writes;
 pub use index::{
-    CommittedFiles, Index, IndexLocation, IndexOpenReport, IndexOptions, IndexProgress, META_FILE,
+    committed_seq_on_disk, CommittedFiles, Index, IndexLocation, IndexOpenReport, IndexOptions,
+    IndexProgress, META_FILE,
 };
 pub use matcher::{Flat, Matcher, Required};
 pub use parser::parse;

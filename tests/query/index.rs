@@ -614,5 +614,81 @@ fn a_rebuild_never_removes_anything_outside_the_index_directory() {
         std::fs::read(elsewhere.path().join("precious")).unwrap(),
         b"keep"
     );
-    assert!(!index.join("link").exists() && !index.join("sub").exists());
+    // Entries that are not the index's own files stay: a rebuild removes only what tantivy
+    // writes.
+    assert!(index.join("link").exists() && index.join("sub/link").exists());
+}
+
+// A rebuild emptied the whole index directory, so an operator's file kept there (or the
+// target of a link) was deleted with it: only the index's own files are removed.
+#[test]
+fn a_rebuild_keeps_files_that_are_not_the_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = {
+        let store = open(dir.path(), options());
+        populate(&store, 20);
+        store.wait_for_index().unwrap();
+        answers(&store)
+    };
+    let index = dir.path().join("index");
+    std::fs::write(index.join("NOTES.txt"), b"mine").unwrap();
+    std::fs::create_dir(index.join("keep")).unwrap();
+    std::fs::write(index.join("keep/file"), b"mine too").unwrap();
+    std::fs::remove_file(index.join("meta.json")).unwrap();
+    std::fs::write(index.join(".managed.json"), b"garbage").unwrap();
+    let store = open(dir.path(), options());
+    assert!(store.index_open_report().rebuilt.is_some());
+    assert_same(&answers(&store), &before, "answers");
+    assert_eq!(std::fs::read(index.join("NOTES.txt")).unwrap(), b"mine");
+    assert_eq!(std::fs::read(index.join("keep/file")).unwrap(), b"mine too");
+    drop(store);
+    // And an index directory holding only foreign files is no damage: nothing to rebuild.
+    let fresh = tempfile::tempdir().unwrap();
+    std::fs::create_dir(fresh.path().join("index")).unwrap();
+    std::fs::write(fresh.path().join("index/NOTES.txt"), b"mine").unwrap();
+    let store = open(fresh.path(), options());
+    assert_eq!(store.index_open_report().rebuilt, None);
+    assert_eq!(
+        std::fs::read(fresh.path().join("index/NOTES.txt")).unwrap(),
+        b"mine"
+    );
+}
+
+// verify called an index ahead of the log (log files lost after the index committed them) a
+// note, and its own open then discarded that index, the only trace of the lost versions: it is
+// a problem, judged before anything is opened, and the index stays as it was.
+#[test]
+fn verify_calls_an_index_ahead_of_the_log_a_problem_and_keeps_it() {
+    let dir = tempfile::tempdir().unwrap();
+    // The smallest segments (4 KiB), so that the log has several.
+    let options = || options().with_segment_size(4096);
+    {
+        let store = open(dir.path(), options());
+        populate(&store, 300);
+        store.wait_for_index().unwrap();
+    }
+    let log = dir.path().join("log");
+    let mut segments: Vec<_> = std::fs::read_dir(&log)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .collect();
+    segments.sort();
+    assert!(segments.len() >= 2, "{segments:?}");
+    std::fs::remove_file(segments.last().unwrap()).unwrap();
+    let meta = dir.path().join("index/meta.json");
+    let meta_before = std::fs::read(&meta).unwrap();
+    let report = Store::verify(dir.path(), options(), &mut |_, _| {}).unwrap();
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.message.contains("the index's last commit covers seq")),
+        "{report:?}"
+    );
+    assert_eq!(
+        std::fs::read(&meta).unwrap(),
+        meta_before,
+        "verify changed the index"
+    );
 }
