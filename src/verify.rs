@@ -150,21 +150,38 @@ impl Store {
             ..VerifyReport::default()
         };
         // An index whose last commit covers more than the log holds means versions were lost
-        // from the log (writes that were not synced, under `Buffered` or `None` durability, or
-        // log files gone). Open would discard that index and rebuild it, destroying the
-        // evidence, so it is judged first, and the store is then not opened.
+        // from the log. After a crash that tore the log's tail, those are the writes the crash
+        // lost (not yet synced): a note, open rebuilds the index. Otherwise log files or
+        // whole records are gone: a problem, judged before open would discard the index (the
+        // only trace of what was lost), so the store is then not opened.
         if let Some(indexed) = query::committed_seq_on_disk(&path.join(INDEX_DIR)) {
             if indexed > log.last_seq {
-                report.problems.push(Problem {
+                let lost = format!(
+                    "the index's last commit covers seq {indexed} but the log ends at seq {}",
+                    log.last_seq
+                );
+                let (list, message) = if log.tail_cut {
+                    (
+                        &mut report.notes,
+                        format!(
+                            "{lost}: the crash that tore the log's tail lost the writes after \
+                             it that were not yet synced; open rebuilds the index from the log"
+                        ),
+                    )
+                } else {
+                    (
+                        &mut report.problems,
+                        format!(
+                            "{lost}: versions after it are missing from the log (log files or \
+                             records lost); opening the store would discard the index and \
+                             rebuild it from the log"
+                        ),
+                    )
+                };
+                list.push(Problem {
                     file: Some(path.join(INDEX_DIR).join(query::META_FILE)),
                     offset: None,
-                    message: format!(
-                        "the index's last commit covers seq {indexed} but the log ends at seq \
-                         {}: versions after it were lost (writes not yet synced under Buffered \
-                         or None durability, or log files missing); opening the store discards \
-                         the index and rebuilds it from the log",
-                        log.last_seq
-                    ),
+                    message,
                 });
             }
         }

@@ -45,6 +45,10 @@ pub struct LogCheck {
     /// segment whose creation was interrupted (open writes it again), leftovers of an
     /// interrupted compaction (open removes them).
     pub notes: Vec<Problem>,
+    /// Whether the active segment ends in what a crash left (a torn write, an unfinished
+    /// batch, an interrupted creation): its last writes were lost, as writes that were not yet
+    /// synced may be.
+    pub tail_cut: bool,
 }
 
 /// Checks the log in `dir`, which must not be open (its lock is taken for the check).
@@ -171,6 +175,7 @@ impl Walk {
         let header = match SegmentHeader::decode(bytes) {
             Ok(h) => h,
             Err(_) if active && recovery::is_interrupted_creation(bytes) => {
+                check.tail_cut = true;
                 check.notes.push(Problem {
                     file: path.to_path_buf(),
                     offset: 0,
@@ -292,6 +297,7 @@ impl Walk {
                 (false, Some(at)) => format!("a torn write from offset {at} (a crash)"),
                 _ => "a batch without its last record (a crash)".to_owned(),
             };
+            check.tail_cut = true;
             check.notes.push(Problem {
                 file: path.to_path_buf(),
                 offset: valid_end,
