@@ -126,6 +126,8 @@ pub struct TaskOptions {
     /// Who submits: queued tasks are taken from submitters in turn, so one submitter's burst
     /// does not starve the others. Default `""`.
     pub submitter: String,
+    /// Test hook: every run of the task's query panics with this message.
+    inject_panic: Option<String>,
 }
 
 impl TaskOptions {
@@ -150,6 +152,13 @@ impl TaskOptions {
     /// Names the submitter for fair scheduling.
     pub fn submitter(mut self, submitter: impl Into<String>) -> Self {
         self.submitter = submitter.into();
+        self
+    }
+
+    /// Test hook: makes every run of the task's query panic with `message`, as a bug would.
+    #[doc(hidden)]
+    pub fn inject_panic(mut self, message: impl Into<String>) -> Self {
+        self.inject_panic = Some(message.into());
         self
     }
 }
@@ -280,6 +289,8 @@ struct TaskState {
     expires_micros: u64,
     created_micros: u64,
     cancelled: AtomicBool,
+    /// [`TaskOptions::inject_panic`].
+    inject_panic: Option<String>,
     inner: Mutex<TaskInner>,
     done: Condvar,
 }
@@ -453,6 +464,8 @@ pub(crate) struct PoolShared {
     /// Ids of ended tasks, oldest first: beyond `retained` of them the oldest are forgotten
     /// as new ones end (results can be large; they must not pile up until the housekeeper).
     ended: Mutex<VecDeque<u64>>,
+    /// The store's record of background failures, where a task's panic is written.
+    failures: Arc<crate::stats::Failures>,
 }
 
 impl PoolShared {
@@ -570,6 +583,7 @@ impl Pool {
             changed: AtomicBool::new(false),
             used: AtomicBool::new(false),
             ended: Mutex::new(VecDeque::new()),
+            failures: Arc::clone(&failures),
             options,
         });
         let spawn_err = |e: std::io::Error| Error::Io {
@@ -740,7 +754,7 @@ fn run_job(shared: &PoolShared, job: Job) {
                 inner.stage = TaskStage::Running;
                 inner.started_micros = Some(now_micros());
             }
-            let (stage, result) = match run_first(&task, &store) {
+            let (stage, result) = match catch_panic(shared, &task, || run_first(&task, &store)) {
                 Ok(r) => (TaskStage::Finished, Ok(r)),
                 Err(e @ Error::TaskCancelled { .. }) => (TaskStage::Cancelled, Err(e)),
                 Err(e) => (TaskStage::Failed, Err(e)),
@@ -752,7 +766,7 @@ fn run_job(shared: &PoolShared, job: Job) {
             task.finish(stage, result);
         }
         Work::Page(n, reply) => {
-            let result = run_page(shared, &task, &store, n);
+            let result = catch_panic(shared, &task, || run_page(shared, &task, &store, n));
             drop(store);
             let _ = reply.send(result);
         }
@@ -764,6 +778,25 @@ fn run_job(shared: &PoolShared, job: Job) {
     if closing && shared.used.load(Ordering::Relaxed) {
         let _ = write_report(shared);
     }
+}
+
+/// Runs `body` (a run of `task`'s query), turning a panic into [`Error::TaskPanicked`] so that
+/// it fails this task alone: its waiters wake, its slot is freed and the worker serves on.
+/// The panic is recorded among the store's background failures all the same.
+fn catch_panic(
+    shared: &PoolShared,
+    task: &TaskState,
+    body: impl FnOnce() -> Result<QueryResult>,
+) -> Result<QueryResult> {
+    let label = format!("query task {}", task.id);
+    shared
+        .failures
+        .catch(&label, body)
+        .unwrap_or_else(|message| {
+            // The query's interrupt is no longer running.
+            task.inner.lock().running = None;
+            Err(Error::TaskPanicked { message })
+        })
 }
 
 /// Runs the query once with an interrupt the task can cancel.
@@ -781,6 +814,9 @@ fn run_once(
     }
     if task.cancelled.load(Ordering::Relaxed) {
         interrupt.cancel();
+    }
+    if let Some(message) = &task.inject_panic {
+        panic!("{message}");
     }
     let result = store.query_interruptible(spec, &interrupt);
     task.inner.lock().running = None;
@@ -975,6 +1011,7 @@ impl Tasks {
             expires_micros: created.saturating_add(storage::micros_of(expiry)),
             created_micros: created,
             cancelled: AtomicBool::new(false),
+            inject_panic: options.inject_panic,
             inner: Mutex::new(TaskInner {
                 stage: TaskStage::Created,
                 started_micros: None,
