@@ -126,8 +126,8 @@ pub struct TaskOptions {
     /// Who submits: queued tasks are taken from submitters in turn, so one submitter's burst
     /// does not starve the others. Default `""`.
     pub submitter: String,
-    /// Test hook: every run of the task's query panics with this message.
-    inject_panic: Option<String>,
+    /// Test hook: the runs of the task's query after this many panic with this message.
+    inject_panic: Option<(u32, String)>,
 }
 
 impl TaskOptions {
@@ -155,10 +155,11 @@ impl TaskOptions {
         self
     }
 
-    /// Test hook: makes every run of the task's query panic with `message`, as a bug would.
+    /// Test hook: the task's query runs `after_runs` times (its first result, its pages)
+    /// as usual, then every run panics with `message`, as a bug would.
     #[doc(hidden)]
-    pub fn inject_panic(mut self, message: impl Into<String>) -> Self {
-        self.inject_panic = Some(message.into());
+    pub fn inject_panic(mut self, after_runs: u32, message: impl Into<String>) -> Self {
+        self.inject_panic = Some((after_runs, message.into()));
         self
     }
 }
@@ -290,7 +291,7 @@ struct TaskState {
     created_micros: u64,
     cancelled: AtomicBool,
     /// [`TaskOptions::inject_panic`].
-    inject_panic: Option<String>,
+    inject_panic: Option<(u32, String)>,
     inner: Mutex<TaskInner>,
     done: Condvar,
 }
@@ -807,16 +808,19 @@ fn run_once(
     deadline: Option<Instant>,
 ) -> Result<QueryResult> {
     let interrupt = Arc::new(Interrupt::new(deadline));
-    {
+    let runs = {
         let mut inner = task.inner.lock();
         inner.running = Some(Arc::clone(&interrupt));
         inner.runs += 1;
-    }
+        inner.runs
+    };
     if task.cancelled.load(Ordering::Relaxed) {
         interrupt.cancel();
     }
-    if let Some(message) = &task.inject_panic {
-        panic!("{message}");
+    if let Some((after, message)) = &task.inject_panic {
+        if runs > *after {
+            panic!("{message}");
+        }
     }
     let result = store.query_interruptible(spec, &interrupt);
     task.inner.lock().running = None;

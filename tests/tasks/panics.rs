@@ -21,7 +21,7 @@ fn a_panicking_task_fails_alone_and_the_pool_serves_on() {
     fill(&store, "x", 3);
     let tasks = store.tasks();
     let spec = QuerySpec::new(Query::kind("x"));
-    let panicking = || TaskOptions::default().inject_panic("boom in the query");
+    let panicking = || TaskOptions::default().inject_panic(0, "boom in the query");
 
     // As many panicking tasks as workers: before the fix they took every slot for good.
     let first = tasks.submit(&spec, panicking()).unwrap();
@@ -93,4 +93,45 @@ fn a_panicking_task_fails_alone_and_the_pool_serves_on() {
     // The failure stays the task's answer.
     let again = first.wait_timeout(Duration::ZERO).unwrap_err();
     assert!(is_panic(&again, "boom in the query"), "{again:?}");
+}
+
+// A page fetch whose query panicked killed its worker (the fetch answered `Closed`, and the
+// worker's slot was never freed).
+#[test]
+fn a_panicking_page_fetch_answers_and_the_pool_serves_on() {
+    let store = store_with_pool(1, 16);
+    fill(&store, "x", 3);
+    let tasks = store.tasks();
+    let spec = QuerySpec::new(Query::kind("x")).limit(1);
+    let task = tasks
+        .submit(
+            &spec,
+            TaskOptions::default().inject_panic(1, "boom in a page"),
+        )
+        .unwrap();
+    let first = finish(&task).unwrap();
+    assert_eq!(first.documents.len(), 1);
+    let token = first.next_page.expect("a second page");
+
+    // The only worker runs both fetches: each answers with the panic.
+    for _ in 0..2 {
+        let e = tasks.page(&token).unwrap_err();
+        assert!(
+            matches!(&e, Error::TaskPanicked { message } if message == "boom in a page"),
+            "{e:?}"
+        );
+    }
+    // The task keeps its first result; the worker serves the next task.
+    assert_eq!(task.stage(), TaskStage::Finished);
+    let next = tasks.submit(&spec, TaskOptions::default()).unwrap();
+    assert_eq!(finish(&next).unwrap().documents.len(), 1);
+    let failures = store.stats().background_failures;
+    assert_eq!(
+        failures
+            .iter()
+            .filter(|f| f.ends_with(": panicked: boom in a page"))
+            .count(),
+        2,
+        "{failures:?}"
+    );
 }
