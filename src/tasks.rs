@@ -174,7 +174,8 @@ pub enum TaskStage {
     Running,
     /// It has a result.
     Finished,
-    /// It failed (its deadline passed, the query was invalid, the store failed).
+    /// It failed (its deadline passed, the query was invalid, the store failed, the query
+    /// panicked).
     Failed,
     /// It was cancelled.
     Cancelled,
@@ -669,7 +670,7 @@ fn worker(shared: &PoolShared) {
                 shared.ready.wait(&mut q);
             }
         };
-        run_job(shared, job);
+        run_job_guarded(shared, job);
         shared.release_slot();
     }
 }
@@ -737,6 +738,21 @@ fn write_report(shared: &PoolShared) -> std::io::Result<()> {
     let tmp = path.with_extension("json.tmp");
     std::fs::write(&tmp, serde_json::to_vec_pretty(&report)?)?;
     std::fs::rename(&tmp, path)
+}
+
+/// [`run_job`], surviving a panic of the pool's own bookkeeping around the query (a panic of
+/// the query itself fails its task in [`catch_panic`]): the panic is recorded, a task left
+/// unended fails with it, and the caller goes on to free the slot.
+fn run_job_guarded(shared: &PoolShared, job: Job) {
+    let task = Arc::clone(&job.task);
+    let first = matches!(job.work, Work::First);
+    let label = format!("task {} job", task.id);
+    if let Err(message) = shared.failures.catch(&label, || run_job(shared, job)) {
+        if first && !task.inner.lock().stage.is_terminal() {
+            shared.ended(task.id);
+            task.finish(TaskStage::Failed, Err(Error::TaskPanicked { message }));
+        }
+    }
 }
 
 fn run_job(shared: &PoolShared, job: Job) {
@@ -1065,7 +1081,7 @@ impl Tasks {
                 store: self.store.clone(),
                 work: Work::First,
             };
-            run_job(pool, job);
+            run_job_guarded(pool, job);
             pool.release_slot();
             self.handle(state)
         } else {
