@@ -199,6 +199,14 @@ pub enum Error {
         #[source]
         source: std::sync::Arc<Error>,
     },
+    /// A task's query panicked (a bug in Strata): the task failed with this as its cause
+    /// (the source of [`Error::TaskFailed`]); the pool's worker serves the next task, and the
+    /// panic is in [`crate::Stats::background_failures`].
+    #[error("the query panicked: {message}")]
+    TaskPanicked {
+        /// The panic's message.
+        message: String,
+    },
     /// No collection has this name (now, or at the time asked for).
     #[error("no collection named {name:?}")]
     UnknownCollection {

@@ -26,15 +26,29 @@ impl Failures {
     /// Runs `body` (a background thread's loop), recording a panic instead of letting the
     /// thread vanish without a trace; returns the reason recorded.
     pub(crate) fn watch(&self, thread: &str, body: impl FnOnce()) -> Option<String> {
-        let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).err()?;
+        self.catch(thread, body)
+            .err()
+            .map(|message| format!("panicked: {message}"))
+    }
+
+    /// Runs `body`, recording a panic as `thread: panicked: message`; a panic is
+    /// `Err(message)`.
+    pub(crate) fn catch<T>(
+        &self,
+        thread: &str,
+        body: impl FnOnce() -> T,
+    ) -> std::result::Result<T, String> {
+        let panic = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
+            Ok(value) => return Ok(value),
+            Err(panic) => panic,
+        };
         let message = panic
             .downcast_ref::<&str>()
             .map(|s| (*s).to_owned())
             .or_else(|| panic.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown panic".to_owned());
-        let reason = format!("panicked: {message}");
-        self.record(thread, &reason);
-        Some(reason)
+        self.record(thread, &format!("panicked: {message}"));
+        Err(message)
     }
 }
 

@@ -126,6 +126,8 @@ pub struct TaskOptions {
     /// Who submits: queued tasks are taken from submitters in turn, so one submitter's burst
     /// does not starve the others. Default `""`.
     pub submitter: String,
+    /// Test hook: the runs of the task's query after this many panic with this message.
+    inject_panic: Option<(u32, String)>,
 }
 
 impl TaskOptions {
@@ -152,6 +154,14 @@ impl TaskOptions {
         self.submitter = submitter.into();
         self
     }
+
+    /// Test hook: the task's query runs `after_runs` times (its first result, its pages)
+    /// as usual, then every run panics with `message`, as a bug would.
+    #[doc(hidden)]
+    pub fn inject_panic(mut self, after_runs: u32, message: impl Into<String>) -> Self {
+        self.inject_panic = Some((after_runs, message.into()));
+        self
+    }
 }
 
 /// Where a task is in its life.
@@ -164,7 +174,8 @@ pub enum TaskStage {
     Running,
     /// It has a result.
     Finished,
-    /// It failed (its deadline passed, the query was invalid, the store failed).
+    /// It failed (its deadline passed, the query was invalid, the store failed, the query
+    /// panicked).
     Failed,
     /// It was cancelled.
     Cancelled,
@@ -280,6 +291,8 @@ struct TaskState {
     expires_micros: u64,
     created_micros: u64,
     cancelled: AtomicBool,
+    /// [`TaskOptions::inject_panic`].
+    inject_panic: Option<(u32, String)>,
     inner: Mutex<TaskInner>,
     done: Condvar,
 }
@@ -453,6 +466,8 @@ pub(crate) struct PoolShared {
     /// Ids of ended tasks, oldest first: beyond `retained` of them the oldest are forgotten
     /// as new ones end (results can be large; they must not pile up until the housekeeper).
     ended: Mutex<VecDeque<u64>>,
+    /// The store's record of background failures, where a task's panic is written.
+    failures: Arc<crate::stats::Failures>,
 }
 
 impl PoolShared {
@@ -570,6 +585,7 @@ impl Pool {
             changed: AtomicBool::new(false),
             used: AtomicBool::new(false),
             ended: Mutex::new(VecDeque::new()),
+            failures: Arc::clone(&failures),
             options,
         });
         let spawn_err = |e: std::io::Error| Error::Io {
@@ -654,7 +670,7 @@ fn worker(shared: &PoolShared) {
                 shared.ready.wait(&mut q);
             }
         };
-        run_job(shared, job);
+        run_job_guarded(shared, job);
         shared.release_slot();
     }
 }
@@ -724,6 +740,21 @@ fn write_report(shared: &PoolShared) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
+/// [`run_job`], surviving a panic of the pool's own bookkeeping around the query (a panic of
+/// the query itself fails its task in [`catch_panic`]): the panic is recorded, a task left
+/// unended fails with it, and the caller goes on to free the slot.
+fn run_job_guarded(shared: &PoolShared, job: Job) {
+    let task = Arc::clone(&job.task);
+    let first = matches!(job.work, Work::First);
+    let label = format!("task {} job", task.id);
+    if let Err(message) = shared.failures.catch(&label, || run_job(shared, job)) {
+        if first && !task.inner.lock().stage.is_terminal() {
+            shared.ended(task.id);
+            task.finish(TaskStage::Failed, Err(Error::TaskPanicked { message }));
+        }
+    }
+}
+
 fn run_job(shared: &PoolShared, job: Job) {
     let Job { task, store, work } = job;
     shared.changed.store(true, Ordering::Relaxed);
@@ -740,7 +771,7 @@ fn run_job(shared: &PoolShared, job: Job) {
                 inner.stage = TaskStage::Running;
                 inner.started_micros = Some(now_micros());
             }
-            let (stage, result) = match run_first(&task, &store) {
+            let (stage, result) = match catch_panic(shared, &task, || run_first(&task, &store)) {
                 Ok(r) => (TaskStage::Finished, Ok(r)),
                 Err(e @ Error::TaskCancelled { .. }) => (TaskStage::Cancelled, Err(e)),
                 Err(e) => (TaskStage::Failed, Err(e)),
@@ -752,7 +783,7 @@ fn run_job(shared: &PoolShared, job: Job) {
             task.finish(stage, result);
         }
         Work::Page(n, reply) => {
-            let result = run_page(shared, &task, &store, n);
+            let result = catch_panic(shared, &task, || run_page(shared, &task, &store, n));
             drop(store);
             let _ = reply.send(result);
         }
@@ -766,6 +797,25 @@ fn run_job(shared: &PoolShared, job: Job) {
     }
 }
 
+/// Runs `body` (a run of `task`'s query), turning a panic into [`Error::TaskPanicked`] so that
+/// it fails this task alone: its waiters wake, its slot is freed and the worker serves on.
+/// The panic is recorded among the store's background failures all the same.
+fn catch_panic(
+    shared: &PoolShared,
+    task: &TaskState,
+    body: impl FnOnce() -> Result<QueryResult>,
+) -> Result<QueryResult> {
+    let label = format!("query task {}", task.id);
+    shared
+        .failures
+        .catch(&label, body)
+        .unwrap_or_else(|message| {
+            // The query's interrupt is no longer running.
+            task.inner.lock().running = None;
+            Err(Error::TaskPanicked { message })
+        })
+}
+
 /// Runs the query once with an interrupt the task can cancel.
 fn run_once(
     task: &TaskState,
@@ -774,13 +824,19 @@ fn run_once(
     deadline: Option<Instant>,
 ) -> Result<QueryResult> {
     let interrupt = Arc::new(Interrupt::new(deadline));
-    {
+    let runs = {
         let mut inner = task.inner.lock();
         inner.running = Some(Arc::clone(&interrupt));
         inner.runs += 1;
-    }
+        inner.runs
+    };
     if task.cancelled.load(Ordering::Relaxed) {
         interrupt.cancel();
+    }
+    if let Some((after, message)) = &task.inject_panic {
+        if runs > *after {
+            panic!("{message}");
+        }
     }
     let result = store.query_interruptible(spec, &interrupt);
     task.inner.lock().running = None;
@@ -975,6 +1031,7 @@ impl Tasks {
             expires_micros: created.saturating_add(storage::micros_of(expiry)),
             created_micros: created,
             cancelled: AtomicBool::new(false),
+            inject_panic: options.inject_panic,
             inner: Mutex::new(TaskInner {
                 stage: TaskStage::Created,
                 started_micros: None,
@@ -1024,7 +1081,7 @@ impl Tasks {
                 store: self.store.clone(),
                 work: Work::First,
             };
-            run_job(pool, job);
+            run_job_guarded(pool, job);
             pool.release_slot();
             self.handle(state)
         } else {

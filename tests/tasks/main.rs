@@ -11,6 +11,7 @@
 //! - `expiry`: results and pages go away at a task's expiry; finished tasks are released.
 //! - `expected`: re-runs until an expected count, or a timeout at the deadline.
 //! - `report`: `Tasks::list` and the report file `Tasks::read_report` reads.
+//! - `panics`: a task whose query panics fails alone; the pool serves on.
 //!
 //! Nothing synchronises by sleeping: tests wait on tasks (`wait`, `wait_timeout`), channels and
 //! barriers. A worker is kept busy by a [`Gate`], a task waiting for an expected count that a
@@ -20,6 +21,7 @@
 mod expected;
 mod expiry;
 mod paging;
+mod panics;
 mod report;
 mod scheduling;
 mod stages;
