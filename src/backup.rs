@@ -491,7 +491,9 @@ impl Store {
     /// [`RESTORE_MARKER`], and opening it (or verifying it) is [`Error::RestoreUnfinished`].
     /// If the restore fails it removes what it wrote; if it is killed, run it again into the
     /// same directory: a directory holding an unfinished restore is started over (any other
-    /// non-empty one is [`Error::DestinationNotEmpty`]).
+    /// non-empty one is [`Error::DestinationNotEmpty`]). The restore holds the lock an open
+    /// store holds on `dest` throughout: a store open there, or another restore into it, is
+    /// [`Error::Locked`] (and nothing is removed), and no store opens there meanwhile.
     pub fn restore(
         src: impl AsRef<Path>,
         dest: impl AsRef<Path>,
