@@ -19,6 +19,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use storage::backend::{Backend, OsBackend};
+use storage::LOCK_FILE;
 
 use crate::error::{Error, Result};
 use crate::store::{now_micros, Store, INDEX_DIR, LOG_DIR};
@@ -490,7 +491,9 @@ impl Store {
     /// [`RESTORE_MARKER`], and opening it (or verifying it) is [`Error::RestoreUnfinished`].
     /// If the restore fails it removes what it wrote; if it is killed, run it again into the
     /// same directory: a directory holding an unfinished restore is started over (any other
-    /// non-empty one is [`Error::DestinationNotEmpty`]).
+    /// non-empty one is [`Error::DestinationNotEmpty`]). The restore holds the lock an open
+    /// store holds on `dest` throughout: a store open there, or another restore into it, is
+    /// [`Error::Locked`] (and nothing is removed), and no store opens there meanwhile.
     pub fn restore(
         src: impl AsRef<Path>,
         dest: impl AsRef<Path>,
@@ -610,24 +613,92 @@ fn backend_write(
     Ok(hasher.finalize())
 }
 
-/// Removes every file of `dest/log` and `dest/index` and the two directories (what a restore
-/// writes), syncing what it changed.
+/// Removes every file of `dest/log` (but its lock file, which the restore holds: unlinked, a
+/// second opener would lock a new one) and of `dest/index`, and the index directory (what a
+/// restore writes), syncing what it changed.
 fn remove_restored_files(backend: &dyn Backend, dest: &Path) -> Result<()> {
     for sub in [LOG_DIR, INDEX_DIR] {
         let dir = dest.join(sub);
         let Some(names) = entries(backend, &dir)? else {
             continue;
         };
-        for name in names {
+        for name in names.into_iter().filter(|n| n != LOCK_FILE) {
             let path = dir.join(name);
             backend.remove_file(&path).map_err(io("remove", &path))?;
         }
         backend.sync_dir(&dir).map_err(io("sync directory", &dir))?;
-        backend
-            .remove_dir(&dir)
-            .map_err(io("remove directory", &dir))?;
+        if sub == INDEX_DIR {
+            backend
+                .remove_dir(&dir)
+                .map_err(io("remove directory", &dir))?;
+        }
     }
     backend.sync_dir(dest).map_err(io("sync directory", dest))
+}
+
+/// The directory holding `path` (`.` for a relative name without one).
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    }
+}
+
+/// Creates `dir` and its missing ancestors, then syncs the parent of each directory it
+/// created, from the first ancestor that existed down: a new directory survives a power loss
+/// only once its parent is synced.
+fn create_dir_durably(backend: &dyn Backend, dir: &Path) -> Result<()> {
+    // The missing directories, deepest first; the root and `.` always exist.
+    let mut missing = Vec::new();
+    for ancestor in dir.ancestors() {
+        if ancestor.as_os_str().is_empty()
+            || ancestor.parent().is_none()
+            || entries(backend, ancestor)?.is_some()
+        {
+            break;
+        }
+        missing.push(ancestor);
+    }
+    backend
+        .create_dir_all(dir)
+        .map_err(io("create directory", dir))?;
+    for created in missing.iter().rev() {
+        let parent = parent_dir(created);
+        backend
+            .sync_dir(parent)
+            .map_err(io("sync directory", parent))?;
+    }
+    Ok(())
+}
+
+/// Whether a restore may write into `dest`: `Ok(false)` if it is missing or empty, `Ok(true)`
+/// if it holds nothing but an unfinished restore (which starts over), otherwise
+/// [`Error::DestinationNotEmpty`]. A `log/` holding nothing but its lock file counts as empty.
+fn check_destination(backend: &dyn Backend, dest: &Path) -> Result<bool> {
+    let mut names = entries(backend, dest)?.unwrap_or_default();
+    let log_names = entries(backend, &dest.join(LOG_DIR))?;
+    if log_names.is_some_and(|n| n.iter().all(|n| n == LOCK_FILE)) {
+        names.retain(|n| n != LOG_DIR);
+    }
+    // A backend may list files only (the simulated one): a store's subdirectories count too.
+    for sub in [LOG_DIR, INDEX_DIR] {
+        if entries(backend, &dest.join(sub))?.is_some_and(|n| n.iter().any(|n| n != LOCK_FILE))
+            && !names.iter().any(|n| n == sub)
+        {
+            names.push(sub.to_owned());
+        }
+    }
+    let unfinished = names.iter().any(|n| n == RESTORE_MARKER)
+        && names
+            .iter()
+            .all(|n| [RESTORE_MARKER, LOG_DIR, INDEX_DIR].contains(&n.as_str()));
+    if !unfinished && !names.is_empty() {
+        return Err(Error::DestinationNotEmpty {
+            op: "restore",
+            path: dest.to_path_buf(),
+        });
+    }
+    Ok(unfinished)
 }
 
 fn restore_on(
@@ -645,31 +716,28 @@ fn restore_on(
         )
     })?;
     // Only a missing or empty directory, or one holding nothing but an unfinished restore
-    // (which starts over), is restored into.
-    let mut names = entries(backend, dest)?.unwrap_or_default();
-    // A backend may list files only (the simulated one): a store's subdirectories count too.
-    for sub in [LOG_DIR, INDEX_DIR] {
-        if entries(backend, &dest.join(sub))?.is_some_and(|n| !n.is_empty())
-            && !names.iter().any(|n| n == sub)
-        {
-            names.push(sub.to_owned());
-        }
+    // (which starts over), is restored into. The restore holds the lock an open store holds
+    // (`log/LOCK`) from before that check until the marker is gone, so that no store opens,
+    // and no other restore starts, in the directory meanwhile. A directory that is neither
+    // empty nor a store's is refused before anything is created in it.
+    let log = dest.join(LOG_DIR);
+    let has_lock_file =
+        entries(backend, &log)?.is_some_and(|names| names.iter().any(|n| n == LOCK_FILE));
+    if !has_lock_file {
+        check_destination(backend, dest)?;
     }
-    let unfinished = names.iter().any(|n| n == RESTORE_MARKER)
-        && names
-            .iter()
-            .all(|n| [RESTORE_MARKER, LOG_DIR, INDEX_DIR].contains(&n.as_str()));
-    if !unfinished && !names.is_empty() {
-        return Err(Error::DestinationNotEmpty {
-            op: "restore",
+    // Every directory created is durable before the marker is (FORMAT.md §11).
+    create_dir_durably(backend, &log)?;
+    let lock = storage::lock_dir(backend, &log).map_err(|e| match e {
+        storage::Error::Locked { .. } => Error::Locked {
             path: dest.to_path_buf(),
-        });
-    }
+        },
+        e => Error::from(e),
+    })?;
+    check_destination(backend, dest)?;
     // The marker is durable before any file of the store is written, and removed only once
-    // all of them are (FORMAT.md §11). A crash before it is durable leaves an empty directory.
-    backend
-        .create_dir_all(dest)
-        .map_err(io("create directory", dest))?;
+    // all of them are (FORMAT.md §11). A crash before it is durable leaves an empty directory
+    // (but for `log/LOCK`).
     let marker = dest.join(RESTORE_MARKER);
     let content = serde_json::to_vec(&RestoreMarker {
         strata_restore: 1,
@@ -695,7 +763,7 @@ fn restore_on(
         .and_then(|mut report| {
             if let Some(at) = options.at {
                 let log = dest.join(LOG_DIR);
-                report.last_seq = storage::cut_log_after_on(backend, &log, at)?;
+                report.last_seq = storage::cut_log_after_locked(backend, &log, at, &lock)?;
                 if manifest.index_seq.is_some_and(|seq| seq > report.last_seq) {
                     // The index holds versions the cut left out: rebuilt on open.
                     let index = dest.join(INDEX_DIR);
@@ -724,7 +792,7 @@ fn restore_on(
             }
             Ok(report)
         });
-    match result {
+    let result = match result {
         Ok(mut report) => {
             report.micros = started.elapsed().as_micros() as u64;
             Ok(report)
@@ -738,7 +806,9 @@ fn restore_on(
             }
             Err(e)
         }
-    }
+    };
+    drop(lock);
+    result
 }
 
 /// Copies and checks every file of the manifest into `dest` on `backend`, synced.

@@ -128,16 +128,21 @@ impl Store {
         };
         // A restore that did not finish left a directory that must not pass for a store.
         crate::backup::refuse_unfinished_restore(&*backend, path)?;
-        let (engine, open_stats) =
-            Engine::open_with(backend, &path.join(LOG_DIR), options.engine_options()).map_err(
-                |e| match e {
-                    // The engine locks the log directory; the caller named the data directory.
-                    storage::Error::Locked { .. } => Error::Locked {
-                        path: path.to_path_buf(),
-                    },
-                    e => Error::from(e),
-                },
-            )?;
+        let (engine, open_stats) = Engine::open_with(
+            Arc::clone(&backend),
+            &path.join(LOG_DIR),
+            options.engine_options(),
+        )
+        .map_err(|e| match e {
+            // The engine locks the log directory; the caller named the data directory.
+            storage::Error::Locked { .. } => Error::Locked {
+                path: path.to_path_buf(),
+            },
+            e => Error::from(e),
+        })?;
+        // Asked again under the lock, which a restore holds until its marker is gone: one
+        // started (and killed) since the first look must not open as a store either.
+        crate::backup::refuse_unfinished_restore(&*backend, path)?;
         let engine = Arc::new(engine);
         let (index, index_report) =
             query::Index::open(Arc::clone(&engine), index, options.index.clone())?;

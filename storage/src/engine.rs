@@ -196,9 +196,10 @@ pub struct Engine {
 /// Name of the lock file in the log directory.
 pub const LOCK_FILE: &str = "LOCK";
 
-/// Takes the exclusive lock of the log directory `dir`; [`Error::Locked`] if a store (or a
-/// tool) holds it.
-pub(crate) fn lock_dir(backend: &dyn Backend, dir: &Path) -> Result<LockGuard> {
+/// Takes the exclusive lock of the log directory `dir` (which must exist), the one every open
+/// engine holds; [`Error::Locked`] if a store (or a tool, or a restore) holds it. Never unlink
+/// the lock file: a second opener would lock a new one.
+pub fn lock_dir(backend: &dyn Backend, dir: &Path) -> Result<LockGuard> {
     let lock_path = dir.join(LOCK_FILE);
     backend
         .try_lock(&lock_path)

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::backend::{Backend, BackendFile};
+use crate::backend::{Backend, BackendFile, LockGuard};
 use crate::compact::{self, Horizon};
 use crate::engine::{SegmentReader, State};
 use crate::error::{CorruptionKind, Error, Result};
@@ -440,7 +440,18 @@ pub fn cut_log_after(dir: &Path, time: u64) -> Result<u64> {
 /// Not atomic: a crash part way leaves some later segments removed and others not, which is
 /// why a restore marks its directory unfinished until the cut is synced (FORMAT.md §11).
 pub fn cut_log_after_on(backend: &dyn Backend, dir: &Path, time: u64) -> Result<u64> {
-    let _lock = crate::engine::lock_dir(backend, dir)?;
+    let lock = crate::engine::lock_dir(backend, dir)?;
+    cut_log_after_locked(backend, dir, time, &lock)
+}
+
+/// [`cut_log_after_on`] for a caller that already holds the lock of `dir` (taken with
+/// [`crate::lock_dir`]; `_held` is that lock), e.g. a restore, which holds it throughout.
+pub fn cut_log_after_locked(
+    backend: &dyn Backend,
+    dir: &Path,
+    time: u64,
+    _held: &LockGuard,
+) -> Result<u64> {
     let recovered = recover(backend, dir)?;
     let index = &recovered.state.index;
     let snapshot = index.seq_at_time(time);

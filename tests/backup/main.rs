@@ -7,6 +7,7 @@
 mod damage;
 mod destinations;
 mod incremental;
+mod locking;
 mod online;
 mod point_in_time;
 mod progress;
@@ -158,12 +159,25 @@ fn assert_restored(
     }
 }
 
-/// Whether `dir` is missing or an empty directory.
+/// Whether `dir` is missing or an empty directory, but for the `log/LOCK` a refused restore
+/// keeps (it held that lock; restores and opens count such a directory as empty).
 fn missing_or_empty(dir: &Path) -> bool {
-    match fs::read_dir(dir) {
-        Ok(mut entries) => entries.next().is_none(),
-        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
-    }
+    let names = |dir: &Path| -> Option<Vec<String>> {
+        match fs::read_dir(dir) {
+            Ok(entries) => Some(
+                entries
+                    .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .collect(),
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => panic!("listing {}: {e}", dir.display()),
+        }
+    };
+    let Some(top) = names(dir) else {
+        return true;
+    };
+    top.iter().all(|n| n == "log")
+        && names(&dir.join("log")).is_none_or(|log| log.iter().all(|n| n == "LOCK"))
 }
 
 /// Every file below `dir`, relative to it with `/`, with its bytes.

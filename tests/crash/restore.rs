@@ -7,11 +7,13 @@
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use strata::backend::{Backend, CrashMode, Fault, FaultOp, SimBackend};
+use strata::backend::{Backend, BackendFile, CrashMode, Fault, FaultOp, LockGuard, SimBackend};
 use strata::{Error, Options, RestoreOptions, Store};
 
 use crate::support::{self, Model, DATA_DIR};
@@ -245,6 +247,68 @@ fn restore_into_a_directory_holding_an_unfinished_restore_starts_over() {
     source
         .model
         .check(&store, source.model.len(), "restored again");
+}
+
+/// A simulated file system whose first listing of [`DATA_DIR`] misses the restore marker: an
+/// open that looked before a restore (later killed) had written it.
+#[derive(Debug)]
+struct LateMarker {
+    sim: SimBackend,
+    looked: AtomicBool,
+}
+
+impl Backend for LateMarker {
+    fn create_dir_all(&self, path: &Path) -> std::io::Result<()> {
+        self.sim.create_dir_all(path)
+    }
+    fn list_dir(&self, path: &Path) -> std::io::Result<Vec<String>> {
+        let mut names = self.sim.list_dir(path)?;
+        if path == Path::new(DATA_DIR) && !self.looked.swap(true, Ordering::SeqCst) {
+            names.retain(|n| n != strata::RESTORE_MARKER);
+        }
+        Ok(names)
+    }
+    fn open(&self, path: &Path, create: bool) -> std::io::Result<Arc<dyn BackendFile>> {
+        self.sim.open(path, create)
+    }
+    fn remove_file(&self, path: &Path) -> std::io::Result<()> {
+        self.sim.remove_file(path)
+    }
+    fn remove_dir(&self, path: &Path) -> std::io::Result<()> {
+        self.sim.remove_dir(path)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
+        self.sim.rename(from, to)
+    }
+    fn sync_dir(&self, path: &Path) -> std::io::Result<()> {
+        self.sim.sync_dir(path)
+    }
+    fn try_lock(&self, path: &Path) -> std::io::Result<Option<LockGuard>> {
+        self.sim.try_lock(path)
+    }
+}
+
+#[test]
+fn an_open_that_looked_for_the_marker_before_a_restore_began_still_refuses_it() {
+    // Open looked for the marker only before taking the lock: a restore that started (and was
+    // killed) in between opened as a store.
+    let source = Source::new(74, 10, 100, support::SMALL_SEGMENT);
+    let sim = SimBackend::new();
+    let dest = Path::new(DATA_DIR);
+    Store::restore_with_backend(&sim, &source.backup, dest, RestoreOptions::default())
+        .expect("the restore");
+    sim.open(&dest.join(strata::RESTORE_MARKER), true)
+        .expect("the marker of a restore killed part way");
+    let late = LateMarker {
+        sim: sim.clone(),
+        looked: AtomicBool::new(false),
+    };
+    let opened = Store::open_with_backend(Arc::new(late), dest, Options::default());
+    assert!(
+        matches!(opened, Err(Error::RestoreUnfinished { .. })),
+        "an unfinished restore opened: {:?}",
+        opened.err()
+    );
 }
 
 /// Runs `strata restore` into `dest`, kills it with SIGKILL after `delay` once it has started
