@@ -37,14 +37,21 @@ fn a_restore_into_the_directory_of_an_open_store_is_locked_out_and_removes_nothi
     let dest = dir.path().join("live");
     let live = open(&dest, options());
     live.put("/before", "event", json!({"n": 1})).unwrap();
-    let before = files_under(&dest);
+    // The log, byte for byte (the live store's indexer may commit and write its own files
+    // meanwhile, so the index is checked by the reads after the reopen below).
+    let log_files = |dir: &Path| {
+        let mut files = files_under(dir);
+        files.retain(|name, _| name.starts_with("log/"));
+        files
+    };
+    let before = log_files(&dest);
     let restored = Store::restore(dir.path().join("backup"), &dest, RestoreOptions::default());
     assert!(
         matches!(restored, Err(Error::Locked { .. })),
         "a restore into an open store: {restored:?}"
     );
     assert_eq!(
-        files_under(&dest),
+        log_files(&dest),
         before,
         "the refused restore changed the store"
     );
