@@ -210,7 +210,16 @@ impl Store {
                     ),
                 });
             }
-            store.check_index(&mut report)?;
+            // Check the index once it covers the whole log: an earlier process may have
+            // stopped before indexing its last batch, and open indexes it in the background.
+            match store.wait_for_index() {
+                Ok(()) => store.check_index(&mut report)?,
+                Err(error) => report.problems.push(Problem {
+                    file: None,
+                    offset: None,
+                    message: format!("the index cannot catch up with the log: {error}"),
+                }),
+            }
         }
         report.micros = started.elapsed().as_micros() as u64;
         Ok(report)
