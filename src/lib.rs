@@ -51,6 +51,9 @@ pub use lifecycle::{CompactionReport, LifecycleStats, MaintenanceOptions};
 pub use options::{Durability, IndexOptions, Limits, Options};
 /// Errors of queries (syntax with position, invalid queries and options, page tokens, index).
 pub use query::Error as QueryError;
+/// Dates: the one RFC 3339 parser that decides which body strings are dates (for the index,
+/// the matcher, `_updated` bounds and the CLI), and the proleptic Gregorian calendar.
+pub use query::{civil_from_days, parse_rfc3339, DateError, UnixTime};
 pub use search::{
     parse_query, BoolQuery, Field, Group, GroupBy, IndexOpenReport, IndexProgress, Query,
     QueryResult, QuerySpec, Range, Scalar, Snapshot, SortKey, SystemField,

@@ -380,3 +380,18 @@ fn an_index_without_meta_json_and_a_garbage_managed_json_is_rebuilt() {
         "{report}"
     );
 }
+
+#[test]
+fn every_command_refuses_a_directory_holding_an_unfinished_restore() {
+    let dir = tempdir();
+    let data = dir.path().join("db");
+    let run = strata(&data, &["put", "/d/1", "doc", "{\"n\":1}"], None);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // What a restore killed part way leaves: its marker, written before any store file.
+    std::fs::write(data.join(strata::RESTORE_MARKER), "backup /somewhere\n").unwrap();
+    for args in [&["stats"][..], &["get", "/d/1"], &["verify"], &["put", "/d/2", "doc", "{}"]] {
+        let run = strata(&data, args, None);
+        assert_eq!(run.code, 9, "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains("unfinished restore"), "{args:?}: {}", run.stderr);
+    }
+}

@@ -1,5 +1,5 @@
 //! RFC 3339 <-> microseconds since the Unix epoch, in UTC; RFC 3339 is read by the query
-//! crate's rule (`query::parse_rfc3339`), the one that decides which body strings are dates.
+//! crate's rule (`strata::parse_rfc3339`), the one that decides which body strings are dates.
 
 /// Formats microseconds since the epoch as `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
 pub(crate) fn format_micros(micros: u64) -> String {
@@ -7,7 +7,7 @@ pub(crate) fn format_micros(micros: u64) -> String {
     let frac = micros % 1_000_000;
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
-    let (y, m, d) = query::civil_from_days(days);
+    let (y, m, d) = strata::civil_from_days(days);
     format!(
         "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{frac:06}Z",
         rem / 3600,
@@ -25,12 +25,12 @@ pub(crate) fn now_micros() -> u64 {
 
 /// Parses a time given as microseconds since the epoch or as RFC 3339
 /// (`2026-01-02T03:04:05Z`, optional fraction, `Z` or `+hh:mm` offset), by the same rule as dates
-/// in queries (`query::parse_rfc3339`): an impossible date such as `2026-02-30` is an error.
+/// in queries (`strata::parse_rfc3339`): an impossible date such as `2026-02-30` is an error.
 pub(crate) fn parse_time(s: &str) -> Result<u64, String> {
     if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
         return s.parse().map_err(|e| format!("bad time {s:?}: {e}"));
     }
-    let t = query::parse_rfc3339(s).map_err(|e| {
+    let t = strata::parse_rfc3339(s).map_err(|e| {
         format!(
             "bad time {s:?}: {}; expected microseconds or RFC 3339 like 2026-01-02T03:04:05Z",
             e.reason()

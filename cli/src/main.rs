@@ -1,10 +1,10 @@
-//! Command-line parsing and the commands.
+//! The `strata` command: a demo and operator commands on a data directory.
 
 /// `println!` for the CLI's output: a closed pipe (`strata ... | head`) ends the process quietly
 /// instead of panicking.
 macro_rules! out {
     ($($arg:tt)*) => {
-        $crate::cli::emit(format_args!($($arg)*))
+        $crate::emit(format_args!($($arg)*))
     };
 }
 
@@ -188,7 +188,7 @@ fn output_failed(e: &std::io::Error) -> ! {
     });
 }
 
-pub(crate) fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     let data = cli
         .data
