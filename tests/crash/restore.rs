@@ -336,7 +336,12 @@ fn restore_child() {
 fn kill_restore(backup: &Path, dest: &Path, at: Option<u64>, delay: Duration) -> bool {
     let at = at.map(|at| at.to_string()).unwrap_or_default();
     let mut child = Command::new(std::env::current_exe().expect("the test binary"))
-        .args(["--exact", "restore::restore_child", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "restore::restore_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(
             CHILD_ENV,
             format!("{}\n{}\n{at}", backup.display(), dest.display()),

@@ -389,9 +389,18 @@ fn every_command_refuses_a_directory_holding_an_unfinished_restore() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     // What a restore killed part way leaves: its marker, written before any store file.
     std::fs::write(data.join(strata::RESTORE_MARKER), "backup /somewhere\n").unwrap();
-    for args in [&["stats"][..], &["get", "/d/1"], &["verify"], &["put", "/d/2", "doc", "{}"]] {
+    for args in [
+        &["stats"][..],
+        &["get", "/d/1"],
+        &["verify"],
+        &["put", "/d/2", "doc", "{}"],
+    ] {
         let run = strata(&data, args, None);
         assert_eq!(run.code, 9, "{args:?}: {}", run.stderr);
-        assert!(run.stderr.contains("unfinished restore"), "{args:?}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("unfinished restore"),
+            "{args:?}: {}",
+            run.stderr
+        );
     }
 }
