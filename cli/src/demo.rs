@@ -52,10 +52,13 @@ pub(crate) fn run(data: &Path, documents: u64, json_output: bool) -> Result<()> 
             out!("{line}");
         }
     };
-    let documents = documents.max(10);
+    // The demo updates `pkg-000042`: it needs that many documents.
+    let documents = documents.max(100);
     let started = Instant::now();
     let store = Store::open(data, Options::default())?;
     let open_time = started.elapsed();
+    // Where the demo writes, in full: the default is relative to the current directory.
+    let data = &std::fs::canonicalize(data).unwrap_or_else(|_| data.to_path_buf());
     let stats = store.open_stats().clone();
     let run = store
         .get("/demo/state")?
@@ -357,6 +360,11 @@ pub(crate) fn run(data: &Path, documents: u64, json_output: bool) -> Result<()> 
     say(format!(
         "the store now holds {} versions; versions before this run's update: {before_update}. Run the demo again to add more history.",
         store.last_seq()
+    ));
+    say(format!(
+        "the demo store is in {} (remove the directory to start over; try `cargo run -- --data {} stats`)",
+        data.display(),
+        data.display()
     ));
     if json_output {
         out!(

@@ -54,7 +54,7 @@ enum Format {
 enum Command {
     /// Write, update and delete documents, then read the present and the past, with timings.
     Demo {
-        /// Documents to ingest.
+        /// Documents to ingest (at least 100).
         #[arg(long, default_value_t = 20_000)]
         documents: u64,
     },

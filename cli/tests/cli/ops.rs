@@ -404,3 +404,29 @@ fn every_command_refuses_a_directory_holding_an_unfinished_restore() {
         );
     }
 }
+
+#[test]
+fn the_demo_writes_to_the_default_directory_and_says_where() {
+    // The demo wrote to `./strata-data` without saying where, and a clone's `git status` then
+    // listed the directory.
+    let dir = tempdir();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["demo", "--documents", "100"])
+        .current_dir(dir.path())
+        .env_remove("STRATA_DATA")
+        .output()
+        .expect("strata demo runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    let default = std::fs::canonicalize(dir.path().join("strata-data")).unwrap();
+    assert!(
+        stdout.contains(&format!("the demo store is in {}", default.display())),
+        "{stdout}"
+    );
+    let gitignore = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.gitignore");
+    let ignored = std::fs::read_to_string(gitignore).unwrap();
+    assert!(
+        ignored.lines().any(|l| l.trim() == "/strata-data"),
+        "{ignored}"
+    );
+}
