@@ -66,7 +66,8 @@ pub use tasks::{
 };
 pub use verify::{Problem, VerifyReport};
 
-/// File-system backends: the real one and the simulated one used by crash tests.
+/// File-system backends: the real one, one in memory, and (feature `test-support`) the
+/// simulated one of crash tests.
 pub use storage::backend;
 /// The newest and oldest log format versions this build reads (`storage/FORMAT.md` §1).
 pub use storage::{FORMAT_VERSION, OLDEST_SUPPORTED_FORMAT_VERSION};

@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
-use storage::backend::{Backend, OsBackend, SimBackend};
+use storage::backend::{Backend, MemoryBackend, OsBackend};
 use storage::{Action, Engine, Expect, Selector, Version, WriteOp};
 
 use crate::batch::{Batch, OpKind, WriteOptions};
@@ -95,16 +95,17 @@ impl Store {
         Self::open_inner(Arc::new(OsBackend), path, options, index)
     }
 
-    /// A store that lives in memory only; gone when dropped. The durability option is ignored
-    /// (there is nothing to sync), so writes cost no copies of the log.
+    /// A store that lives in memory only ([`storage::backend::MemoryBackend`]); gone when
+    /// dropped. The durability option is ignored: there is nothing to sync.
     pub fn open_in_memory(options: Options) -> Result<Store> {
         // The engine validates durability options; check them before they are replaced.
         options.engine_options().validate()?;
         let options = options.with_durability(Durability::None);
-        Self::open_with_backend(Arc::new(SimBackend::new()), Path::new("/strata"), options)
+        Self::open_with_backend(Arc::new(MemoryBackend::new()), Path::new("/strata"), options)
     }
 
-    /// Opens a store on any [`storage::backend::Backend`], e.g. the simulated one of crash tests.
+    /// Opens a store on any [`storage::backend::Backend`], e.g. the simulated one of crash tests
+    /// (feature `test-support`).
     /// Its index lives in memory and is rebuilt from the log at every open.
     pub fn open_with_backend(
         backend: Arc<dyn Backend>,

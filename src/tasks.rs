@@ -157,6 +157,7 @@ impl TaskOptions {
 
     /// Test hook: the task's query runs `after_runs` times (its first result, its pages)
     /// as usual, then every run panics with `message`, as a bug would.
+    #[cfg(feature = "test-support")]
     #[doc(hidden)]
     pub fn inject_panic(mut self, after_runs: u32, message: impl Into<String>) -> Self {
         self.inject_panic = Some((after_runs, message.into()));

@@ -29,6 +29,7 @@ use crate::spec::QuerySpec;
 
 mod watched;
 
+#[cfg(any(test, feature = "test-support"))]
 pub use watched::fail_index_writes;
 use watched::{LastFailure, Watched};
 

@@ -45,6 +45,7 @@ pub use ast::{
 pub use convert::{civil_from_days, parse_rfc3339, DateError, UnixTime};
 pub use error::{Error, Result};
 #[doc(hidden)]
+#[cfg(feature = "test-support")]
 pub use index::fail_index_writes;
 pub use index::{
     committed_seq_on_disk, CommittedFiles, Index, IndexLocation, IndexOpenReport, IndexOptions,

@@ -1,11 +1,14 @@
 //! The seam between the engine and the file system.
 //!
-//! Every byte the engine reads or writes goes through [`Backend`] and [`BackendFile`], so tests
-//! can swap the operating system for [`SimBackend`], which separates written from synced bytes,
+//! Every byte the engine reads or writes goes through [`Backend`] and [`BackendFile`]:
+//! [`OsBackend`] is the real file system, [`MemoryBackend`] keeps files in memory, and tests
+//! swap in `SimBackend` (feature `test-support`), which separates written from synced bytes,
 //! tears writes at a crash and fails chosen calls.
 
+mod memory;
 mod mmap;
 mod os;
+#[cfg(any(test, feature = "test-support"))]
 mod sim;
 
 use std::any::Any;
@@ -15,7 +18,9 @@ use std::ops::Deref;
 use std::path::Path;
 use std::sync::Arc;
 
+pub use memory::MemoryBackend;
 pub use os::OsBackend;
+#[cfg(any(test, feature = "test-support"))]
 pub use sim::{CrashMode, Fault, FaultOp, SimBackend, SimImage};
 
 /// A file system the engine can run on.

@@ -27,6 +27,7 @@ pub mod backend;
 mod compact;
 mod engine;
 mod error;
+#[cfg(feature = "test-support")]
 #[doc(hidden)]
 pub mod fuzzing;
 mod index;

@@ -22,6 +22,7 @@ static ARMED: AtomicBool = AtomicBool::new(false);
 /// Makes every write into the index directory `dir` (new files, their bytes, `meta.json`,
 /// directory syncs) fail with `kind`, or, with `None`, work again. For fault tests of the
 /// indexer: a full disk is `io::ErrorKind::StorageFull`.
+#[cfg(any(test, feature = "test-support"))]
 #[doc(hidden)]
 pub fn fail_index_writes(dir: &Path, kind: Option<io::ErrorKind>) {
     let mut faults = FAULTS.lock();
