@@ -1295,6 +1295,7 @@ mod tests {
                 body: br#"{"n": 1}"#.to_vec(),
             },
             expires_at: None,
+            time: None,
         };
         for id in ["/a", "/b", "/c"] {
             engine.commit(vec![put(id)], None).unwrap();

@@ -15,6 +15,7 @@ fn put(id: &str, body: &str) -> WriteOp {
             body: body.as_bytes().to_vec(),
         },
         expires_at: None,
+        time: None,
     }
 }
 
@@ -58,9 +59,14 @@ fn conflicts_write_nothing() {
     let mut op = put("/b", "{}");
     op.expect = Expect::Version(3);
     let err = engine.commit(vec![put("/c", "{}"), op], None).unwrap_err();
+    // The error names the operation that failed (its index and id) and why.
+    assert!(
+        matches!(&err, Error::Op { index: 1, id, .. } if id == "/b"),
+        "{err}"
+    );
     assert!(
         matches!(
-            err,
+            err.reason(),
             Error::Conflict {
                 expected: Some(3),
                 actual: None,
@@ -195,9 +201,10 @@ fn a_panicking_update_rejects_its_batch_only() {
         expect: Expect::Any,
         action: Action::Update(Box::new(|_| panic!("callback bug"))),
         expires_at: None,
+        time: None,
     };
     let err = engine.commit(vec![op], None).unwrap_err();
-    assert!(matches!(err, Error::Rejected { .. }), "{err}");
+    assert!(matches!(err.reason(), Error::Rejected { .. }), "{err}");
     assert!(!engine.is_poisoned());
     engine.commit(vec![put("/b", "{}")], None).unwrap();
     assert_eq!(engine.last_seq(), 2);
