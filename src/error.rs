@@ -86,7 +86,9 @@ pub enum Error {
     },
     /// A batch or operation asked for an update time that is not later than the one before it:
     /// the store's last update time, or the previous operation's in the same batch.
-    #[error("update time {requested} us is not later than the last update time before it, {last} us")]
+    #[error(
+        "update time {requested} us is not later than the last update time before it, {last} us"
+    )]
     TimeNotLater {
         /// The time asked for.
         requested: u64,

@@ -311,8 +311,7 @@ impl Store {
 
     /// Writes the store's own documents.
     pub(crate) fn write_system(&self, batch: Batch) -> Result<Vec<Meta>> {
-        self.write_checked(batch, true)
-            .map_err(Error::into_reason)
+        self.write_checked(batch, true).map_err(Error::into_reason)
     }
 
     fn write_checked(&self, mut batch: Batch, system: bool) -> Result<Vec<Meta>> {

@@ -65,7 +65,9 @@ pub enum Error {
     },
     /// A batch or operation asked for an update time not later than the one before it: the
     /// store's last one, or the previous operation's in the same batch.
-    #[error("update time {requested} us is not later than the last update time before it, {last} us")]
+    #[error(
+        "update time {requested} us is not later than the last update time before it, {last} us"
+    )]
     TimeNotLater {
         /// The time asked for.
         requested: u64,
