@@ -364,63 +364,61 @@ impl Store {
     /// Validates one operation of a batch and turns it into the storage engine's form.
     fn storage_op(&self, op: Op, system: bool, expiring: &mut bool) -> Result<WriteOp> {
         let limits = &self.inner.options.limits;
-        {
-            validate::id(&op.id, limits)?;
-            if !system && op.id.starts_with(SYSTEM_ID_PREFIX) {
-                return Err(Error::InvalidId {
-                    id: op.id.chars().take(64).collect(),
-                    reason: format!("ids under {SYSTEM_ID_PREFIX} belong to the store"),
+        validate::id(&op.id, limits)?;
+        if !system && op.id.starts_with(SYSTEM_ID_PREFIX) {
+            return Err(Error::InvalidId {
+                id: op.id.chars().take(64).collect(),
+                reason: format!("ids under {SYSTEM_ID_PREFIX} belong to the store"),
+            });
+        }
+        if let (false, OpKind::Put { kind, .. }) = (system, &op.kind) {
+            if kind.starts_with(SYSTEM_KIND_PREFIX) {
+                return Err(Error::InvalidKind {
+                    kind: kind.chars().take(64).collect(),
+                    reason: format!("kinds under {SYSTEM_KIND_PREFIX} belong to the store"),
                 });
             }
-            if let (false, OpKind::Put { kind, .. }) = (system, &op.kind) {
-                if kind.starts_with(SYSTEM_KIND_PREFIX) {
-                    return Err(Error::InvalidKind {
-                        kind: kind.chars().take(64).collect(),
-                        reason: format!("kinds under {SYSTEM_KIND_PREFIX} belong to the store"),
+        }
+        let WriteOptions {
+            expect,
+            expires_at,
+            time,
+        } = op.options;
+        *expiring |= expires_at.is_some();
+        let action = match op.kind {
+            OpKind::Put { kind, body } => {
+                validate::kind(&kind, limits)?;
+                let body = validate::body(&op.id, &body, limits)?;
+                Action::Put { kind, body }
+            }
+            OpKind::Patch { patch } => {
+                if !patch.is_object() {
+                    return Err(Error::InvalidBody {
+                        id: op.id,
+                        reason: "a merge patch must be a JSON object".into(),
                     });
                 }
+                let id = op.id.clone();
+                let limits = limits.clone();
+                Action::Update(Box::new(move |current: &[u8]| {
+                    let mut body: Value =
+                        serde_json::from_slice(current).map_err(|source| Error::Decode {
+                            id: id.clone(),
+                            source,
+                        })?;
+                    validate::merge_patch(&mut body, &patch);
+                    Ok(validate::body(&id, &body, &limits)?)
+                }))
             }
-            let WriteOptions {
-                expect,
-                expires_at,
-                time,
-            } = op.options;
-            *expiring |= expires_at.is_some();
-            let action = match op.kind {
-                OpKind::Put { kind, body } => {
-                    validate::kind(&kind, limits)?;
-                    let body = validate::body(&op.id, &body, limits)?;
-                    Action::Put { kind, body }
-                }
-                OpKind::Patch { patch } => {
-                    if !patch.is_object() {
-                        return Err(Error::InvalidBody {
-                            id: op.id,
-                            reason: "a merge patch must be a JSON object".into(),
-                        });
-                    }
-                    let id = op.id.clone();
-                    let limits = limits.clone();
-                    Action::Update(Box::new(move |current: &[u8]| {
-                        let mut body: Value =
-                            serde_json::from_slice(current).map_err(|source| Error::Decode {
-                                id: id.clone(),
-                                source,
-                            })?;
-                        validate::merge_patch(&mut body, &patch);
-                        Ok(validate::body(&id, &body, &limits)?)
-                    }))
-                }
-                OpKind::Delete => Action::Delete,
-            };
-            Ok(WriteOp {
-                id: op.id,
-                expect,
-                action,
-                expires_at,
-                time,
-            })
-        }
+            OpKind::Delete => Action::Delete,
+        };
+        Ok(WriteOp {
+            id: op.id,
+            expect,
+            action,
+            expires_at,
+            time,
+        })
     }
 
     pub(crate) fn document(&self, version: Version) -> Result<Document> {
