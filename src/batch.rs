@@ -4,7 +4,7 @@ use serde_json::Value;
 
 pub use storage::Expect;
 
-/// Options of one write: an expected version and an expiry.
+/// Options of one write: an expected version, an expiry and an update time.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct WriteOptions {
@@ -12,6 +12,9 @@ pub struct WriteOptions {
     pub expect: Expect,
     /// When the new version expires, microseconds since the Unix epoch.
     pub expires_at: Option<u64>,
+    /// This operation's own update time, microseconds since the Unix epoch (see
+    /// [`Batch::timed`]).
+    pub time: Option<u64>,
 }
 
 impl WriteOptions {
@@ -24,6 +27,12 @@ impl WriteOptions {
     /// Sets the expiry.
     pub fn expires_at(mut self, micros: u64) -> Self {
         self.expires_at = Some(micros);
+        self
+    }
+
+    /// Sets the operation's own update time (see [`Batch::timed`]).
+    pub fn at_time(mut self, micros: u64) -> Self {
+        self.time = Some(micros);
         self
     }
 }
@@ -45,6 +54,19 @@ pub(crate) struct Op {
 /// An atomic batch: after a crash either all of its versions exist or none, and a failed
 /// condition writes nothing.
 ///
+/// **Times.** Every version carries an update time. By default the whole batch shares one,
+/// from the clock (later than the store's last one) or from [`Batch::at_time`]. To import
+/// history, each operation may carry its own ([`Batch::timed`], [`WriteOptions::at_time`]):
+/// each later than the time of the operation before it (the first: later than the store's last
+/// time). An operation without a time of its own shares the previous operation's (the first:
+/// the batch's). Reads as of a time between two operations' times see the earlier ones only,
+/// as if they had been separate batches; the batch stays atomic against crashes and failed
+/// conditions.
+///
+/// **Errors.** An operation that fails (a conflict, a missing document, a time not later than
+/// the one before it, an invalid id or body ...) fails the batch with [`crate::Error::BatchOp`],
+/// which names its index and id and holds the reason.
+///
 /// ```
 /// use serde_json::json;
 /// use strata::{Batch, Expect, Store, Options};
@@ -58,6 +80,19 @@ pub(crate) struct Op {
 /// )?;
 /// assert_eq!(metas.len(), 3);
 /// assert!(metas[2].deleted);
+///
+/// // History with a time per version, in one batch (and one sync).
+/// let t = metas[2].update_time_micros;
+/// let metas = store.write(
+///     Batch::new()
+///         .put("/c", "item", json!({"n": 1}))
+///         .timed(t + 10)
+///         .put("/c", "item", json!({"n": 2}))
+///         .timed(t + 20),
+/// )?;
+/// assert_eq!(metas[1].update_time_micros, t + 20);
+/// let then = store.get_at("/c", t + 15)?.unwrap();
+/// assert_eq!(then.body["n"], 1);
 /// # Ok::<_, strata::Error>(())
 /// ```
 #[derive(Debug, Clone, Default)]
@@ -86,9 +121,24 @@ impl Batch {
     /// Commits the batch with this update time (microseconds since the epoch), for imports and
     /// replicas. It must be later than the store's last update time
     /// ([`crate::Error::TimeNotLater`]) and at most [`crate::Options::max_time_ahead`] ahead of
-    /// the clock ([`crate::Error::TimeTooFarAhead`]).
+    /// the clock ([`crate::Error::TimeTooFarAhead`]). Operations with a time of their own
+    /// ([`Batch::timed`]) keep theirs.
     pub fn at_time(mut self, micros: u64) -> Self {
         self.time = Some(micros);
+        self
+    }
+
+    /// Gives the operation added last its own update time (microseconds since the epoch), for
+    /// imports of history: it must be later than the time of the operation before it (for the
+    /// first operation, than the store's last update time), else the batch fails with
+    /// [`crate::Error::BatchOp`] holding [`crate::Error::TimeNotLater`]; and at most
+    /// [`crate::Options::max_time_ahead`] ahead of the clock. On an empty batch it is
+    /// [`Batch::at_time`].
+    pub fn timed(mut self, micros: u64) -> Self {
+        match self.ops.last_mut() {
+            Some(op) => op.options.time = Some(micros),
+            None => self.time = Some(micros),
+        }
         self
     }
 
@@ -158,11 +208,16 @@ impl Batch {
     }
 
     /// [`Batch::delete`] if the newest version matches `expect`.
-    pub fn delete_if(mut self, id: impl Into<String>, expect: Expect) -> Self {
+    pub fn delete_if(self, id: impl Into<String>, expect: Expect) -> Self {
+        self.delete_with(id, WriteOptions::default().expect(expect))
+    }
+
+    /// [`Batch::delete`] with options (an expiry is ignored: a tombstone does not expire).
+    pub fn delete_with(mut self, id: impl Into<String>, options: WriteOptions) -> Self {
         self.ops.push(Op {
             id: id.into(),
             kind: OpKind::Delete,
-            options: WriteOptions::default().expect(expect),
+            options,
         });
         self
     }

@@ -84,12 +84,15 @@ pub enum Error {
         /// The document.
         id: String,
     },
-    /// A batch asked for an update time that is not later than the store's last one.
-    #[error("update time {requested} us is not later than the store's last update time {last} us")]
+    /// A batch or operation asked for an update time that is not later than the one before it:
+    /// the store's last update time, or the previous operation's in the same batch.
+    #[error(
+        "update time {requested} us is not later than the last update time before it, {last} us"
+    )]
     TimeNotLater {
         /// The time asked for.
         requested: u64,
-        /// The store's last update time.
+        /// The time it must be later than.
         last: u64,
     },
     /// A batch asked for an update time too far ahead of the clock
@@ -100,6 +103,23 @@ pub enum Error {
         requested: u64,
         /// The latest time accepted now.
         limit: u64,
+    },
+    /// One operation of a batch written with [`crate::Store::write`] failed; nothing of the
+    /// batch was written. `source` says why (a [`Error::Conflict`], [`Error::NotFound`],
+    /// [`Error::TimeNotLater`], an invalid id or body ...); [`Error::reason`] reaches it. The
+    /// single-operation calls ([`crate::Store::put`], `patch`, `delete` ...) return the reason
+    /// itself.
+    #[error("operation {index} of {len} in the batch (counting from 0), on {id}: {source}")]
+    BatchOp {
+        /// The operation's position in the batch, from 0.
+        index: usize,
+        /// The number of operations in the batch.
+        len: usize,
+        /// The operation's document.
+        id: String,
+        /// Why it failed.
+        #[source]
+        source: Box<Error>,
     },
     /// A body could not be turned into the requested type (or back).
     #[error("cannot convert document {id}: {source}")]
@@ -278,6 +298,53 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// The error itself, or for [`Error::BatchOp`] what made the operation fail: match on this
+    /// to handle a conflict the same way whether it came from a batch or a single write.
+    pub fn reason(&self) -> &Error {
+        match self {
+            Error::BatchOp { source, .. } => source.reason(),
+            other => other,
+        }
+    }
+
+    /// [`Error::reason`] by value.
+    pub fn into_reason(self) -> Error {
+        match self {
+            Error::BatchOp { source, .. } => source.into_reason(),
+            other => other,
+        }
+    }
+
+    /// For [`Error::BatchOp`], the failing operation's index in its batch (from 0) and its id.
+    pub fn batch_op(&self) -> Option<(usize, &str)> {
+        match self {
+            Error::BatchOp { index, id, .. } => Some((*index, id)),
+            _ => None,
+        }
+    }
+
+    /// Names operation `index` of a batch of `len` as the cause of `self`.
+    pub(crate) fn in_batch(self, index: usize, len: usize, id: &str) -> Error {
+        Error::BatchOp {
+            index,
+            len,
+            id: id.to_owned(),
+            source: Box::new(self),
+        }
+    }
+
+    /// A storage error from committing a batch of `len` operations.
+    pub(crate) fn from_commit(e: storage::Error, len: usize) -> Error {
+        match e {
+            storage::Error::Op { index, id, source } => {
+                Error::from(*source).in_batch(index, len, &id)
+            }
+            other => Error::from(other),
+        }
+    }
+}
+
 fn show(v: Option<u64>) -> String {
     v.map_or_else(|| "absent".to_owned(), |v| v.to_string())
 }
@@ -344,6 +411,11 @@ impl From<storage::Error> for Error {
                 id,
                 oldest_complete,
             },
+            // Commits go through `from_commit`, which knows the batch's length; here it is only
+            // known to be past `index`.
+            storage::Error::Op { index, id, source } => {
+                Error::from(*source).in_batch(index, index + 1, &id)
+            }
             other => Error::InvalidOption(other.to_string()),
         }
     }

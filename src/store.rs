@@ -11,7 +11,7 @@ use serde_json::Value;
 use storage::backend::{Backend, MemoryBackend, OsBackend};
 use storage::{Action, Engine, Expect, Selector, Version, WriteOp};
 
-use crate::batch::{Batch, OpKind, WriteOptions};
+use crate::batch::{Batch, Op, OpKind, WriteOptions};
 use crate::collection::{SYSTEM_ID_PREFIX, SYSTEM_KIND_PREFIX};
 use crate::document::{Document, Meta, RawDocument};
 use crate::error::{Error, Result};
@@ -287,12 +287,17 @@ impl Store {
         self.write_one(Batch::new().delete_if(id, expect))
     }
 
+    /// A single operation's error is its reason, not [`Error::BatchOp`].
     fn write_one(&self, batch: Batch) -> Result<Meta> {
-        let mut metas = self.write(batch)?;
+        let mut metas = self.write(batch).map_err(Error::into_reason)?;
         metas.pop().ok_or(Error::Closed)
     }
 
     /// Commits a batch atomically and returns the new versions in batch order.
+    ///
+    /// An operation that fails fails the batch with [`Error::BatchOp`], naming the operation
+    /// (index and id) and holding the reason ([`Error::reason`]); nothing is written. Errors of
+    /// the batch as a whole (its [`Batch::at_time`], its size, IO) are returned as they are.
     ///
     /// Ids under [`crate::SYSTEM_ID_PREFIX`] and kinds under [`crate::SYSTEM_KIND_PREFIX`]
     /// belong to the store (collection definitions) and are rejected.
@@ -307,7 +312,7 @@ impl Store {
 
     /// Writes the store's own documents.
     pub(crate) fn write_system(&self, batch: Batch) -> Result<Vec<Meta>> {
-        self.write_checked(batch, true)
+        self.write_checked(batch, true).map_err(Error::into_reason)
     }
 
     fn write_checked(&self, mut batch: Batch, system: bool) -> Result<Vec<Meta>> {
@@ -315,74 +320,31 @@ impl Store {
         // Every value deeper than the limit is refused before anything recurses through it
         // (merge patch, encoding, clone, drop), and taken apart without recursion: a caller's
         // value may nest deeper than the stack allows.
+        let len = batch.ops.len();
         let mut too_deep = None;
-        for op in &mut batch.ops {
+        for (index, op) in batch.ops.iter_mut().enumerate() {
             if let OpKind::Put { body: value, .. } | OpKind::Patch { patch: value } = &mut op.kind {
                 if validate::deeper_than(value, limits.max_depth) {
                     validate::dismantle(std::mem::take(value));
-                    too_deep.get_or_insert_with(|| op.id.clone());
+                    too_deep.get_or_insert_with(|| (index, op.id.clone()));
                 }
             }
         }
-        if let Some(id) = too_deep {
-            return Err(Error::DocumentTooDeep {
-                id,
+        if let Some((index, id)) = too_deep {
+            let error = Error::DocumentTooDeep {
+                id: id.clone(),
                 limit: limits.max_depth,
-            });
-        }
-        let mut ops = Vec::with_capacity(batch.ops.len());
-        let mut expiring = false;
-        for op in batch.ops {
-            validate::id(&op.id, limits)?;
-            if !system && op.id.starts_with(SYSTEM_ID_PREFIX) {
-                return Err(Error::InvalidId {
-                    id: op.id.chars().take(64).collect(),
-                    reason: format!("ids under {SYSTEM_ID_PREFIX} belong to the store"),
-                });
-            }
-            if let (false, OpKind::Put { kind, .. }) = (system, &op.kind) {
-                if kind.starts_with(SYSTEM_KIND_PREFIX) {
-                    return Err(Error::InvalidKind {
-                        kind: kind.chars().take(64).collect(),
-                        reason: format!("kinds under {SYSTEM_KIND_PREFIX} belong to the store"),
-                    });
-                }
-            }
-            let WriteOptions { expect, expires_at } = op.options;
-            expiring |= expires_at.is_some();
-            let action = match op.kind {
-                OpKind::Put { kind, body } => {
-                    validate::kind(&kind, limits)?;
-                    let body = validate::body(&op.id, &body, limits)?;
-                    Action::Put { kind, body }
-                }
-                OpKind::Patch { patch } => {
-                    if !patch.is_object() {
-                        return Err(Error::InvalidBody {
-                            id: op.id,
-                            reason: "a merge patch must be a JSON object".into(),
-                        });
-                    }
-                    let id = op.id.clone();
-                    let limits = limits.clone();
-                    Action::Update(Box::new(move |current: &[u8]| {
-                        let mut body: Value =
-                            serde_json::from_slice(current).map_err(|source| Error::Decode {
-                                id: id.clone(),
-                                source,
-                            })?;
-                        validate::merge_patch(&mut body, &patch);
-                        Ok(validate::body(&id, &body, &limits)?)
-                    }))
-                }
-                OpKind::Delete => Action::Delete,
             };
-            ops.push(WriteOp {
-                id: op.id,
-                expect,
-                action,
-                expires_at,
-            });
+            return Err(error.in_batch(index, len, &id));
+        }
+        let mut ops = Vec::with_capacity(len);
+        let mut expiring = false;
+        for (index, op) in batch.ops.into_iter().enumerate() {
+            let id = op.id.clone();
+            let op = self
+                .storage_op(op, system, &mut expiring)
+                .map_err(|e| e.in_batch(index, len, &id))?;
+            ops.push(op);
         }
         self.inner.index.wait_for_room();
         let result = self.inner.engine.commit(ops, batch.time);
@@ -396,7 +358,68 @@ impl Store {
                 self.inner.maintenance.wake();
             }
         }
-        Ok(result?.into_iter().map(Meta::from).collect())
+        let metas = result.map_err(|e| Error::from_commit(e, len))?;
+        Ok(metas.into_iter().map(Meta::from).collect())
+    }
+
+    /// Validates one operation of a batch and turns it into the storage engine's form.
+    fn storage_op(&self, op: Op, system: bool, expiring: &mut bool) -> Result<WriteOp> {
+        let limits = &self.inner.options.limits;
+        validate::id(&op.id, limits)?;
+        if !system && op.id.starts_with(SYSTEM_ID_PREFIX) {
+            return Err(Error::InvalidId {
+                id: op.id.chars().take(64).collect(),
+                reason: format!("ids under {SYSTEM_ID_PREFIX} belong to the store"),
+            });
+        }
+        if let (false, OpKind::Put { kind, .. }) = (system, &op.kind) {
+            if kind.starts_with(SYSTEM_KIND_PREFIX) {
+                return Err(Error::InvalidKind {
+                    kind: kind.chars().take(64).collect(),
+                    reason: format!("kinds under {SYSTEM_KIND_PREFIX} belong to the store"),
+                });
+            }
+        }
+        let WriteOptions {
+            expect,
+            expires_at,
+            time,
+        } = op.options;
+        *expiring |= expires_at.is_some();
+        let action = match op.kind {
+            OpKind::Put { kind, body } => {
+                validate::kind(&kind, limits)?;
+                let body = validate::body(&op.id, &body, limits)?;
+                Action::Put { kind, body }
+            }
+            OpKind::Patch { patch } => {
+                if !patch.is_object() {
+                    return Err(Error::InvalidBody {
+                        id: op.id,
+                        reason: "a merge patch must be a JSON object".into(),
+                    });
+                }
+                let id = op.id.clone();
+                let limits = limits.clone();
+                Action::Update(Box::new(move |current: &[u8]| {
+                    let mut body: Value =
+                        serde_json::from_slice(current).map_err(|source| Error::Decode {
+                            id: id.clone(),
+                            source,
+                        })?;
+                    validate::merge_patch(&mut body, &patch);
+                    Ok(validate::body(&id, &body, &limits)?)
+                }))
+            }
+            OpKind::Delete => Action::Delete,
+        };
+        Ok(WriteOp {
+            id: op.id,
+            expect,
+            action,
+            expires_at,
+            time,
+        })
     }
 
     pub(crate) fn document(&self, version: Version) -> Result<Document> {

@@ -362,6 +362,27 @@ impl SqliteFtsEngine {
     }
 }
 
+impl SqliteFtsEngine {
+    /// Writes `batch` in one transaction, each version at its own time (history imports):
+    /// the times must increase.
+    pub fn ingest_timed(&self, batch: Vec<(Version, u64)>) -> Result<()> {
+        let mut inner = self.lock();
+        let tx = inner.conn.unchecked_transaction()?;
+        let mut last = inner.last_time;
+        for (v, time) in &batch {
+            let time = *time as i64;
+            if time <= last {
+                return Err(format!("time {time} is not after {last}").into());
+            }
+            Self::write(&tx, v, time)?;
+            last = time;
+        }
+        tx.commit()?;
+        inner.last_time = last;
+        Ok(())
+    }
+}
+
 impl QueryEngine for SqliteFtsEngine {
     fn name(&self) -> &'static str {
         "sqlite"

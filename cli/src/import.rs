@@ -3,14 +3,16 @@
 //!
 //! Two threads: this one reads and parses lines into batches of at most `--batch` lines (and
 //! about one maximum document of input); a committer commits them with [`Store::write`] while
-//! the next batch is parsed. Consecutive lines with the same `ts` share one batch, whatever
-//! `--batch` says: a batch has one update time, and a later batch cannot reuse it.
+//! the next batch is parsed. Each line's `ts` is its operation's own time in the batch
+//! ([`Batch::timed`]), so history with a time per version still takes one batch and one sync
+//! per `--batch` lines. Consecutive lines with the same `ts` share one batch, whatever `--batch`
+//! says (a later batch could not reuse that time), and a batch never mixes lines with and
+//! without `ts` (those get the clock's time).
 //!
-//! A batch that fails because of its input is checked line by line with probe writes that
-//! cannot commit (see [`Committer::probe`]); the bad lines are reported and the others committed
-//! together, still at the batch's `ts`. IO errors and a poisoned store stop the import.
+//! A batch that fails because of one line names it ([`Error::BatchOp`]): that line is reported
+//! and the batch is written again without it, until the rest commits. IO errors and a poisoned
+//! store stop the import, and so does the `--max-errors`th bad line.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -20,7 +22,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
-use strata::{Batch, Durability, Error, Expect, Options, Store};
+use strata::{Batch, Durability, Error, Options, Store};
 
 use super::time::{format_micros, parse_time};
 use super::{Failure, Format};
@@ -31,18 +33,17 @@ const LINE_SLACK: usize = 64 << 10;
 const MAX_JSON_ERRORS: usize = 100;
 /// Bad lines held by the reader before they go to the committer without a batch.
 const MAX_HELD: usize = 1000;
-/// The id of the operation that makes a probe write fail (see [`Committer::probe`]).
-const PROBE_ID: &str = "/.strata/import-probe";
-/// The version a probe expects: no document ever reaches it, so the probe always conflicts.
-const PROBE_VERSION: u64 = u64::MAX;
+/// Bad lines reported one by one on stderr; the others are counted in one summary line.
+const MAX_SHOWN: usize = 20;
 /// Exit code when some lines were bad (the others were imported): "bad usage or input".
 const EXIT_BAD_LINES: u8 = 2;
 
 /// `strata import`'s arguments.
 #[derive(clap::Args)]
 #[command(
-    after_help = "Bad lines are reported on stderr as `line N: message` and the other \
-    lines imported; the exit code is then 2. Blank lines are skipped."
+    after_help = "Bad lines are reported on stderr as `line N: message` (the first 20; one \
+    summary line counts the others) and the other lines imported; the exit code is then 2. \
+    Blank lines are skipped."
 )]
 pub(crate) struct ImportArgs {
     /// A JSON Lines file, or `-` for stdin. Each line is
@@ -54,6 +55,10 @@ pub(crate) struct ImportArgs {
     #[arg(long, value_name = "N", default_value_t = 1000,
           value_parser = clap::value_parser!(u32).range(1..))]
     batch: u32,
+    /// Stop at the Nth bad line: the lines before it are imported, the rest not, and the exit
+    /// code is 2. Without it every good line is imported.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    max_errors: Option<u64>,
     /// Lines are bare documents (put); the id is this top-level string field. Needs --kind.
     #[arg(long, value_name = "FIELD", requires = "kind")]
     id_field: Option<String>,
@@ -82,15 +87,17 @@ struct Parsed {
 /// A parsed line of a batch being salvaged.
 struct Entry {
     line: u64,
+    ts: Option<u64>,
     id: String,
     op: Op,
 }
 
 /// A batch on its way to the committer. It keeps the text of its lines: if the batch fails,
-/// they are parsed again to find the bad ones (cheaper than cloning every document on the fast
-/// path).
+/// they are parsed again to write it without the bad ones (cheaper than cloning every document
+/// on the fast path).
 #[derive(Default)]
 struct Pending {
+    /// The `ts` of the last line added (all or none of a batch's lines have one).
     ts: Option<u64>,
     batch: Batch,
     /// Line number and range in `text` of every line in `batch`.
@@ -105,6 +112,8 @@ struct Pending {
 struct Shared {
     written: AtomicU64,
     bad: AtomicU64,
+    /// Bad lines not shown on stderr (past [`MAX_SHOWN`]).
+    unshown: AtomicU64,
     /// Whether stderr is a terminal that shows the progress line.
     show_progress: bool,
     /// The progress line; held while writing to stderr.
@@ -113,9 +122,10 @@ struct Shared {
 
 pub(crate) fn run(data: &Path, args: ImportArgs, format: Format) -> Result<(), Failure> {
     let (mut input, total) = open_input(&args.file)?;
-    // Probes are failed writes, and a failed write still costs an fdatasync under
-    // `Durability::Sync`; so the store runs without syncing and `Committer::commit` syncs after
-    // every committed batch: as durable as `Sync` for this, the store's only writer.
+    // A batch written again without its bad line follows a failed write, and a failed write
+    // still costs an fdatasync under `Durability::Sync`; so the store runs without syncing and
+    // `Committer::commit` syncs after every committed batch: as durable as `Sync` for this, the
+    // store's only writer.
     let store = Store::open(data, Options::default().with_durability(Durability::None))?;
     let max_document = store.options().limits.max_document_bytes;
     let bare: Bare = args.id_field.zip(args.kind);
@@ -124,6 +134,7 @@ pub(crate) fn run(data: &Path, args: ImportArgs, format: Format) -> Result<(), F
     let shared = Shared {
         written: AtomicU64::new(0),
         bad: AtomicU64::new(0),
+        unshown: AtomicU64::new(0),
         show_progress,
         progress: Mutex::new(Progress::new(show_progress, started, total)),
     };
@@ -145,6 +156,7 @@ pub(crate) fn run(data: &Path, args: ImportArgs, format: Format) -> Result<(), F
             shared: &shared,
             held: Vec::new(),
             errors: Vec::new(),
+            max_errors: args.max_errors,
         };
         let handle = scope.spawn(move || committer.run(rx));
         let read = reader.read_all(input.as_mut(), |pending| tx.send(pending).is_ok());
@@ -160,6 +172,10 @@ pub(crate) fn run(data: &Path, args: ImportArgs, format: Format) -> Result<(), F
     shared.lock_progress().clear();
     let written = shared.written.load(Ordering::Relaxed);
     let bad = shared.bad.load(Ordering::Relaxed);
+    let unshown = shared.unshown.load(Ordering::Relaxed);
+    if unshown > 0 {
+        eprintln!("... and {unshown} more bad lines (only the first {MAX_SHOWN} are listed)");
+    }
     let lines = reader.lines;
     // A committer's error comes first: the reader stops early because of it.
     let errors = match committed.and_then(|errors| read.map(|()| errors)) {
@@ -328,6 +344,7 @@ impl Reader<'_> {
                             return Ok(());
                         }
                         self.add(number, &buf, parsed);
+                        // A full batch whose next line may share the last `ts` waits for it.
                         full = self.pending.lines.len() >= self.batch_lines
                             && self.pending.ts.is_none();
                     }
@@ -349,23 +366,26 @@ impl Reader<'_> {
         Ok(())
     }
 
-    /// Whether the pending batch must be sent before this line joins a batch.
+    /// Whether the pending batch must be sent before this line joins a batch: it is full
+    /// (unless this line shares the last line's `ts`), or only one of them has a `ts`.
     fn ends_batch(&self, text: &[u8], parsed: &Parsed) -> bool {
         let p = &self.pending;
         !p.lines.is_empty()
-            && (p.ts != parsed.ts
-                || (parsed.ts.is_none() && p.lines.len() >= self.batch_lines)
+            && (p.ts.is_some() != parsed.ts.is_some()
+                || (p.lines.len() >= self.batch_lines
+                    && p.ts.is_none_or(|ts| parsed.ts != Some(ts)))
                 || p.text.len() + text.len() > self.batch_bytes)
     }
 
     fn add(&mut self, line: u64, text: &[u8], parsed: Parsed) {
         let p = &mut self.pending;
+        let previous = if p.lines.is_empty() { None } else { p.ts };
         p.ts = parsed.ts;
         let start = p.text.len();
         p.text.extend_from_slice(text);
         p.lines.push((line, start, p.text.len()));
         let batch = std::mem::take(&mut p.batch);
-        p.batch = add_op(batch, parsed.id, parsed.op);
+        p.batch = add_timed(batch, previous, parsed.ts, parsed.id, parsed.op);
     }
 }
 
@@ -424,6 +444,8 @@ struct Committer<'a> {
     held: Vec<(u64, String)>,
     /// The first bad lines, for `--format json`.
     errors: Vec<(u64, String)>,
+    /// `--max-errors`.
+    max_errors: Option<u64>,
 }
 
 impl Committer<'_> {
@@ -437,6 +459,7 @@ impl Committer<'_> {
                 .zip(pending.lines.last())
                 .map(|(first, last)| (first.0, last.0));
             let result = self.flush(pending);
+            let stop = self.stop_line();
             self.print_held();
             if let Err(f) = result {
                 let message = match range {
@@ -450,137 +473,93 @@ impl Committer<'_> {
                     code: f.code,
                 });
             }
+            if let (Some(line), Some(max)) = (stop, self.max_errors) {
+                return Err(Failure {
+                    message: format!(
+                        "stopped at line {line}, the bad line number {max} (--max-errors {max}); \
+                         the lines after it were not imported"
+                    ),
+                    code: EXIT_BAD_LINES,
+                });
+            }
         }
         Ok(self.errors)
     }
 
-    /// Commits a batch; if it fails on its input, reports its bad lines and commits the others.
+    /// The line of the `--max-errors`th bad line, once the bad lines counted and held reach it.
+    fn stop_line(&mut self) -> Option<u64> {
+        let max = self.max_errors?;
+        let counted = self.shared.bad.load(Ordering::Relaxed);
+        let room = usize::try_from(max.checked_sub(counted)?.checked_sub(1)?).ok()?;
+        self.held.sort_by_key(|&(line, _)| line);
+        self.held.get(room).map(|&(line, _)| line)
+    }
+
+    /// Commits a batch; if it fails on a line, reports that line and commits the others.
     fn flush(&mut self, pending: Pending) -> Result<(), Failure> {
         let Pending {
-            ts,
-            batch,
-            lines,
-            text,
-            ..
+            batch, lines, text, ..
         } = pending;
         if lines.is_empty() {
             return Ok(());
         }
-        let batch = match ts {
-            Some(ts) => batch.at_time(ts),
-            None => batch,
-        };
-        match self.commit(batch) {
-            Ok(()) => return Ok(()),
-            Err(e) if is_fatal(&e) => return Err(e.into()),
-            Err(e) if is_batch_wide(&e) => {
-                let message = describe(&e);
-                for &(line, _, _) in &lines {
-                    self.report(line, message.clone());
-                }
-                return Ok(());
+        // Lines the reader found bad may fall before the `--max-errors` limit: cut first.
+        if self.stop_line().is_none() {
+            match self.commit(batch) {
+                Ok(()) => return Ok(()),
+                Err(e) if is_fatal(e.reason()) => return Err(e.into()),
+                Err(_) => {}
             }
-            Err(_) => {}
         }
         let mut entries = Vec::with_capacity(lines.len());
         for &(line, start, end) in &lines {
             // These lines parsed before; parsing is deterministic.
             match parse(self.bare, &text[start..end]) {
-                Ok(Parsed { id, op, .. }) => entries.push(Entry { line, id, op }),
+                Ok(Parsed { id, op, ts }) => entries.push(Entry { line, ts, id, op }),
                 Err(message) => self.report(line, message),
             }
         }
         drop(text);
-        self.salvage(entries, ts)
+        self.salvage(entries)
     }
 
-    /// Commits the good entries of a batch that failed on its input and reports the bad ones.
-    ///
-    /// Each entry is probed in line order. Whether an operation succeeds in a batch depends only
-    /// on the batch's time and on the batch's earlier operations on the same id, so an entry's
-    /// probe holds the good entries before it with its id, then the entry: the probes stay short
-    /// and the good entries still commit together, at the batch's `ts`.
-    fn salvage(&mut self, entries: Vec<Entry>, ts: Option<u64>) -> Result<(), Failure> {
-        let mut good: Vec<Entry> = Vec::with_capacity(entries.len());
-        // Indices in `good` of the entries of each id.
-        let mut by_id: HashMap<String, Vec<usize>> = HashMap::new();
-        for entry in entries {
-            let earlier = by_id.get(&entry.id).map_or(&[][..], Vec::as_slice);
-            let ops = earlier.iter().map(|&i| &good[i]).chain([&entry]);
-            match self.probe(ops, ts)? {
-                None => {
-                    by_id.entry(entry.id.clone()).or_default().push(good.len());
-                    good.push(entry);
-                }
-                Some(error) => self.report(entry.line, describe(&error)),
+    /// Commits the good entries of a batch that failed on its input and reports the bad ones:
+    /// the store names the operation that failed ([`Error::BatchOp`]); that line is reported
+    /// and the batch written again without it. Only lines before the `--max-errors`th bad line
+    /// are written.
+    fn salvage(&mut self, mut entries: Vec<Entry>) -> Result<(), Failure> {
+        loop {
+            if let Some(stop) = self.stop_line() {
+                entries.retain(|e| e.line < stop);
             }
-        }
-        self.commit_checked(good, ts)
-    }
-
-    /// A write that checks `entries` as one batch but cannot commit: it ends with a delete that
-    /// expects a version no document reaches. The store checks a batch's operations in order
-    /// and fails on the first bad one, and a failed batch writes nothing, so the probe's own
-    /// conflict means every entry passed (`None`); any other input error is the first bad
-    /// entry's.
-    fn probe<'a>(
-        &self,
-        entries: impl Iterator<Item = &'a Entry>,
-        ts: Option<u64>,
-    ) -> Result<Option<Error>, Failure> {
-        let mut batch = batch_of(entries).delete_if(PROBE_ID, Expect::Version(PROBE_VERSION));
-        if let Some(ts) = ts {
-            batch = batch.at_time(ts);
-        }
-        match self.store.write(batch) {
-            Err(Error::Conflict {
-                id,
-                expected: Some(PROBE_VERSION),
-                ..
-            }) if id == PROBE_ID => Ok(None),
-            Err(e) if is_fatal(&e) => Err(e.into()),
-            Err(e) => Ok(Some(e)),
-            Ok(_) => Err(Failure {
-                message: "internal error: a probe write of the import committed".into(),
-                code: 1,
-            }),
-        }
-    }
-
-    /// Commits entries that passed a probe together. Should that still fail on the input (the
-    /// probe cannot see everything, e.g. the clock moving past an expiry), the entries are
-    /// committed one by one, or all reported when they must share a `ts`.
-    fn commit_checked(&mut self, entries: Vec<Entry>, ts: Option<u64>) -> Result<(), Failure> {
-        if entries.is_empty() {
-            return Ok(());
-        }
-        let mut batch = batch_of(entries.iter());
-        if let Some(ts) = ts {
-            batch = batch.at_time(ts);
-        }
-        let error = match self.commit(batch) {
-            Ok(()) => {
+            if entries.is_empty() {
                 return Ok(());
             }
-            Err(e) if is_fatal(&e) => return Err(e.into()),
-            Err(e) => e,
-        };
-        if ts.is_some() || entries.len() == 1 {
-            let message = describe(&error);
-            for entry in &entries {
-                self.report(entry.line, message.clone());
+            let error = match self.commit(batch_of(entries.iter())) {
+                Ok(()) => return Ok(()),
+                Err(e) if is_fatal(e.reason()) => return Err(e.into()),
+                Err(e) => e,
+            };
+            match error.batch_op() {
+                Some((index, _)) if index < entries.len() => {
+                    let bad = entries.remove(index);
+                    // The time it had to pass: the previous line's `ts`, or the store's last.
+                    let previous = index
+                        .checked_sub(1)
+                        .and_then(|i| entries.get(i))
+                        .and_then(|e| e.ts);
+                    self.report(bad.line, describe(error.reason(), previous));
+                }
+                // An error of the batch as a whole (its size): every line of it.
+                _ => {
+                    let message = describe(error.reason(), None);
+                    for entry in &entries {
+                        self.report(entry.line, message.clone());
+                    }
+                    return Ok(());
+                }
             }
-            return Ok(());
         }
-        for entry in entries {
-            let line = entry.line;
-            match self.commit(add_op(Batch::new(), entry.id, entry.op)) {
-                Ok(()) => {}
-                Err(e) if is_fatal(&e) => return Err(e.into()),
-                Err(e) => self.report(line, describe(&e)),
-            }
-        }
-        Ok(())
     }
 
     /// Commits a batch and makes it durable.
@@ -598,20 +577,31 @@ impl Committer<'_> {
         self.held.push((line, message));
     }
 
-    /// Prints the bad lines held so far, in line order.
+    /// Prints the bad lines held so far, in line order, up to [`MAX_SHOWN`] in all and up to
+    /// the `--max-errors`th.
     fn print_held(&mut self) {
         if self.held.is_empty() {
             return;
         }
         self.held.sort_by_key(|&(line, _)| line);
+        if let Some(max) = self.max_errors {
+            let counted = self.shared.bad.load(Ordering::Relaxed);
+            let room = usize::try_from(max.saturating_sub(counted)).unwrap_or(usize::MAX);
+            self.held.truncate(room);
+        }
+        let shown = self.shared.bad.load(Ordering::Relaxed) as usize;
         self.shared
             .bad
             .fetch_add(self.held.len() as u64, Ordering::Relaxed);
         let mut progress = self.shared.lock_progress();
         progress.clear();
         let mut stderr = io::stderr().lock();
-        for (line, message) in self.held.drain(..) {
-            let _ = writeln!(stderr, "line {line}: {message}");
+        for (k, (line, message)) in self.held.drain(..).enumerate() {
+            if shown + k < MAX_SHOWN {
+                let _ = writeln!(stderr, "line {line}: {message}");
+            } else {
+                self.shared.unshown.fetch_add(1, Ordering::Relaxed);
+            }
             if self.errors.len() < MAX_JSON_ERRORS {
                 self.errors.push((line, message));
             }
@@ -680,7 +670,18 @@ fn add_op(batch: Batch, id: String, op: Op) -> Batch {
     }
 }
 
+/// Adds a line's operation at its `ts`: a `ts` equal to the previous line's in the batch
+/// (`previous`) shares that operation's time, any other is the operation's own.
+fn add_timed(batch: Batch, previous: Option<u64>, ts: Option<u64>, id: String, op: Op) -> Batch {
+    let batch = add_op(batch, id, op);
+    match ts {
+        Some(ts) if previous != Some(ts) => batch.timed(ts),
+        _ => batch,
+    }
+}
+
 fn batch_of<'a>(entries: impl Iterator<Item = &'a Entry>) -> Batch {
+    let mut previous = None;
     entries.fold(Batch::new(), |batch, e| {
         let op = match &e.op {
             Op::Put { kind, body } => Op::Put {
@@ -692,7 +693,9 @@ fn batch_of<'a>(entries: impl Iterator<Item = &'a Entry>) -> Batch {
             },
             Op::Delete => Op::Delete,
         };
-        add_op(batch, e.id.clone(), op)
+        let batch = add_timed(batch, previous, e.ts, e.id.clone(), op);
+        previous = e.ts;
+        batch
     })
 }
 
@@ -715,17 +718,16 @@ fn is_fatal(e: &Error) -> bool {
     )
 }
 
-/// Input errors of the batch as a whole (its time), not of one of its lines.
-fn is_batch_wide(e: &Error) -> bool {
-    matches!(
-        e,
-        Error::TimeNotLater { .. } | Error::TimeTooFarAhead { .. }
-    )
-}
-
-/// An error as a bad line's message, with times in RFC 3339.
-fn describe(e: &Error) -> String {
+/// An error as a bad line's message, with times in RFC 3339. `previous` is the `ts` of the
+/// line before it in its batch, if any: a time not later than that one is not later than the
+/// previous line's rather than the store's.
+fn describe(e: &Error, previous: Option<u64>) -> String {
     match e {
+        Error::TimeNotLater { requested, last } if previous == Some(*last) => format!(
+            "ts {} is not later than the previous line's ts {}",
+            format_micros(*requested),
+            format_micros(*last)
+        ),
         Error::TimeNotLater { requested, last } => format!(
             "ts {} is not later than the store's last update time {}",
             format_micros(*requested),

@@ -122,7 +122,7 @@ struct Failure {
 
 impl From<strata::Error> for Failure {
     fn from(e: strata::Error) -> Self {
-        let code = match e {
+        let code = match e.reason() {
             strata::Error::NotFound { .. } | strata::Error::UnknownCollection { .. } => 3,
             strata::Error::Conflict { .. } => 4,
             strata::Error::Locked { .. } => 5,
@@ -141,7 +141,7 @@ impl From<strata::Error> for Failure {
             | strata::Error::DestinationNotEmpty { .. }
             | strata::Error::InvalidCollectionName { .. } => 2,
 
-            strata::Error::Query(ref q)
+            strata::Error::Query(q)
                 if !matches!(
                     q,
                     strata::QueryError::Index { .. } | strata::QueryError::IndexerStopped { .. }

@@ -1032,7 +1032,7 @@ impl Model {
 }
 
 fn error_matches(error: &Error, expected: &Expected) -> bool {
-    match (error, expected) {
+    match (error.reason(), expected) {
         (Error::InvalidId { .. }, Expected::InvalidId)
         | (Error::InvalidKind { .. }, Expected::InvalidKind) => true,
         (Error::InvalidBody { .. }, Expected::Body(p)) => p.contains(&BodyProblem::NotObject),

@@ -1296,6 +1296,7 @@ mod tests {
                 body: br#"{"n": 1}"#.to_vec(),
             },
             expires_at: None,
+            time: None,
         };
         for id in ["/a", "/b", "/c"] {
             engine.commit(vec![put(id)], None).unwrap();

@@ -262,8 +262,11 @@ impl Engine {
     }
 
     /// Appends `ops` as one atomic batch and returns the new versions, once they are as durable
-    /// as the durability mode promises. `time` asks for an explicit update time, which must be
-    /// later than every time in the store.
+    /// as the durability mode promises. `time` asks for an explicit update time of the batch,
+    /// which must be later than every time in the store; an operation may carry its own time
+    /// ([`WriteOp::time`]), later than the previous operation's, and one without shares the
+    /// previous operation's (the first: the batch's time, or the clock). An error that one
+    /// operation caused is [`Error::Op`], naming it; nothing of the batch is written then.
     pub fn commit(&self, ops: Vec<WriteOp>, time: Option<u64>) -> Result<Vec<VersionMeta>> {
         if self.shared.poisoned.load(Ordering::Acquire) {
             return Err(Error::Poisoned);
@@ -424,6 +427,7 @@ impl Engine {
                     expect: Expect::Version(meta.version),
                     action: Action::Expire,
                     expires_at: None,
+                    time: None,
                 });
             }
         }
@@ -444,14 +448,15 @@ impl Engine {
                 expect: op.expect,
                 action: Action::Expire,
                 expires_at: None,
+                time: None,
             })
             .collect();
-        match self.commit(ops, None) {
+        match self.commit(ops, None).map_err(Error::into_reason) {
             Ok(metas) => Ok(metas),
             Err(Error::Conflict { .. }) => {
                 let mut written = Vec::new();
                 for op in singles {
-                    match self.commit(vec![op], None) {
+                    match self.commit(vec![op], None).map_err(Error::into_reason) {
                         Ok(metas) => written.extend(metas),
                         Err(Error::Conflict { .. } | Error::NotFound { .. }) => {}
                         Err(e) => {

@@ -63,12 +63,15 @@ pub enum Error {
         /// The missing document.
         id: String,
     },
-    /// A batch asked for an update time not later than the store's last one.
-    #[error("update time {requested} us is not later than the store's last update time {last} us")]
+    /// A batch or operation asked for an update time not later than the one before it: the
+    /// store's last one, or the previous operation's in the same batch.
+    #[error(
+        "update time {requested} us is not later than the last update time before it, {last} us"
+    )]
     TimeNotLater {
         /// The time asked for.
         requested: u64,
-        /// The newest time in the store.
+        /// The time it must be later than.
         last: u64,
     },
     /// A batch asked for an update time too far ahead of the clock
@@ -107,6 +110,18 @@ pub enum Error {
         /// Bytes free.
         available: u64,
     },
+    /// One operation of a batch failed (a condition, a missing document, its time, a callback,
+    /// a size limit); nothing of the batch was written. `source` says why.
+    #[error("operation {index} of the batch (counting from 0), on {id}: {source}")]
+    Op {
+        /// The operation's position in the batch, from 0.
+        index: usize,
+        /// The operation's document.
+        id: String,
+        /// Why it failed.
+        #[source]
+        source: Box<Error>,
+    },
     /// A read of the past needs versions that retention dropped (DESIGN §2).
     #[error("{} before {oldest_complete} us was dropped by retention; history is complete from {oldest_complete} us on", .id.as_deref().map(|i| format!("history of {i}")).unwrap_or_else(|| "history".to_owned()))]
     HistoryTrimmed {
@@ -125,6 +140,30 @@ fn fmt_version(v: Option<u64>) -> String {
 }
 
 impl Error {
+    /// The error itself, or for [`Error::Op`] what made the operation fail.
+    pub fn reason(&self) -> &Error {
+        match self {
+            Error::Op { source, .. } => source.reason(),
+            other => other,
+        }
+    }
+
+    /// [`Error::reason`] by value.
+    pub fn into_reason(self) -> Error {
+        match self {
+            Error::Op { source, .. } => source.into_reason(),
+            other => other,
+        }
+    }
+
+    pub(crate) fn op(index: usize, id: &str, source: Error) -> Self {
+        Error::Op {
+            index,
+            id: id.to_owned(),
+            source: Box::new(source),
+        }
+    }
+
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
         Error::Io {
             op,

@@ -14,6 +14,7 @@
 //!     expect: Expect::Absent,
 //!     action: Action::Put { kind: "user".into(), body: br#"{"name":"Ada"}"#.to_vec() },
 //!     expires_at: None,
+//!     time: None,
 //! };
 //! let metas = engine.commit(vec![put], None)?;
 //! assert_eq!((metas[0].version, metas[0].seq), (0, 1));

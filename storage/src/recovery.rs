@@ -10,6 +10,7 @@ use crate::compact::{self, Horizon};
 use crate::engine::{SegmentReader, State};
 use crate::error::{CorruptionKind, Error, Result};
 use crate::index::{SeqEntry, VersionIndex, OPEN_END};
+use crate::log::frame;
 use crate::log::record::Record;
 use crate::log::segment::{self, ScanItem, Scanner, SegmentHeader, SEGMENT_HEADER_LEN};
 use crate::types::OpenStats;
@@ -430,10 +431,31 @@ fn check_header(
 
 /// Cuts the log in `dir` after the last version written at or before `time` (a point-in-time
 /// restore): later segments are removed and the segment holding that version is truncated
-/// after it. Returns the newest seq kept. Refuses with [`Error::HistoryTrimmed`] a time before
+/// after it. Operations of one batch may carry increasing times (FORMAT.md §5), so the cut may
+/// fall inside a batch: its last kept record then gets `BATCH_END` (rewritten in place, as
+/// compaction does), so the kept part opens as a whole batch. Returns the newest seq kept. Refuses with [`Error::HistoryTrimmed`] a time before
 /// the log's horizon, where the cut log would miss versions compaction dropped.
 pub fn cut_log_after(dir: &Path, time: u64) -> Result<u64> {
     cut_log_after_on(&crate::backend::OsBackend, dir, time)
+}
+
+/// Sets `BATCH_END` on the record in the frame at `offset` (of `len` bytes) of `file`, unless
+/// it has it already.
+fn end_batch_at(file: &dyn BackendFile, path: &Path, offset: u64, len: u32) -> Result<()> {
+    let mut bytes = vec![0u8; len as usize];
+    file.read_exact_at(&mut bytes, offset)
+        .map_err(|e| Error::io("read segment", path.to_owned(), e))?;
+    let corrupt = |kind| Error::corruption(path.to_owned(), offset, kind);
+    let (payload, _) = frame::decode(&bytes).map_err(corrupt)?;
+    let mut record = Record::decode(payload).map_err(corrupt)?;
+    if record.batch_end {
+        return Ok(());
+    }
+    record.batch_end = true;
+    let mut out = Vec::with_capacity(bytes.len());
+    frame::encode_with(&mut out, record.encoded_len(), |o| record.encode(o));
+    file.write_all_at(&out, offset)
+        .map_err(|e| Error::io("write segment", path.to_owned(), e))
 }
 
 /// [`cut_log_after`] on any [`Backend`] (a restore into the simulated one of crash tests).
@@ -494,6 +516,9 @@ pub fn cut_log_after_locked(
         let file = backend
             .open(&path, false)
             .map_err(|e| Error::io("open segment", path.clone(), e))?;
+        if let Some((_, _, offset, len)) = kept {
+            end_batch_at(file.as_ref(), &path, u64::from(offset), len)?;
+        }
         file.set_len(end)
             .and_then(|()| file.sync())
             .map_err(|e| Error::io("truncate segment", path, e))?;

@@ -68,6 +68,11 @@ pub struct WriteOp {
     pub action: Action,
     /// When the new version expires (microseconds since the epoch).
     pub expires_at: Option<u64>,
+    /// This operation's own update time (microseconds since the epoch), for imports of history
+    /// and replicas: later than the previous operation's time (or, for the first operation, the
+    /// store's last time). `None`: the previous operation's time, or for the first operation
+    /// the batch's time (FORMAT.md §5).
+    pub time: Option<u64>,
 }
 
 /// What the store knows of one version, without its body.

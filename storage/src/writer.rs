@@ -241,6 +241,14 @@ fn now_micros() -> u64 {
         .map_or(0, |d| d.as_micros() as u64)
 }
 
+fn not_found(index: usize, id: String) -> Error {
+    Error::Op {
+        index,
+        id: id.clone(),
+        source: Box::new(Error::NotFound { id }),
+    }
+}
+
 fn io_error_copy(e: &Error) -> Error {
     match e {
         Error::Io { op, path, source } => Error::Io {
@@ -500,48 +508,79 @@ impl Writer {
         time: Option<u64>,
         overlay: &mut HashMap<String, DocState>,
     ) -> Result<Vec<NewRecord>> {
-        let time = match time {
+        // A time far ahead of the clock is almost always a unit mistake (nanoseconds for
+        // microseconds); accepting it would stamp every later write in the far future.
+        let limit = now_micros().saturating_add(micros_of(self.shared.options.max_time_ahead));
+        let batch_time = match time {
             Some(t) if t <= self.last_time => {
                 return Err(Error::TimeNotLater {
                     requested: t,
                     last: self.last_time,
                 })
             }
-            Some(t) => {
-                // A time far ahead of the clock is almost always a unit mistake (nanoseconds for
-                // microseconds); accepting it would stamp every later write in the far future.
-                let limit =
-                    now_micros().saturating_add(micros_of(self.shared.options.max_time_ahead));
-                if t > limit {
-                    return Err(Error::TimeTooFarAhead {
-                        requested: t,
-                        limit,
-                    });
-                }
-                t
+            Some(t) if t > limit => {
+                return Err(Error::TimeTooFarAhead {
+                    requested: t,
+                    limit,
+                })
             }
-            // Every batch gets its own moment, so `AsOf(t)` of a batch's time sees exactly that batch.
-            // After a batch at `u64::MAX` (explicit, or read from the log) there is no later one.
-            None => match self.last_time.checked_add(1) {
-                Some(next) => now_micros().max(next),
-                None => {
-                    return Err(Error::TimeNotLater {
-                        requested: now_micros(),
-                        last: self.last_time,
-                    })
-                }
-            },
+            Some(t) => Some(t),
+            None => None,
         };
+        // The time of the operation before the current one (FORMAT.md §5): an operation without
+        // a time of its own shares it, one with its own must be later.
+        let mut previous: Option<u64> = None;
         let mut local: HashMap<String, DocState> = HashMap::with_capacity(ops.len());
         let mut records = Vec::with_capacity(ops.len());
         let mut bytes = 0usize;
         for (i, op) in ops.into_iter().enumerate() {
             if op.id.is_empty() || op.id.len() > MAX_ID_LEN {
-                return Err(Error::TooLarge(format!(
+                let error = Error::TooLarge(format!(
                     "id of {} bytes is outside 1..={MAX_ID_LEN}",
                     op.id.len()
-                )));
+                ));
+                return Err(Error::op(i, &op.id, error));
             }
+            let time = match (op.time, previous) {
+                (Some(t), _) => {
+                    let last = previous.unwrap_or(self.last_time);
+                    if t <= last {
+                        return Err(Error::op(
+                            i,
+                            &op.id,
+                            Error::TimeNotLater { requested: t, last },
+                        ));
+                    }
+                    if t > limit {
+                        return Err(Error::op(
+                            i,
+                            &op.id,
+                            Error::TimeTooFarAhead {
+                                requested: t,
+                                limit,
+                            },
+                        ));
+                    }
+                    t
+                }
+                (None, Some(p)) => p,
+                (None, None) => match batch_time {
+                    Some(t) => t,
+                    // Every batch gets its own moment, so `AsOf(t)` of a batch's time sees exactly
+                    // that batch. After a batch at `u64::MAX` (explicit, or read from the log)
+                    // there is no later one.
+                    None => match self.last_time.checked_add(1) {
+                        Some(next) => now_micros().max(next),
+                        None => {
+                            return Err(Error::TimeNotLater {
+                                requested: now_micros(),
+                                last: self.last_time,
+                            })
+                        }
+                    },
+                },
+            };
+            previous = Some(time);
             let current = match local.get(&op.id).or_else(|| overlay.get(&op.id)) {
                 Some(state) => Some(state.clone()),
                 None => self.load(&op.id)?,
@@ -562,32 +601,35 @@ impl Writer {
                 (_, Expect::Absent) => live.is_none(),
             };
             if !matches {
-                return Err(Error::Conflict {
-                    id: op.id,
+                let conflict = Error::Conflict {
+                    id: op.id.clone(),
                     expected: match op.expect {
                         Expect::Version(v) => Some(v),
                         _ => None,
                     },
                     actual: live.map(|c| c.version),
-                });
+                };
+                return Err(Error::op(i, &op.id, conflict));
             }
             let version = match &current {
                 None => 0,
                 // Only a log written elsewhere can hold a version this high.
                 Some(c) => c.version.checked_add(1).ok_or_else(|| {
-                    Error::TooLarge(format!(
+                    let error = Error::TooLarge(format!(
                         "document {} has no version after {}",
                         op.id, c.version
-                    ))
+                    ));
+                    Error::op(i, &op.id, error)
                 })?,
             };
             let state = match op.action {
                 Action::Put { kind, body } => {
                     if kind.len() > MAX_KIND_LEN {
-                        return Err(Error::TooLarge(format!(
+                        let error = Error::TooLarge(format!(
                             "kind of {} bytes is over {MAX_KIND_LEN}",
                             kind.len()
-                        )));
+                        ));
+                        return Err(Error::op(i, &op.id, error));
                     }
                     let kind = match &self.last_kind {
                         Some(last) if **last == *kind => Arc::clone(last),
@@ -601,7 +643,7 @@ impl Writer {
                 }
                 Action::Update(update) => {
                     let Some(live) = live else {
-                        return Err(Error::NotFound { id: op.id });
+                        return Err(not_found(i, op.id));
                     };
                     let newest = self.resolve(&live.content)?;
                     // A panicking callback rejects its batch; it must not take the store down.
@@ -609,9 +651,12 @@ impl Writer {
                         update(&newest.body)
                     }))
                     .unwrap_or_else(|_| Err("the update callback panicked".into()));
-                    let body = outcome.map_err(|source| Error::Rejected {
-                        id: op.id.clone(),
-                        source,
+                    let body = outcome.map_err(|source| {
+                        let rejected = Error::Rejected {
+                            id: op.id.clone(),
+                            source,
+                        };
+                        Error::op(i, &op.id, rejected)
                     })?;
                     (
                         false,
@@ -622,7 +667,7 @@ impl Writer {
                 }
                 Action::Delete => {
                     let Some(live) = live else {
-                        return Err(Error::NotFound { id: op.id });
+                        return Err(not_found(i, op.id));
                     };
                     let newest = self.resolve(&live.content)?;
                     (true, newest.kind, None, Arc::new(Vec::new()))
@@ -630,7 +675,7 @@ impl Writer {
                 Action::Expire => {
                     // `matches` checked the expired version is the newest.
                     let Some(expired) = &current else {
-                        return Err(Error::NotFound { id: op.id });
+                        return Err(not_found(i, op.id));
                     };
                     let newest = self.resolve(&expired.content)?;
                     (true, newest.kind, None, Arc::new(Vec::new()))
@@ -671,7 +716,9 @@ impl Writer {
             );
         }
         self.last_seq += records.len() as u64;
-        self.last_time = time;
+        if let Some(last) = previous {
+            self.last_time = last;
+        }
         if overlay.is_empty() {
             *overlay = local;
         } else {

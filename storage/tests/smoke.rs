@@ -15,6 +15,7 @@ fn put(id: &str, body: &str) -> WriteOp {
             body: body.as_bytes().to_vec(),
         },
         expires_at: None,
+        time: None,
     }
 }
 
@@ -58,9 +59,14 @@ fn conflicts_write_nothing() {
     let mut op = put("/b", "{}");
     op.expect = Expect::Version(3);
     let err = engine.commit(vec![put("/c", "{}"), op], None).unwrap_err();
+    // The error names the operation that failed (its index and id) and why.
+    assert!(
+        matches!(&err, Error::Op { index: 1, id, .. } if id == "/b"),
+        "{err}"
+    );
     assert!(
         matches!(
-            err,
+            err.reason(),
             Error::Conflict {
                 expected: Some(3),
                 actual: None,
@@ -195,10 +201,77 @@ fn a_panicking_update_rejects_its_batch_only() {
         expect: Expect::Any,
         action: Action::Update(Box::new(|_| panic!("callback bug"))),
         expires_at: None,
+        time: None,
     };
     let err = engine.commit(vec![op], None).unwrap_err();
-    assert!(matches!(err, Error::Rejected { .. }), "{err}");
+    assert!(matches!(err.reason(), Error::Rejected { .. }), "{err}");
     assert!(!engine.is_poisoned());
     engine.commit(vec![put("/b", "{}")], None).unwrap();
     assert_eq!(engine.last_seq(), 2);
+}
+
+// Regression: a batch had one update time, so a replica or an import applying versions with
+// their own times needed one commit (and one sync) per version.
+#[test]
+fn operations_of_one_batch_carry_their_own_increasing_times() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = |id: &str, body: &str, time: Option<u64>| WriteOp {
+        time,
+        ..put(id, body)
+    };
+    {
+        let (engine, _) = Engine::open(dir.path(), EngineOptions::default()).unwrap();
+        let base = engine.commit(vec![put("/a", "{}")], None).unwrap()[0].time + 100;
+        let metas = engine
+            .commit(
+                vec![
+                    at("/a", r#"{"v":1}"#, Some(base)),
+                    at("/b", r#"{"v":1}"#, None),
+                    at("/a", r#"{"v":2}"#, Some(base + 10)),
+                ],
+                None,
+            )
+            .unwrap();
+        let times: Vec<u64> = metas.iter().map(|m| m.time).collect();
+        assert_eq!(times, [base, base, base + 10], "/b shares /a's time");
+        // Not later than the previous operation's: refused, naming it; nothing written.
+        let err = engine
+            .commit(
+                vec![
+                    at("/c", "{}", Some(base + 20)),
+                    at("/c", "{}", Some(base + 20)),
+                ],
+                None,
+            )
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::Op { index: 1, id, .. } if id == "/c"),
+            "{err}"
+        );
+        assert!(
+            matches!(
+                err.reason(),
+                Error::TimeNotLater { requested, last } if *requested == base + 20 && *last == base + 20
+            ),
+            "{err}"
+        );
+        assert_eq!(engine.last_seq(), 4);
+    }
+    let (engine, _) = Engine::open(dir.path(), EngineOptions::default()).unwrap();
+    let body_at = |time: u64| {
+        engine
+            .get("/a", Selector::AtTime(time))
+            .unwrap()
+            .map(|v| String::from_utf8(v.body).unwrap())
+    };
+    let base = engine
+        .get("/b", Selector::Newest)
+        .unwrap()
+        .unwrap()
+        .meta
+        .time;
+    assert_eq!(body_at(base - 1).as_deref(), Some("{}"));
+    assert_eq!(body_at(base + 9).as_deref(), Some(r#"{"v":1}"#));
+    assert_eq!(body_at(base + 10).as_deref(), Some(r#"{"v":2}"#));
+    assert_eq!(engine.last_time(), base + 10, "the last operation's time");
 }

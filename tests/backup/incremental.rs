@@ -14,7 +14,10 @@ use crate::{assert_restored, files_under, manifest_paths, now_micros, open, opti
 /// Writes `batches` random batches of writer 1 (failures for absent documents are skipped).
 fn write(store: &Store, rng: &mut SmallRng, steps: std::ops::Range<u64>) {
     for step in steps {
-        match store.write(random_batch(rng, 1, step)) {
+        match store
+            .write(random_batch(rng, 1, step))
+            .map_err(Error::into_reason)
+        {
             Ok(_) | Err(Error::NotFound { .. }) => {}
             Err(e) => panic!("step {step}: {e}"),
         }

@@ -52,7 +52,10 @@ fn writer(store: &Store, w: u64, stop: &AtomicBool, warm: mpsc::Sender<()>) {
         if stop.load(Ordering::Acquire) {
             return;
         }
-        match store.write(random_batch(&mut rng, w, step)) {
+        match store
+            .write(random_batch(&mut rng, w, step))
+            .map_err(Error::into_reason)
+        {
             Ok(_) | Err(Error::NotFound { .. }) => {}
             Err(e) => panic!("writer {w} at step {step}: {e}"),
         }

@@ -152,3 +152,48 @@ fn restores_to_points_in_time_give_the_store_as_it_was_then() {
         }
     }
 }
+
+// Regression: with per-operation times a batch spans several times, and a restore to a time
+// inside it cut the log in the middle of the batch without a `BATCH_END`: the next open threw
+// away the batch's versions at or before the time, so the restore was not the store as of it.
+#[test]
+fn a_restore_to_a_time_inside_a_batch_with_per_operation_times_keeps_its_earlier_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("db"), options());
+    let base = now_micros();
+    // Three batches of five versions, each version 100 us after the previous one.
+    let at = |b: u64, i: u64| base + STEP * b + 100 * i;
+    for b in 1..=3 {
+        let batch = (0..5).fold(Batch::new(), |batch, i| {
+            batch
+                .put(format!("/w1/d{i:02}"), "event", event(1, b * 10 + i, i, 0))
+                .timed(at(b, i))
+        });
+        store.write(batch).unwrap();
+    }
+    store.wait_for_index().unwrap();
+    let backup = dir.path().join("backup");
+    store.backup(&backup).unwrap();
+    let ids = timed_ids();
+    for (k, (i, t)) in [(2, at(2, 2)), (3, at(2, 3) - 1), (1, at(3, 0))]
+        .into_iter()
+        .enumerate()
+    {
+        let dest = dir.path().join(format!("inside{k}"));
+        let restore = Store::restore(&backup, &dest, RestoreOptions::default().at(t)).unwrap();
+        let seq = seq_at_time(&store, &ids, t);
+        assert_eq!(restore.last_seq, seq, "as of {t}: {restore:?}");
+        let restored = open(&dest, options());
+        let past: Vec<u64> = [at(1, 4), at(2, i)]
+            .into_iter()
+            .filter(|&p| p <= t)
+            .collect();
+        assert_restored(&store, &restored, &ids, seq, t, &past);
+        drop(restored);
+        // It reopens as a whole store and takes new writes after the cut.
+        let reopened = open(&dest, options());
+        assert_eq!(reopened.last_seq(), seq);
+        let new = reopened.put("/w1/later", "event", json!({})).unwrap();
+        assert_eq!(new.seq, seq + 1);
+    }
+}

@@ -95,6 +95,18 @@ pub fn to_batch(ops: &[Op]) -> Batch {
     })
 }
 
+/// The facade batch of scripted operations, operation `i` at time `base + 1000 i`.
+pub fn timed_batch(ops: &[Op], base: u64) -> Batch {
+    ops.iter().zip(0u64..).fold(Batch::new(), |batch, (op, i)| {
+        let batch = match op {
+            Op::Put { id, kind, body } => batch.put(id.as_str(), kind.as_str(), body.clone()),
+            Op::Patch { id, patch } => batch.patch(id.as_str(), patch.clone()),
+            Op::Delete { id } => batch.delete(id.as_str()),
+        };
+        batch.timed(base + 1000 * i)
+    })
+}
+
 /// RFC 7386, written independently of the store's own implementation.
 pub fn merge_patch(target: &mut Value, patch: &Value) {
     let Value::Object(patch) = patch else {
@@ -201,6 +213,8 @@ pub struct Model {
     batches: Vec<Vec<Expected>>,
     /// Every id any batch touched, so checks also look at documents a prefix lacks.
     ids: BTreeSet<String>,
+    /// The newest update time acknowledged.
+    last_time: u64,
 }
 
 impl Model {
@@ -214,6 +228,12 @@ impl Model {
         Model {
             batches: self.batches[..n].to_vec(),
             ids: self.ids.clone(),
+            last_time: self.batches[..n]
+                .iter()
+                .flatten()
+                .map(|v| v.time)
+                .max()
+                .unwrap_or(0),
         }
     }
 
@@ -285,15 +305,26 @@ impl Model {
                 "acknowledged meta disagrees with the model"
             );
             self.ids.insert(expected.id.clone());
+            self.last_time = self.last_time.max(expected.time);
             newest.insert(expected.id.clone(), expected.clone());
             batch.push(expected);
         }
         self.batches.push(batch);
     }
 
-    /// Runs `ops` as one batch on `store` and records the acknowledged result.
+    /// Runs `ops` as one batch on `store` and records the acknowledged result. Every other
+    /// batch of several operations gives each operation its own increasing time (an import of
+    /// history), so crashes and recovery meet batches whose versions have different times.
     pub fn commit(&mut self, store: &Store, ops: &[Op]) -> strata::Result<Vec<Meta>> {
-        let metas = store.write(to_batch(ops))?;
+        let mut batch = to_batch(ops);
+        if ops.len() > 1 && self.len() % 2 == 1 {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_micros() as u64);
+            let base = now.max(self.last_time) + 1;
+            batch = timed_batch(ops, base);
+        }
+        let metas = store.write(batch)?;
         self.apply(ops, &metas);
         Ok(metas)
     }
@@ -348,6 +379,22 @@ impl Model {
                 .get(id)
                 .unwrap_or_else(|e| panic!("{ctx}: get {id}: {e}"))
                 .map(|d| Expected::of(&d));
+            // As of each version's time, the newest version at or before it (the last of
+            // several sharing one time), unless that is a tombstone: per-operation times inside
+            // a batch must read back after recovery exactly as separate batches would.
+            for v in &want {
+                let at = store
+                    .get_at(id, v.time)
+                    .unwrap_or_else(|e| panic!("{ctx}: get_at {id} {}: {e}", v.time))
+                    .map(|d| Expected::of(&d));
+                let then = want
+                    .iter()
+                    .rev()
+                    .find(|w| w.time <= v.time)
+                    .filter(|w| !w.deleted)
+                    .cloned();
+                assert_eq!(at, then, "{ctx}: {id} as of {}", v.time);
+            }
             let want = want.last().filter(|v| !v.deleted).cloned();
             assert_eq!(current, want, "{ctx}: current version of {id}");
             if want.is_some() {

@@ -458,10 +458,11 @@ fn user_writes_to_the_system_namespace_are_rejected() {
         .define_collection("a", &rust(), CollectionOptions::default())
         .unwrap();
     let last = store.last_seq();
-    let invalid_id = |r: Result<Vec<strata::Meta>, Error>, what: &str| match r {
-        Err(Error::InvalidId { .. }) => {}
-        other => panic!("{what}: {other:?}"),
-    };
+    let invalid_id =
+        |r: Result<Vec<strata::Meta>, Error>, what: &str| match r.map_err(Error::into_reason) {
+            Err(Error::InvalidId { .. }) => {}
+            other => panic!("{what}: {other:?}"),
+        };
     let put = |id: &str, kind: &str| store.write(Batch::new().put(id, kind, json!({})));
     invalid_id(put("/_strata/x", "thing"), "put /_strata/x");
     invalid_id(

@@ -220,7 +220,7 @@ fn concurrent_writers_events_in_seq_order_equal_brute_force() {
                             if other != id {
                                 batch = batch.put(other, "job", json!({"state": "queued"}));
                             }
-                            store.write(batch).map(drop)
+                            store.write(batch).map(drop).map_err(Error::into_reason)
                         }
                     };
                     match r {

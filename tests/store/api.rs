@@ -33,7 +33,9 @@ fn rejected<T: Debug>(store: &Store, before: u64, result: Result<T, Error>) -> E
         before,
         "a rejected write wrote something: {err}"
     );
-    err
+    // A batch's error names its operation (`tests/store/batch_times.rs` checks that); these
+    // tests are about the reason.
+    err.into_reason()
 }
 
 /// `{"x": {"x": ... {}}}` with `levels` objects in all.

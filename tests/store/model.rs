@@ -96,7 +96,7 @@ enum Rejection {
 }
 
 fn rejection(e: Error) -> Rejection {
-    match e {
+    match e.into_reason() {
         Error::Conflict {
             id,
             expected,

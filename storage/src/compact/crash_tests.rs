@@ -49,6 +49,7 @@ fn put(engine: &Engine, id: &str, kind: &str, body: Vec<u8>) -> crate::VersionMe
             body,
         },
         expires_at: None,
+        time: None,
     };
     engine.commit(vec![op], None).unwrap().remove(0)
 }
@@ -75,6 +76,7 @@ fn write_history(engine: &Engine) -> Model {
                             body: body.clone(),
                         },
                         expires_at: None,
+                        time: None,
                     },
                     WriteOp {
                         id: format!("/once/{v}"),
@@ -84,6 +86,7 @@ fn write_history(engine: &Engine) -> Model {
                             body: b"{}".to_vec(),
                         },
                         expires_at: None,
+                        time: None,
                     },
                 ];
                 let metas = engine.commit(ops, None).unwrap();
