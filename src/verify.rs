@@ -134,8 +134,9 @@ impl Store {
         crate::backup::refuse_unfinished_restore(backend, path)?;
         let log = storage::verify_log_with(backend, &path.join(LOG_DIR), progress).map_err(
             |e| match e {
-                storage::Error::Locked { .. } => crate::Error::Locked {
+                storage::Error::Locked { holder, .. } => crate::Error::Locked {
                     path: path.to_path_buf(),
+                    holder,
                 },
                 e => e.into(),
             },

@@ -27,6 +27,7 @@ pub mod backend;
 mod compact;
 mod engine;
 mod error;
+mod follow;
 #[doc(hidden)]
 pub mod fuzzing;
 mod index;
