@@ -129,6 +129,12 @@ impl Store {
     /// ```
     pub fn open_read_only(path: impl AsRef<Path>, options: Options) -> Result<Store> {
         let path = path.as_ref();
+        if !path.join(LOG_DIR).is_dir() {
+            return Err(Error::InvalidOption(format!(
+                "{} holds no store to open read-only (a read-only open creates nothing)",
+                path.display()
+            )));
+        }
         let index = query::IndexLocation::Dir(path.join(INDEX_DIR));
         Self::open_inner(Arc::new(OsBackend), path, options, index, true)
     }
