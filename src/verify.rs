@@ -82,7 +82,8 @@ impl Store {
     /// the order of seqs and times, the version chains, and (when the log is sound) that the
     /// index holds exactly the versions of the log up to its last commit. Problems are
     /// reported (with file and offset), not repaired; the report is an error only when the
-    /// check itself cannot run (the store is open elsewhere, an IO error). To check the index,
+    /// check itself cannot run (the store is open elsewhere, an IO error). A store open in
+    /// another process is [`crate::Error::Locked`]: [`Store::verify_live`] checks it read-only. To check the index,
     /// a sound store is opened, which (like any open) cuts an unfinished batch a crash left.
     ///
     /// ```

@@ -782,7 +782,9 @@ impl Index {
     fn refuse_read_only(&self, op: &str) -> Result<()> {
         if self.shared.read_only {
             return Err(Error::Index {
-                message: format!("{op} needs the process that writes the store (this open is read-only)"),
+                message: format!(
+                    "{op} needs the process that writes the store (this open is read-only)"
+                ),
             });
         }
         Ok(())

@@ -168,9 +168,7 @@ fn load_once(backend: &dyn Backend, dir: &Path) -> Result<Loaded> {
 
 /// The bytes of `file` from `from` to its end, and its length.
 fn read_from(file: &dyn BackendFile, path: &Path, from: u64) -> Result<(Vec<u8>, u64)> {
-    let len = file
-        .len()
-        .map_err(|e| Error::io("stat segment", path, e))?;
+    let len = file.len().map_err(|e| Error::io("stat segment", path, e))?;
     let size = usize::try_from(len.saturating_sub(from))
         .map_err(|_| Error::corruption(path, from, CorruptionKind::BadLength(len)))?;
     let mut bytes = vec![0u8; size];
@@ -190,13 +188,13 @@ fn read_from(file: &dyn BackendFile, path: &Path, from: u64) -> Result<(Vec<u8>,
 fn scan(
     replay: &mut Replay,
     number: u64,
-    path: &PathBuf,
+    path: &Path,
     bytes: &[u8],
     base: u64,
     sealed: bool,
 ) -> Result<u64> {
     let n32 = number32(path, number)?;
-    let corrupt = |offset, kind| Error::corruption(path.clone(), offset, kind);
+    let corrupt = |offset, kind| Error::corruption(path, offset, kind);
     let mut start = 0;
     if base == 0 {
         match check_header(bytes, number, replay) {

@@ -7,9 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde_json::json;
-use strata::{
-    parse_query, Batch, Error, Options, QuerySpec, Retention, Snapshot, Store,
-};
+use strata::{parse_query, Batch, Error, Options, QuerySpec, Retention, Snapshot, Store};
 
 /// Every file under `dir` (recursively) with its bytes.
 fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
@@ -61,7 +59,9 @@ fn a_read_only_open_of_a_torn_tail_changes_no_byte() {
     {
         let store = Store::open(dir.path(), Options::default()).unwrap();
         for n in 0..5 {
-            store.put(&format!("/t/{n}"), "doc", json!({"n": n})).unwrap();
+            store
+                .put(&format!("/t/{n}"), "doc", json!({"n": n}))
+                .unwrap();
         }
         store.wait_for_index().unwrap();
         store.put("/t/late", "doc", json!({"n": 99})).unwrap();
@@ -81,7 +81,11 @@ fn a_read_only_open_of_a_torn_tail_changes_no_byte() {
     assert_eq!(ids(&reader, "n:>=3", Snapshot::Current).len(), 3);
     assert!(!reader.refresh().unwrap(), "nothing new was written");
     drop(reader);
-    assert_eq!(files(dir.path()), before, "a read-only open changed the directory");
+    assert_eq!(
+        files(dir.path()),
+        before,
+        "a read-only open changed the directory"
+    );
 
     // The writer's own open still cuts the torn tail, as before.
     let owner = Store::open(dir.path(), Options::default()).unwrap();
@@ -103,7 +107,11 @@ fn a_read_only_store_sees_new_batches_after_refresh() {
     // Many batches, across several new segments (4 KiB each), and an index commit.
     for n in 0..200 {
         owner
-            .put(&format!("/many/{n}"), "doc", json!({"n": n, "pad": "x".repeat(100)}))
+            .put(
+                &format!("/many/{n}"),
+                "doc",
+                json!({"n": n, "pad": "x".repeat(100)}),
+            )
             .unwrap();
     }
     owner.wait_for_index().unwrap();
@@ -121,8 +129,8 @@ fn a_read_only_store_sees_new_batches_after_refresh() {
         Snapshot::AllVersions,
     ] {
         assert_eq!(
-            ids(&reader, "n:<=150", snapshot.clone()),
-            ids(&owner, "n:<=150", snapshot.clone()),
+            ids(&reader, "n:<=150", snapshot),
+            ids(&owner, "n:<=150", snapshot),
             "{snapshot:?}"
         );
     }
@@ -152,7 +160,9 @@ fn writes_on_a_read_only_store_are_a_typed_error() {
     read_only(reader.patch("/a", json!({"n": 2})).map(drop), "patch");
     read_only(reader.delete("/a").map(drop), "delete");
     read_only(
-        reader.write(Batch::new().put("/c", "doc", json!({}))).map(drop),
+        reader
+            .write(Batch::new().put("/c", "doc", json!({})))
+            .map(drop),
         "write",
     );
     read_only(reader.compact().map(drop), "compact");
@@ -160,7 +170,11 @@ fn writes_on_a_read_only_store_are_a_typed_error() {
     read_only(reader.rebuild_index(), "rebuild_index");
     read_only(
         reader
-            .define_collection("c", &QuerySpec::new(parse_query("n:1").unwrap()), Default::default())
+            .define_collection(
+                "c",
+                &QuerySpec::new(parse_query("n:1").unwrap()),
+                Default::default(),
+            )
             .map(drop),
         "define_collection",
     );
@@ -197,6 +211,9 @@ fn a_second_writer_is_told_which_process_holds_the_lock() {
     // `Locked` said only "another open store": it names the holder's process, as the holder
     // recorded itself in the lock file.
     let dir = tempfile::tempdir().unwrap();
+    drop(Store::open(dir.path(), Options::default()).unwrap());
+    // What a dead holder left in the lock file does not matter: only the lock decides.
+    fs::write(dir.path().join("log/LOCK"), "4000000000\n").unwrap();
     let _owner = Store::open(dir.path(), Options::default()).unwrap();
     let err = Store::open(dir.path(), Options::default()).unwrap_err();
     match &err {
@@ -223,7 +240,9 @@ fn a_read_only_store_follows_a_compaction() {
             .put("/c/a", "doc", json!({"n": n, "pad": "x".repeat(100)}))
             .unwrap();
         first.get_or_insert(meta.update_time_micros);
-        owner.put(&format!("/c/{n}"), "doc", json!({"n": n})).unwrap();
+        owner
+            .put(&format!("/c/{n}"), "doc", json!({"n": n}))
+            .unwrap();
     }
     owner.wait_for_index().unwrap();
     let reader = Store::open_read_only(dir.path(), Options::default()).unwrap();
@@ -233,10 +252,7 @@ fn a_read_only_store_follows_a_compaction() {
     assert!(report.versions_dropped > 50, "{report:?}");
     // Until it refreshes, the handle reads the files it holds: the whole history.
     assert_eq!(reader.history("/c/a").unwrap().len(), 100);
-    assert_eq!(
-        reader.get_version("/c/a", 0).unwrap().unwrap().body["n"],
-        0
-    );
+    assert_eq!(reader.get_version("/c/a", 0).unwrap().unwrap().body["n"], 0);
     owner.put("/c/a", "doc", json!({"n": 100})).unwrap();
     assert!(reader.refresh().unwrap());
     assert_eq!(

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use strata::{Batch, Options, Retention, RestoreOptions, Store};
+use strata::{Batch, Options, RestoreOptions, Retention, Store};
 
 use super::{strata, tempdir};
 
@@ -26,7 +26,9 @@ fn reads_of_a_live_store_exit_0_and_say_they_read_only() {
     let dir = tempdir();
     let store = Store::open(dir.path(), Options::default()).unwrap();
     for n in 0..10 {
-        store.put(&format!("/d/{n}"), "doc", json!({"n": n})).unwrap();
+        store
+            .put(&format!("/d/{n}"), "doc", json!({"n": n}))
+            .unwrap();
     }
     store.wait_for_index().unwrap();
     // Past the index's last commit: matched from the log.
@@ -40,7 +42,8 @@ fn reads_of_a_live_store_exit_0_and_say_they_read_only() {
 
     let query = strata(dir.path(), &["--format", "json", "query", "n:>=5"], None);
     assert_eq!(query.code, 0, "{}", query.stderr);
-    assert_eq!(query.json()["count"], 6, "{}", query.stdout);
+    let found = query.json()["documents"].as_array().map(Vec::len);
+    assert_eq!(found, Some(6), "{}", query.stdout);
     let get = strata(dir.path(), &["--format", "json", "get", "/d/3"], None);
     assert_eq!(get.code, 0, "{}", get.stderr);
     assert_eq!(get.json()["documents"][0]["body"]["n"], 30);
@@ -137,8 +140,14 @@ fn watch_follows_a_live_writer_and_never_locks_it() {
     store.put("/w/c", "doc", json!({"n": 0})).unwrap();
     store.put("/w/a", "doc", json!({"n": 3})).unwrap();
     let (second, third) = (lines.next(), lines.next());
-    assert_eq!((&second["kind"], &second["id"]), (&json!("added"), &json!("/w/b")));
-    assert_eq!((&third["kind"], &third["id"]), (&json!("updated"), &json!("/w/a")));
+    assert_eq!(
+        (&second["kind"], &second["id"]),
+        (&json!("added"), &json!("/w/b"))
+    );
+    assert_eq!(
+        (&third["kind"], &third["id"]),
+        (&json!("updated"), &json!("/w/a"))
+    );
     let status = child.wait().expect("watch exits after --limit 3");
     assert!(status.success(), "{status:?}");
 }
@@ -167,8 +176,8 @@ fn a_backup_of_a_live_store_is_consistent_while_it_writes_and_compacts() {
                 let metas = store
                     .write(
                         Batch::new()
-                            .put(&format!("/x/{pair}"), "doc", body.clone())
-                            .put(&format!("/y/{pair}"), "doc", body),
+                            .put(format!("/x/{pair}"), "doc", body.clone())
+                            .put(format!("/y/{pair}"), "doc", body),
                     )
                     .unwrap();
                 acked.lock().unwrap().push((metas[1].seq, i));
@@ -200,7 +209,10 @@ fn a_backup_of_a_live_store_is_consistent_while_it_writes_and_compacts() {
     stop.store(true, Ordering::Relaxed);
     writer.join().unwrap();
     let dropped = compactions.join().unwrap();
-    assert!(dropped > 0, "the compactions dropped nothing: the test tests nothing");
+    assert!(
+        dropped > 0,
+        "the compactions dropped nothing: the test tests nothing"
+    );
     let acked = acked.lock().unwrap().clone();
     drop(store);
 
@@ -211,7 +223,10 @@ fn a_backup_of_a_live_store_is_consistent_while_it_writes_and_compacts() {
     let store = Store::open(&restored, Options::default()).unwrap();
     let last = store.last_seq();
     // A prefix: every batch acknowledged up to the backup's last seq, and nothing after.
-    assert!(acked.iter().any(|&(seq, _)| seq == last), "seq {last} ends no batch");
+    assert!(
+        acked.iter().any(|&(seq, _)| seq == last),
+        "seq {last} ends no batch"
+    );
     let mut expected: BTreeMap<u64, u64> = BTreeMap::new();
     for &(_, i) in acked.iter().filter(|&&(seq, _)| seq <= last) {
         expected.insert(i % 16, i);

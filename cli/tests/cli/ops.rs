@@ -253,7 +253,13 @@ fn verify_names_every_problem_by_file_and_offset() {
     let report = run.json();
     assert_eq!(report["ok"], true, "{report}");
     assert_eq!(report["records"], 1, "{report}");
-    assert!(report["notes"][0]["message"].as_str().unwrap().contains("read-only"), "{report}");
+    assert!(
+        report["notes"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("read-only"),
+        "{report}"
+    );
     drop(store);
 }
 

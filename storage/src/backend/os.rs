@@ -64,7 +64,9 @@ impl Backend for OsBackend {
     fn lock_holder(&self, path: &Path) -> Option<u32> {
         // At most a pid and a newline: a file that is something else is no answer.
         let mut bytes = [0u8; 16];
-        let n = File::open(path).and_then(|f| f.read_at(&mut bytes, 0)).ok()?;
+        let n = File::open(path)
+            .and_then(|f| f.read_at(&mut bytes, 0))
+            .ok()?;
         std::str::from_utf8(bytes.get(..n)?)
             .ok()?
             .trim()
@@ -92,7 +94,9 @@ impl Backend for OsBackend {
                 // earlier, dead holder left there is replaced; a failure here costs only that
                 // hint, never the lock.
                 let pid = format!("{}\n", std::process::id());
-                let _ = file.set_len(0).and_then(|()| file.write_all_at(pid.as_bytes(), 0));
+                let _ = file
+                    .set_len(0)
+                    .and_then(|()| file.write_all_at(pid.as_bytes(), 0));
                 Ok(Some(LockGuard::new(file)))
             }
             Err(fs::TryLockError::WouldBlock) => Ok(None),
