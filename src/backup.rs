@@ -384,8 +384,18 @@ impl Store {
             break;
         }
 
-        // Then the log, with compaction paused.
+        // Then the log, with compaction paused. A read-only open first reads the batches the
+        // writer completed meanwhile: the index commit just copied covers no more than them.
+        if self.is_read_only() {
+            self.inner.engine.refresh()?;
+        }
         let snapshot = self.inner.engine.snapshot()?;
+        if index_seq.is_some_and(|seq| seq > snapshot.last_seq) {
+            // Only if the log could not be read up to the commit: leave the index out, and a
+            // restore rebuilds it from the log.
+            files.retain(|f| !f.path.starts_with(&format!("{INDEX_DIR}/")));
+            index_seq = None;
+        }
         let horizon_len = snapshot.horizon.as_ref().map_or(0, |h| h.len() as u64);
         let total: u64 = snapshot.files.iter().map(|f| f.len).sum::<u64>()
             + files.iter().map(|f| f.len).sum::<u64>()
@@ -729,8 +739,9 @@ fn restore_on(
     // Every directory created is durable before the marker is (FORMAT.md §11).
     create_dir_durably(backend, &log)?;
     let lock = storage::lock_dir(backend, &log).map_err(|e| match e {
-        storage::Error::Locked { .. } => Error::Locked {
+        storage::Error::Locked { holder, .. } => Error::Locked {
             path: dest.to_path_buf(),
+            holder,
         },
         e => Error::from(e),
     })?;

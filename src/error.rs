@@ -140,10 +140,23 @@ pub enum Error {
         /// What is wrong.
         kind: CorruptionKind,
     },
-    /// Another open store holds the data directory.
-    #[error("data directory {path} is locked by another open store")]
+    /// Another open store holds the data directory. Reads need no lock:
+    /// [`crate::Store::open_read_only`].
+    #[error("data directory {path} is locked by another open store{}", holder.map_or_else(String::new, |pid| format!(" (process {pid})")))]
     Locked {
         /// The directory.
+        path: PathBuf,
+        /// The process holding the lock, as it recorded itself in the lock file (FORMAT.md §2),
+        /// when it did.
+        holder: Option<u32>,
+    },
+    /// A write (or compaction, expiry, index rebuild) asked of a store opened with
+    /// [`crate::Store::open_read_only`]: only the process holding the lock writes.
+    #[error("store {path} is open read-only: {op} needs the process that holds its lock")]
+    ReadOnly {
+        /// What was asked (`"write"`, `"compact"` ...).
+        op: &'static str,
+        /// The data directory.
         path: PathBuf,
     },
     /// The directory holds a restore that did not finish (it was killed, or failed and could
@@ -365,7 +378,8 @@ impl From<storage::Error> for Error {
             storage::Error::Corruption { file, offset, kind } => {
                 Error::Corruption { file, offset, kind }
             }
-            storage::Error::Locked { path } => Error::Locked { path },
+            storage::Error::Locked { path, holder } => Error::Locked { path, holder },
+            storage::Error::ReadOnly { op, path } => Error::ReadOnly { op, path },
             storage::Error::Poisoned => Error::Poisoned,
             storage::Error::Closed => Error::Closed,
             storage::Error::Conflict {

@@ -224,6 +224,7 @@ impl Lifecycle {
 
     /// One compaction run; `stop` ends it early.
     fn compact(&self, stop: Option<&Arc<AtomicBool>>) -> Result<CompactionReport> {
+        crate::store::refuse_read_only(&self.engine, "compaction")?;
         let rules = self.rules()?;
         if rules.is_empty() {
             return Ok(CompactionReport::default());
@@ -260,6 +261,7 @@ impl Lifecycle {
     }
 
     fn expire_due(&self) -> Result<u64> {
+        crate::store::refuse_read_only(&self.engine, "writing expiry tombstones")?;
         let batch = self.options.maintenance.expiry_batch;
         let mut written = 0;
         loop {
@@ -365,6 +367,16 @@ impl Maintenance {
             wake,
             thread: Some(thread),
         })
+    }
+
+    /// No thread: a read-only store has no background work.
+    pub(crate) fn none() -> Maintenance {
+        let (wake, _) = crossbeam_channel::bounded(1);
+        Maintenance {
+            stop: Arc::new(AtomicBool::new(true)),
+            wake,
+            thread: None,
+        }
     }
 
     /// Tells the thread something changed (a write with an expiry).

@@ -194,6 +194,7 @@ impl Store {
     /// written before the call. Queries stay exact meanwhile (they wait for the rebuild or read
     /// the log).
     pub fn rebuild_index(&self) -> Result<()> {
+        self.refuse_read_only("rebuilding the index")?;
         Ok(self.inner.index.rebuild()?)
     }
 

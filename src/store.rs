@@ -92,7 +92,74 @@ impl Store {
     pub fn open(path: impl AsRef<Path>, options: Options) -> Result<Store> {
         let path = path.as_ref();
         let index = query::IndexLocation::Dir(path.join(INDEX_DIR));
-        Self::open_inner(Arc::new(OsBackend), path, options, index)
+        Self::open_inner(Arc::new(OsBackend), path, options, index, false)
+    }
+
+    /// Opens the store in directory `path` read-only, while another process (or several, or
+    /// none) has it open: SQLite's and LMDB's readers in other processes.
+    ///
+    /// It takes no lock and writes nothing: it creates, truncates, repairs and removes nothing
+    /// (no index rebuild, no `tasks.json`, no maintenance thread). It sees every batch that was
+    /// complete in the log when it opened (every batch synced by then, and possibly later ones
+    /// already written), and stops quietly at a batch being written or a torn tail: that is the
+    /// writer's business, not damage. [`Store::refresh`] makes it see newer batches and the
+    /// index's newest commit. It serves `get`, `get_at`, `history`, `list`, queries (as-of and
+    /// all versions included), subscriptions (fed on refresh) and backups; writes, `compact`,
+    /// `expire_due` and `rebuild_index` are [`Error::ReadOnly`].
+    ///
+    /// The writer may compact meanwhile: what this handle read stays readable (it holds the
+    /// files it opened), and a refresh after a compaction reads the log again. Queries use the
+    /// index's last commit on disk and match the versions after it from the log; a sort by
+    /// score needs that commit to cover the snapshot. The limits are in the README
+    /// ("Operating a live store").
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use strata::{Options, Store};
+    /// let dir = tempfile::tempdir().expect("a temporary directory");
+    /// let owner = Store::open(dir.path(), Options::default())?;
+    /// owner.put("/a", "doc", json!({"n": 1}))?;
+    /// let reader = Store::open_read_only(dir.path(), Options::default())?;
+    /// assert_eq!(reader.get("/a")?.expect("there").body["n"], 1);
+    /// owner.put("/a", "doc", json!({"n": 2}))?;
+    /// reader.refresh()?;
+    /// assert_eq!(reader.get("/a")?.expect("there").body["n"], 2);
+    /// assert!(matches!(reader.put("/b", "doc", json!({})), Err(strata::Error::ReadOnly { .. })));
+    /// # Ok::<_, strata::Error>(())
+    /// ```
+    pub fn open_read_only(path: impl AsRef<Path>, options: Options) -> Result<Store> {
+        let path = path.as_ref();
+        if !path.join(LOG_DIR).is_dir() {
+            return Err(Error::InvalidOption(format!(
+                "{} holds no store to open read-only (a read-only open creates nothing)",
+                path.display()
+            )));
+        }
+        let index = query::IndexLocation::Dir(path.join(INDEX_DIR));
+        Self::open_inner(Arc::new(OsBackend), path, options, index, true)
+    }
+
+    /// On a store opened with [`Store::open_read_only`], reads what the writing process added
+    /// since the open or the last refresh (the index's newest commit, then the log's newest
+    /// complete batches) and returns whether anything changed; subscriptions then get the new
+    /// events. Returns `Ok(false)` at once on a store opened for writing, which sees its own
+    /// writes as they are made.
+    pub fn refresh(&self) -> Result<bool> {
+        let changed = self.inner.index.refresh()?;
+        if changed {
+            self.inner.watch.committed(self.inner.engine.last_seq());
+        }
+        Ok(changed)
+    }
+
+    /// Whether the store was opened with [`Store::open_read_only`].
+    pub fn is_read_only(&self) -> bool {
+        self.inner.engine.is_read_only()
+    }
+
+    /// [`Error::ReadOnly`] for `op` on a read-only store.
+    pub(crate) fn refuse_read_only(&self, op: &'static str) -> Result<()> {
+        refuse_read_only(&self.inner.engine, op)
     }
 
     /// A store that lives in memory only ([`storage::backend::MemoryBackend`]); gone when
@@ -112,7 +179,7 @@ impl Store {
         path: &Path,
         options: Options,
     ) -> Result<Store> {
-        Self::open_inner(backend, path, options, query::IndexLocation::Memory)
+        Self::open_inner(backend, path, options, query::IndexLocation::Memory, false)
     }
 
     fn open_inner(
@@ -120,6 +187,7 @@ impl Store {
         path: &Path,
         options: Options,
         index: query::IndexLocation,
+        read_only: bool,
     ) -> Result<Store> {
         let opening = std::time::Instant::now();
         options.validate()?;
@@ -129,15 +197,17 @@ impl Store {
         };
         // A restore that did not finish left a directory that must not pass for a store.
         crate::backup::refuse_unfinished_restore(&*backend, path)?;
-        let (engine, open_stats) = Engine::open_with(
-            Arc::clone(&backend),
-            &path.join(LOG_DIR),
-            options.engine_options(),
-        )
-        .map_err(|e| match e {
+        let log_dir = path.join(LOG_DIR);
+        let opened = if read_only {
+            Engine::open_read_only_with(Arc::clone(&backend), &log_dir, options.engine_options())
+        } else {
+            Engine::open_with(Arc::clone(&backend), &log_dir, options.engine_options())
+        };
+        let (engine, open_stats) = opened.map_err(|e| match e {
             // The engine locks the log directory; the caller named the data directory.
-            storage::Error::Locked { .. } => Error::Locked {
+            storage::Error::Locked { holder, .. } => Error::Locked {
                 path: path.to_path_buf(),
+                holder,
             },
             e => Error::from(e),
         })?;
@@ -145,8 +215,12 @@ impl Store {
         // started (and killed) since the first look must not open as a store either.
         crate::backup::refuse_unfinished_restore(&*backend, path)?;
         let engine = Arc::new(engine);
-        let (index, index_report) =
-            query::Index::open(Arc::clone(&engine), index, options.index.clone())?;
+        let (index, index_report) = match (read_only, index) {
+            (true, query::IndexLocation::Dir(dir)) => {
+                query::Index::open_read_only(Arc::clone(&engine), dir, options.index.clone())?
+            }
+            (_, index) => query::Index::open(Arc::clone(&engine), index, options.index.clone())?,
+        };
         let watch = Arc::new(Watch::new(engine.last_seq()));
         let failures = Arc::new(crate::stats::Failures::default());
         let feed = crate::subscribe::Feed::new(
@@ -154,8 +228,10 @@ impl Store {
             Arc::clone(&watch),
             Arc::clone(&failures),
         )?;
-        // In-memory and simulated stores have no directory to report their tasks in.
-        let report_dir = matches!(index_location_kind, IndexKind::Dir).then_some(path);
+        // In-memory and simulated stores have no directory to report their tasks in, and a
+        // read-only open writes nothing there.
+        let on_disk = matches!(index_location_kind, IndexKind::Dir);
+        let report_dir = (on_disk && !read_only).then_some(path);
         let tasks =
             crate::tasks::Pool::new(options.tasks.clone(), report_dir, Arc::clone(&failures))?;
         let index = Arc::new(index);
@@ -168,7 +244,11 @@ impl Store {
             options: Arc::new(options.clone()),
             failures: Arc::clone(&failures),
         };
-        let maintenance = crate::lifecycle::Maintenance::start(lifecycle.clone())?;
+        let maintenance = if read_only {
+            crate::lifecycle::Maintenance::none()
+        } else {
+            crate::lifecycle::Maintenance::start(lifecycle.clone())?
+        };
         Ok(Store {
             inner: Arc::new(Inner {
                 maintenance,
@@ -182,7 +262,7 @@ impl Store {
                 open_stats,
                 index_report,
                 path: Some(path.to_path_buf()),
-                on_disk: report_dir.is_some(),
+                on_disk,
                 open_micros: u64::try_from(opening.elapsed().as_micros()).unwrap_or(u64::MAX),
                 write_latency: Default::default(),
                 query_latency: Default::default(),
@@ -316,6 +396,7 @@ impl Store {
     }
 
     fn write_checked(&self, mut batch: Batch, system: bool) -> Result<Vec<Meta>> {
+        self.refuse_read_only("writing")?;
         let limits = &self.inner.options.limits;
         // Every value deeper than the limit is refused before anything recurses through it
         // (merge patch, encoding, clone, drop), and taken apart without recursion: a caller's
@@ -425,6 +506,18 @@ impl Store {
     pub(crate) fn document(&self, version: Version) -> Result<Document> {
         to_document(version)
     }
+}
+
+/// [`Error::ReadOnly`] for `op` when `engine` was opened read-only.
+pub(crate) fn refuse_read_only(engine: &Engine, op: &'static str) -> Result<()> {
+    if !engine.is_read_only() {
+        return Ok(());
+    }
+    let log = engine.dir();
+    Err(Error::ReadOnly {
+        op,
+        path: log.parent().unwrap_or(log).to_path_buf(),
+    })
 }
 
 /// Which kind of index a store has (and so whether it has a directory of its own).

@@ -82,7 +82,8 @@ impl Store {
     /// the order of seqs and times, the version chains, and (when the log is sound) that the
     /// index holds exactly the versions of the log up to its last commit. Problems are
     /// reported (with file and offset), not repaired; the report is an error only when the
-    /// check itself cannot run (the store is open elsewhere, an IO error). To check the index,
+    /// check itself cannot run (the store is open elsewhere, an IO error). A store open in
+    /// another process is [`crate::Error::Locked`]: [`Store::verify_live`] checks it read-only. To check the index,
     /// a sound store is opened, which (like any open) cuts an unfinished batch a crash left.
     ///
     /// ```
@@ -123,6 +124,60 @@ impl Store {
         })
     }
 
+    /// What [`Store::verify`] can check of a store that another process has open (it answers
+    /// [`crate::Error::Locked`] there), through [`Store::open_read_only`]: every frame of the
+    /// sealed segments and of the active one up to its last complete batch, the order of seqs
+    /// and times, the version chains, and the index's last commit against the log. Nothing is
+    /// repaired or written; the bytes after the last complete batch (a batch being written, or
+    /// a torn tail) are not judged, and damage stops the check at the first problem. A note
+    /// says so; verify the stopped store for the whole check.
+    pub fn verify_live(
+        path: impl AsRef<Path>,
+        options: Options,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<VerifyReport> {
+        let started = Instant::now();
+        let path = path.as_ref();
+        let mut report = VerifyReport::default();
+        report.notes.push(Problem {
+            file: None,
+            offset: None,
+            message: "the store is open in another process: checked read-only, up to the \
+                      writer's last complete batch, and nothing was repaired (verify the \
+                      stopped store for the whole check)"
+                .to_owned(),
+        });
+        match Store::open_read_only(path, quiet(options)) {
+            Err(crate::Error::Corruption { file, offset, kind }) => report.problems.push(Problem {
+                file: Some(file),
+                offset: Some(offset),
+                message: kind.to_string(),
+            }),
+            Err(e) => return Err(e),
+            Ok(store) => {
+                let stats = store.open_stats();
+                report.segments = stats.segments;
+                report.records = stats.records;
+                let engine = &store.inner.engine;
+                report.dropped = engine.counts().dropped_versions;
+                report.bytes = engine.snapshot()?.files.iter().map(|f| f.len).sum();
+                progress(report.bytes, report.bytes);
+                match &store.index_open_report().unused {
+                    Some(reason) => report.notes.push(Problem {
+                        file: Some(path.join(INDEX_DIR)),
+                        offset: None,
+                        message: format!(
+                            "the index was not checked: {reason} (the writer rebuilds it)"
+                        ),
+                    }),
+                    None => store.check_index(&mut report)?,
+                }
+            }
+        }
+        report.micros = started.elapsed().as_micros() as u64;
+        Ok(report)
+    }
+
     /// `open` opens the store with the options given, once the log is found sound.
     fn verify_inner(
         backend: &dyn Backend,
@@ -134,8 +189,9 @@ impl Store {
         crate::backup::refuse_unfinished_restore(backend, path)?;
         let log = storage::verify_log_with(backend, &path.join(LOG_DIR), progress).map_err(
             |e| match e {
-                storage::Error::Locked { .. } => crate::Error::Locked {
+                storage::Error::Locked { holder, .. } => crate::Error::Locked {
                     path: path.to_path_buf(),
+                    holder,
                 },
                 e => e.into(),
             },

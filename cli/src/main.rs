@@ -98,8 +98,9 @@ enum Command {
     Backup(ops::BackupArgs),
     /// Restore a backup into a new directory, optionally as the store was at a time.
     Restore(ops::RestoreArgs),
-    /// Check every log checksum, the version chains and the index against the log (the store
-    /// must not be open); exit status 7 if anything is wrong.
+    /// Check every log checksum, the version chains and the index against the log; exit
+    /// status 7 if anything is wrong. On a store another process has open, checks what it can
+    /// read-only (up to the writer's last complete batch) and repairs nothing.
     Verify,
     /// Documents, versions (kept and dropped), sizes on disk, index lag, latencies, compaction
     /// and expiry counters, and what opening the store found.
@@ -125,7 +126,7 @@ impl From<strata::Error> for Failure {
         let code = match e.reason() {
             strata::Error::NotFound { .. } | strata::Error::UnknownCollection { .. } => 3,
             strata::Error::Conflict { .. } => 4,
-            strata::Error::Locked { .. } => 5,
+            strata::Error::Locked { .. } | strata::Error::ReadOnly { .. } => 5,
             strata::Error::Corruption { .. } | strata::Error::BackupDamaged { .. } => 6,
             strata::Error::HistoryTrimmed { .. } => 8,
             strata::Error::RestoreUnfinished { .. } => 9,
@@ -144,7 +145,9 @@ impl From<strata::Error> for Failure {
             strata::Error::Query(q)
                 if !matches!(
                     q,
-                    strata::QueryError::Index { .. } | strata::QueryError::IndexerStopped { .. }
+                    strata::QueryError::Index { .. }
+                        | strata::QueryError::IndexerStopped { .. }
+                        | strata::QueryError::ReadOnlyIndexBehind { .. }
                 ) =>
             {
                 2
@@ -234,7 +237,24 @@ fn run(cli: Cli, data: PathBuf) -> Result<(), Failure> {
         Command::Compact(args) => ops::compact_options(args)?,
         _ => Options::default(),
     };
-    let store = Store::open(&data, options)?;
+    let store = match &cli.command {
+        // Reads: a store that a running process holds is read without its lock.
+        Command::Get { .. }
+        | Command::History { .. }
+        | Command::List { .. }
+        | Command::Query(_)
+        | Command::Stats
+        | Command::Backup(_) => match Store::open(&data, options.clone()) {
+            Err(strata::Error::Locked { holder, .. }) => {
+                say_read_only(holder, "reading what it has written so far");
+                Store::open_read_only(&data, options)?
+            }
+            other => other?,
+        },
+        // Never a writer: watch must not lock writers out. It follows them by refreshing.
+        Command::Watch(_) => Store::open_read_only(&data, options)?,
+        _ => Store::open(&data, options)?,
+    };
     if let Some(reason) = &store.index_open_report().rebuilt {
         eprintln!("strata: warning: the search index was discarded ({reason}); rebuilding it from the log");
     }
@@ -281,6 +301,15 @@ fn run(cli: Cli, data: PathBuf) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+/// The one stderr line of a command that reads a store another process holds.
+pub(crate) fn say_read_only(holder: Option<u32>, doing: &str) {
+    let who = holder.map_or_else(
+        || "another process".to_owned(),
+        |pid| format!("process {pid}"),
+    );
+    eprintln!("strata: the store is open in {who}: {doing} (read-only, no lock taken)");
 }
 
 fn meta_json(m: &Meta) -> Value {

@@ -326,9 +326,17 @@ pub(crate) const PROBLEMS_FOUND: u8 = 7;
 
 pub(crate) fn verify(data: &Path, format: Format) -> Result<(), Failure> {
     let mut bar = Bar::new("verify");
-    let report = Store::verify(data, Options::default(), &mut |done, total| {
+    let report = match Store::verify(data, Options::default(), &mut |done, total| {
         bar.update(done, total, "MiB")
-    })?;
+    }) {
+        Err(strata::Error::Locked { holder, .. }) => {
+            super::say_read_only(holder, "checking what it can without repairing anything");
+            Store::verify_live(data, Options::default(), &mut |done, total| {
+                bar.update(done, total, "MiB")
+            })?
+        }
+        other => other?,
+    };
     drop(bar);
     let place = |p: &strata::Problem| match (&p.file, p.offset) {
         (Some(file), Some(offset)) => format!("{} at offset {offset}", file.display()),

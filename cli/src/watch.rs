@@ -1,6 +1,8 @@
 //! `strata watch 'QUERY'`: a continuous query ([`Store::subscribe`]) from the command line,
 //! one line per event.
 
+use std::time::Duration;
+
 use clap::Args;
 use serde_json::json;
 use strata::{Event, EventKind, QuerySpec, SortKey, Store, SubscribeOptions};
@@ -16,12 +18,11 @@ ADDED, UPDATED, DELETED, STOPPED_MATCHING; `count N` before the body with --coun
 --format json one object per line: {\"kind\", \"id\", \"doc_kind\", \"version\", \"seq\", \
 \"time\", \"time_micros\", \"count\", \"body\"}.
 
-watch opens the store, and an open store is locked: watch sees the changes after --from-seq \
-and any made while it runs, which can only be its own (none), not those of another process. \
-So from the command line it dumps a changes feed: --from-seq N --until-caught-up, then resume \
-with --from-seq SEQ_OF_THE_LAST_EVENT. To follow live writes, use Store::subscribe in the \
-process that owns the store. Without --limit or --until-caught-up, watch waits for events \
-until interrupted (Ctrl-C).
+watch opens the store read-only: it takes no lock and writes nothing, so it never blocks the \
+process that writes the store, and it follows that process's writes as they are made (it looks \
+for new batches a few times a second). Dump a changes feed with --from-seq N --until-caught-up, \
+then resume with --from-seq SEQ_OF_THE_LAST_EVENT. Without --limit or --until-caught-up, watch \
+waits for events until interrupted (Ctrl-C).
 ")]
 pub(crate) struct WatchArgs {
     /// The query in the text syntax (as for `strata query`); `*` matches everything.
@@ -72,17 +73,32 @@ pub(crate) fn run(store: &Store, args: WatchArgs, format: Format) -> Result<(), 
         options = options.from_seq(seq);
     }
     if args.until_caught_up {
-        // This process holds the store: no version after the last one comes but its own
-        // (none). The subscription ends once the feed has looked at every version up to it.
+        // The log as it was when watch opened it: the subscription ends once the feed has
+        // looked at every version up to its last seq.
         options = options.until_seq(store.last_seq());
     }
-    let sub = store.subscribe(&spec, options)?;
-    let limit = args.limit.unwrap_or(u64::MAX);
-    for event in sub.take(usize::try_from(limit).unwrap_or(usize::MAX)) {
-        print_event(format, &event?);
+    let mut sub = store.subscribe(&spec, options)?;
+    let mut left = args.limit.unwrap_or(u64::MAX);
+    while left > 0 {
+        match sub.recv_timeout(POLL) {
+            Ok(Some(event)) => {
+                print_event(format, &event);
+                left -= 1;
+            }
+            // Everything read so far has been delivered: look for the writer's new batches.
+            Ok(None) => {
+                store.refresh()?;
+            }
+            Err(strata::Error::Closed | strata::Error::SubscriptionEnded { .. }) => break,
+            Err(e) => return Err(e.into()),
+        }
     }
     Ok(())
 }
+
+/// How long watch waits for an event before it looks for the writer's new batches: a timer
+/// for following another process, not a synchronisation.
+const POLL: Duration = Duration::from_millis(100);
 
 fn kind_name(kind: EventKind) -> &'static str {
     match kind {

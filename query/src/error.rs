@@ -77,6 +77,15 @@ pub enum Error {
         /// Why it stopped.
         message: String,
     },
+    /// A query on a read-only open needs more of the index than the writing process has
+    /// committed (a sort by score).
+    #[error("the index on disk covers seq {committed} and this query needs seq {needed}: on a read-only open only the process writing the store commits its index (refresh once it has)")]
+    ReadOnlyIndexBehind {
+        /// The seq the index's last commit covers.
+        committed: u64,
+        /// The seq the query needs covered (a sort by score reads scores from the index only).
+        needed: u64,
+    },
     /// The query was cancelled while it ran (see [`crate::Interrupt`]).
     #[error("the query was cancelled")]
     Cancelled,

@@ -27,6 +27,7 @@ use crate::search::Interrupt;
 use crate::search::{self, QueryOutput};
 use crate::spec::QuerySpec;
 
+mod read_only;
 mod watched;
 
 #[cfg(any(test, feature = "test-support"))]
@@ -146,6 +147,9 @@ pub struct IndexOpenReport {
     pub rebuilt: Option<String>,
     /// The log's compaction generation whose dropped versions the index had removed.
     pub compaction_generation: u64,
+    /// On a read-only open, why the index on disk is not used, if it is not (queries then read
+    /// every version from the log, which is exact but slower).
+    pub unused: Option<String>,
 }
 
 /// Progress of the indexer.
@@ -227,6 +231,9 @@ pub(crate) struct Shared {
     dir: Option<PathBuf>,
     pub fields: Fields,
     pub options: IndexOptions,
+    /// Opened with [`Index::open_read_only`]: no indexer, no writer; the index's last commit
+    /// on disk and the log serve queries.
+    pub read_only: bool,
     reader: IndexReader,
     state: Mutex<State>,
     /// Signalled on every publish and on errors.
@@ -322,6 +329,7 @@ fn open_tantivy(
                 committed_seq: 0,
                 rebuilt: Some(reason),
                 compaction_generation: 0,
+                unused: None,
             },
         ))
     };
@@ -353,6 +361,7 @@ fn open_tantivy(
                     committed_seq: seq,
                     rebuilt: None,
                     compaction_generation: generation,
+                    unused: None,
                 },
             )),
             Err(reason) => rebuild(reason),
@@ -556,6 +565,7 @@ impl Index {
                     committed_seq: 0,
                     rebuilt: Some(reason.clone()),
                     compaction_generation: 0,
+                    unused: None,
                 };
                 start(index).map_err(|e| Error::IndexRebuildFailed {
                     dir: dir.clone(),
@@ -583,6 +593,7 @@ impl Index {
             engine,
             fields,
             options,
+            read_only: false,
             reader,
             state: Mutex::new(State {
                 published: Arc::new(Published {
@@ -636,6 +647,150 @@ impl Index {
         ))
     }
 
+    /// Opens the index of a store that another process writes ([`Engine::open_read_only`]):
+    /// the last commit in `dir`, read without an `IndexWriter`, a lock or any write, and no
+    /// indexer thread. Versions after that commit are matched from the log (however many:
+    /// `max_tail` does not apply, since no commit will come), and a sort by score needs the
+    /// commit to cover the snapshot ([`Error::ReadOnlyIndexBehind`]). An index that is
+    /// missing or does not open is not rebuilt: every version is then read from the log, and
+    /// the report says why ([`IndexOpenReport::unused`]). [`Index::refresh`] reads newer
+    /// commits and log batches.
+    pub fn open_read_only(
+        engine: Arc<Engine>,
+        dir: PathBuf,
+        options: IndexOptions,
+    ) -> Result<(Index, IndexOpenReport)> {
+        options.validate()?;
+        let (schema, fields) = Fields::schema();
+        let mut report = IndexOpenReport::default();
+        let opened = match read_only::open(&dir, &schema) {
+            Ok(opened) => {
+                // The log batches the commit covers were written before it: read them if
+                // the engine was opened before they were.
+                if opened.seq > engine.last_seq() {
+                    engine.refresh()?;
+                }
+                if opened.seq > engine.last_seq() {
+                    report.unused = Some(format!(
+                        "it covers seq {} but the log ends at {}",
+                        opened.seq,
+                        engine.last_seq()
+                    ));
+                    None
+                } else {
+                    Some(opened)
+                }
+            }
+            Err(reason) => {
+                report.unused = Some(reason);
+                None
+            }
+        };
+        let (tantivy_index, reader, dir) = match opened {
+            Some(opened) => {
+                report.committed_seq = opened.seq;
+                report.compaction_generation = opened.generation;
+                (opened.index, opened.reader, Some(dir))
+            }
+            None => {
+                let index = tantivy::Index::create_in_ram(schema);
+                index.tokenizers().register(TEXT_TOKENIZER, text_analyzer());
+                let reader: IndexReader = index
+                    .reader_builder()
+                    .reload_policy(ReloadPolicy::Manual)
+                    .try_into()?;
+                (index, reader, None)
+            }
+        };
+        let searcher = reader.searcher();
+        let (doorbell, _) = crossbeam_channel::bounded(1);
+        let shared = Arc::new(Shared {
+            tantivy: tantivy_index,
+            dir,
+            engine,
+            fields,
+            options,
+            read_only: true,
+            reader,
+            state: Mutex::new(State {
+                published: Arc::new(Published {
+                    searcher,
+                    committed: report.committed_seq,
+                    tail: Vec::new(),
+                    indexed: report.committed_seq,
+                }),
+                deletes: Vec::new(),
+                generation_wanted: report.compaction_generation,
+                generation: report.compaction_generation,
+                commit_wanted: 0,
+                rebuild_wanted: false,
+                stop: false,
+                error: None,
+                rebuild_failures: 0,
+            }),
+            published: Condvar::new(),
+            doorbell,
+            failure: LastFailure::default(),
+            #[cfg(test)]
+            panic_at: std::sync::atomic::AtomicU64::new(0),
+        });
+        Ok((
+            Index {
+                shared,
+                thread: None,
+            },
+            report,
+        ))
+    }
+
+    /// On a read-only open, reads the index's newest commit and then the log's newest batches
+    /// (in that order, so that the commit never covers more than the log read); returns whether
+    /// anything changed. A no-op for the writer's own index.
+    pub fn refresh(&self) -> Result<bool> {
+        let shared = &self.shared;
+        if !shared.read_only {
+            return Ok(false);
+        }
+        // A commit that cannot be read now (changing too fast, or damaged) leaves the previous
+        // one in use: the log answers for everything after it.
+        let reloaded = shared
+            .dir
+            .as_ref()
+            .and_then(|dir| read_only::reload(dir, &shared.reader).ok())
+            .map(|(seq, _)| (shared.reader.searcher(), seq));
+        let changed = shared.engine.refresh()?;
+        let Some((searcher, seq)) = reloaded else {
+            return Ok(changed);
+        };
+        if seq > shared.engine.last_seq() {
+            return Ok(changed);
+        }
+        let moved = seq != shared.state.lock().published.committed;
+        shared.publish(|_| Published {
+            searcher,
+            committed: seq,
+            tail: Vec::new(),
+            indexed: seq,
+        });
+        Ok(changed || moved)
+    }
+
+    /// Whether this index was opened with [`Index::open_read_only`].
+    pub fn is_read_only(&self) -> bool {
+        self.shared.read_only
+    }
+
+    fn refuse_read_only(&self, op: &str) -> Result<()> {
+        if self.shared.read_only {
+            return Err(Error::Index {
+                message: format!(
+                    "{op} needs the process that writes the store (this open is read-only)"
+                ),
+            });
+        }
+        Ok(())
+    }
+
     /// Tells the indexer the log grew. Cheap; call it after every commit.
     pub fn notify(&self) {
         ring(&self.shared.doorbell);
@@ -645,6 +800,9 @@ impl Index {
     /// (back-pressure for writers). Returns at once if the indexer has stopped.
     pub fn wait_for_room(&self) {
         let shared = &self.shared;
+        if shared.read_only {
+            return;
+        }
         let max_lag = shared.options.max_lag;
         let lagging = |st: &State| {
             st.error.is_none()
@@ -689,6 +847,7 @@ impl Index {
     /// Discards the index and rebuilds it from the log; returns once it covers every version
     /// written before the call.
     pub fn rebuild(&self) -> Result<()> {
+        self.refuse_read_only("rebuilding the index")?;
         let target = self.shared.engine.last_seq();
         let failures = {
             let mut st = self.shared.state.lock();
@@ -716,6 +875,7 @@ impl Index {
     /// Removes versions compaction dropped (their seqs) from the index and returns once a
     /// commit reaching `generation` ([`storage::Engine::compaction_generation`]) is done.
     pub fn remove_dropped(&self, seqs: Vec<u64>, generation: u64) -> Result<()> {
+        self.refuse_read_only("removing dropped versions from the index")?;
         {
             let mut st = self.shared.state.lock();
             st.check()?;
@@ -853,6 +1013,13 @@ impl Shared {
         let mut st = self.state.lock();
         if st.published.committed >= seq {
             return Ok(Arc::clone(&st.published));
+        }
+        if self.read_only {
+            // No commit comes from this process: waiting would be for ever.
+            return Err(Error::ReadOnlyIndexBehind {
+                committed: st.published.committed,
+                needed: seq,
+            });
         }
         st.commit_wanted = st.commit_wanted.max(seq);
         ring(&self.doorbell);

@@ -594,7 +594,10 @@ pub(crate) fn search(
     let mut published: Arc<Published> = shared.current()?;
     if needs_score && published.committed < vis.at {
         published = shared.wait_committed(vis.at)?;
-    } else if vis.at.saturating_sub(published.committed) > shared.options.max_tail {
+    } else if !shared.read_only
+        && vis.at.saturating_sub(published.committed) > shared.options.max_tail
+    {
+        // (A read-only open matches any tail: no commit will come from this process.)
         // Wait only until the tail is small enough to match.
         published = shared.wait_committed(vis.at - shared.options.max_tail)?;
     }

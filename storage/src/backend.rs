@@ -31,6 +31,11 @@ pub trait Backend: Send + Sync + Debug + 'static {
     fn list_dir(&self, path: &Path) -> io::Result<Vec<String>>;
     /// Opens `path` for reading and writing, creating it if `create` is set.
     fn open(&self, path: &Path, create: bool) -> io::Result<Arc<dyn BackendFile>>;
+    /// Opens the existing file `path` for reading only (a read-only open of a log another
+    /// process writes). Never creates, writes or locks anything.
+    fn open_read(&self, path: &Path) -> io::Result<Arc<dyn BackendFile>> {
+        self.open(path, false)
+    }
     /// Removes the file `path`.
     fn remove_file(&self, path: &Path) -> io::Result<()>;
     /// Removes the empty directory `path`.
@@ -42,8 +47,15 @@ pub trait Backend: Send + Sync + Debug + 'static {
     /// Makes the entries of directory `path` (creations, removals) durable.
     fn sync_dir(&self, path: &Path) -> io::Result<()>;
     /// Takes an exclusive lock on the file `path` (created if missing); `Ok(None)` when another
-    /// holder has it. The lock lasts as long as the returned guard.
+    /// holder has it. The lock lasts as long as the returned guard. The holder records its
+    /// process id in the file (FORMAT.md §2), for [`Backend::lock_holder`].
     fn try_lock(&self, path: &Path) -> io::Result<Option<LockGuard>>;
+    /// The process id the holder of the lock file `path` recorded in it, if any. Only a hint for
+    /// messages: the lock itself (not the file's content) says whether it is held.
+    fn lock_holder(&self, path: &Path) -> Option<u32> {
+        let _ = path;
+        None
+    }
     /// Bytes an unprivileged writer can still use on the file system holding `path`;
     /// `Ok(None)` when unknown (compaction then does not check before it writes).
     fn available_space(&self, path: &Path) -> io::Result<Option<u64>> {

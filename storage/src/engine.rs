@@ -13,6 +13,7 @@ use parking_lot::{Mutex, RwLock};
 use crate::backend::{Backend, BackendFile, LockGuard, Mapped, OsBackend};
 use crate::compact::{self, CompactOptions, CompactReport, Horizon, Rules};
 use crate::error::{CorruptionKind, Error, Result};
+use crate::follow::{self, Follower};
 use crate::index::{SeqEntry, VersionIndex};
 use crate::log::frame;
 use crate::log::record::Record;
@@ -190,7 +191,9 @@ fn spawn_flusher(
 #[derive(Debug, Clone)]
 pub struct Engine {
     shared: Arc<Shared>,
-    writer: Arc<WriterHandle>,
+    /// `None` for a read-only open, which has a follower instead.
+    writer: Option<Arc<WriterHandle>>,
+    follower: Option<Arc<Mutex<Follower>>>,
 }
 
 /// Name of the lock file in the log directory.
@@ -206,6 +209,7 @@ pub fn lock_dir(backend: &dyn Backend, dir: &Path) -> Result<LockGuard> {
         .map_err(|e| Error::io("lock", lock_path.clone(), e))?
         .ok_or_else(|| Error::Locked {
             path: dir.to_path_buf(),
+            holder: backend.lock_holder(&lock_path),
         })
 }
 
@@ -251,14 +255,78 @@ impl Engine {
         Ok((
             Engine {
                 shared,
-                writer: Arc::new(WriterHandle {
+                writer: Some(Arc::new(WriterHandle {
                     committer,
                     flusher,
                     _lock: lock,
-                }),
+                })),
+                follower: None,
             },
             stats,
         ))
+    }
+
+    /// Opens the log in `dir` read-only, on the real file system: see
+    /// [`Engine::open_read_only_with`].
+    pub fn open_read_only(dir: &Path, options: EngineOptions) -> Result<(Engine, OpenStats)> {
+        Self::open_read_only_with(Arc::new(OsBackend), dir, options)
+    }
+
+    /// Opens the log in `dir` read-only, while another process (or none) writes it: no lock is
+    /// taken and nothing is created, written, cut or removed. It holds every batch complete in
+    /// the files when it opened; the active segment's bytes after its last complete batch (a
+    /// batch being written, or a torn tail) are left alone, not judged. [`Engine::refresh`]
+    /// reads newer batches. Writes answer [`Error::ReadOnly`] (FORMAT.md §12).
+    pub fn open_read_only_with(
+        backend: Arc<dyn Backend>,
+        dir: &Path,
+        options: EngineOptions,
+    ) -> Result<(Engine, OpenStats)> {
+        options.validate()?;
+        let started = std::time::Instant::now();
+        let loaded = follow::load(backend.as_ref(), dir)?;
+        let mut stats = loaded.stats;
+        stats.open_micros = started.elapsed().as_micros() as u64;
+        let shared = Arc::new(Shared {
+            dir: dir.to_path_buf(),
+            backend,
+            options,
+            state: RwLock::new(loaded.state),
+            poisoned: AtomicBool::new(false),
+            horizon: RwLock::new(loaded.horizon),
+            compact_lock: Mutex::new(()),
+            compact_progress: (AtomicU64::new(0), AtomicU64::new(0)),
+        });
+        Ok((
+            Engine {
+                shared,
+                writer: None,
+                follower: Some(Arc::new(Mutex::new(loaded.follower))),
+            },
+            stats,
+        ))
+    }
+
+    /// Whether this engine was opened read-only ([`Engine::open_read_only`]).
+    pub fn is_read_only(&self) -> bool {
+        self.writer.is_none()
+    }
+
+    /// Reads the batches another process completed since the open or the last refresh (after
+    /// a compaction, the whole log again) and returns whether anything changed. A no-op for
+    /// the writer's own engine, which sees its writes as it makes them.
+    pub fn refresh(&self) -> Result<bool> {
+        match &self.follower {
+            Some(follower) => follow::refresh(&self.shared, &mut follower.lock()),
+            None => Ok(false),
+        }
+    }
+
+    fn writer(&self, op: &'static str) -> Result<&WriterHandle> {
+        self.writer.as_deref().ok_or_else(|| Error::ReadOnly {
+            op,
+            path: self.shared.dir.clone(),
+        })
     }
 
     /// Appends `ops` as one atomic batch and returns the new versions, once they are as durable
@@ -271,15 +339,20 @@ impl Engine {
         if self.shared.poisoned.load(Ordering::Acquire) {
             return Err(Error::Poisoned);
         }
+        let writer = self.writer("commit")?;
         if ops.is_empty() {
             return Ok(Vec::new());
         }
-        self.writer.committer.commit(ops, time)
+        writer.committer.commit(ops, time)
     }
 
-    /// Makes every acknowledged write durable now (useful with buffered durability).
+    /// Makes every acknowledged write durable now (useful with buffered durability). Nothing
+    /// to do for a read-only engine.
     pub fn flush(&self) -> Result<()> {
-        self.writer.committer.flush()
+        match &self.writer {
+            Some(writer) => writer.committer.flush(),
+            None => Ok(()),
+        }
     }
 
     /// Whether an earlier IO failure poisoned the engine.
@@ -377,6 +450,7 @@ impl Engine {
     /// [`RetentionRule`]) and returns what was dropped. Reads and writes go on meanwhile; one
     /// run at a time. Crash-safe at every step (FORMAT.md §9).
     pub fn compact(&self, rules: Rules<'_>, options: &CompactOptions) -> Result<CompactReport> {
+        self.writer("compact")?;
         if self.shared.poisoned.load(Ordering::Acquire) {
             return Err(Error::Poisoned);
         }
@@ -418,6 +492,7 @@ impl Engine {
     /// before `now` ([`Action::Expire`]), and returns them. A document changed meanwhile is
     /// skipped: its new version carries its own expiry, if any.
     pub fn expire(&self, now: u64, limit: usize) -> Result<Vec<VersionMeta>> {
+        self.writer("expire")?;
         let taken = self.shared.state.write().index.take_expired(now, limit);
         let mut ops = Vec::with_capacity(taken.len());
         for &(_, seq) in &taken {
@@ -480,8 +555,19 @@ impl Engine {
     pub fn snapshot(&self) -> Result<LogSnapshot<'_>> {
         let pause = self.shared.compact_lock.lock();
         self.flush()?;
-        let (active, active_len, last_seq) = self.writer.committer.position();
+        // A read-only engine's position is where its follower stopped; holding the follower
+        // keeps a refresh from moving the state past it until the state is read.
+        let follower = self.follower.as_ref().map(|f| f.lock());
+        let (active, active_len, last_seq) = match (&self.writer, &follower) {
+            (Some(writer), _) => writer.committer.position(),
+            (None, Some(follower)) => {
+                let (active, end) = follower.position();
+                (active, end, self.shared.state.read().index.last_seq())
+            }
+            (None, None) => (0, 0, 0),
+        };
         let state = self.shared.state.read();
+        drop(follower);
         let mut files = Vec::new();
         for (&number, reader) in state.segments.range(..=active) {
             let len = match reader {

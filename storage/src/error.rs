@@ -36,9 +36,20 @@ pub enum Error {
         kind: CorruptionKind,
     },
     /// Another open store (in this or another process) holds the directory lock.
-    #[error("data directory {path} is locked by another open store")]
+    #[error("data directory {path} is locked by another open store{}", fmt_holder(*.holder))]
     Locked {
         /// The locked directory.
+        path: PathBuf,
+        /// The process holding the lock, as it recorded itself in the lock file (FORMAT.md
+        /// §2), when it did.
+        holder: Option<u32>,
+    },
+    /// A write to a log opened read-only ([`crate::Engine::open_read_only`]).
+    #[error("log {path} is open read-only: {op} needs the process that holds its lock")]
+    ReadOnly {
+        /// What was asked (`"commit"`, `"compact"` ...).
+        op: &'static str,
+        /// The log directory.
         path: PathBuf,
     },
     /// A write or fsync failed earlier; the store refuses writes until it is reopened.
@@ -130,6 +141,11 @@ pub enum Error {
         /// The oldest time (microseconds since the epoch) from which history is complete.
         oldest_complete: u64,
     },
+}
+
+/// " (process N)" for the holder of a lock, when known.
+pub(crate) fn fmt_holder(holder: Option<u32>) -> String {
+    holder.map_or_else(String::new, |pid| format!(" (process {pid})"))
 }
 
 fn fmt_version(v: Option<u64>) -> String {

@@ -28,6 +28,7 @@ pub mod backend;
 mod compact;
 mod engine;
 mod error;
+mod follow;
 #[cfg(feature = "test-support")]
 #[doc(hidden)]
 pub mod fuzzing;

@@ -65,8 +65,8 @@ pub(crate) fn create_segment(
 type PendingVersion = (String, u64, SeqEntry, Option<u64>);
 
 /// Checks each record against what came before and feeds complete batches to the index.
-struct Replay {
-    index: VersionIndex,
+pub(crate) struct Replay {
+    pub(crate) index: VersionIndex,
     /// Records of the batch being read, applied when its last record arrives (`None`: a seq
     /// whose version compaction dropped).
     pending: Vec<(u64, Option<PendingVersion>)>,
@@ -74,13 +74,33 @@ struct Replay {
     pending_versions: HashMap<String, u64>,
     next_seq: u64,
     last_time: u64,
-    records: u64,
+    pub(crate) records: u64,
     /// Whether the segment being read was compacted: its seqs may skip dropped ones.
-    gaps_allowed: bool,
+    pub(crate) gaps_allowed: bool,
 }
 
 impl Replay {
-    fn record(
+    /// A replay that continues after the last batch `index` holds (`VersionIndex::new(1)`: from
+    /// the start of the log), e.g. a read-only open reading what was written since it last
+    /// looked.
+    pub(crate) fn resume(index: VersionIndex, gaps_allowed: bool) -> Self {
+        Replay {
+            next_seq: index.last_seq() + 1,
+            last_time: index.last_time(),
+            index,
+            pending: Vec::new(),
+            pending_versions: HashMap::new(),
+            records: 0,
+            gaps_allowed,
+        }
+    }
+
+    /// Whether records of an unfinished batch are waiting for its `BATCH_END`.
+    pub(crate) fn has_pending_versions(&self) -> bool {
+        self.pending.iter().any(|(_, v)| v.is_some())
+    }
+
+    pub(crate) fn record(
         &mut self,
         segment: u32,
         offset: u64,
@@ -157,7 +177,7 @@ impl Replay {
         Ok(())
     }
 
-    fn apply_pending(&mut self) {
+    pub(crate) fn apply_pending(&mut self) {
         self.pending_versions.clear();
         for (seq, version) in self.pending.drain(..) {
             match version {
@@ -182,7 +202,7 @@ impl Replay {
     }
 
     /// Forgets the records of an unfinished batch, rewinding the expectations.
-    fn drop_pending(&mut self) -> u64 {
+    pub(crate) fn drop_pending(&mut self) -> u64 {
         let n = self.pending.iter().filter(|(_, v)| v.is_some()).count() as u64;
         self.next_seq -= self.pending.len() as u64;
         self.last_time = self.index.last_time();
@@ -406,7 +426,7 @@ pub(crate) fn is_torn_tail(
 /// Checks a segment's header against what came before. After a compacted segment, whose last
 /// seqs may have been dropped, the header's first seq may be later than the next seq read;
 /// the seqs between are recorded as dropped.
-fn check_header(
+pub(crate) fn check_header(
     bytes: &[u8],
     number: u64,
     replay: &mut Replay,

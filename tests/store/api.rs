@@ -732,7 +732,7 @@ fn a_second_open_is_locked_until_the_first_is_dropped() {
     // Any clone keeps the store open; the error names the data directory that was asked for.
     let err = Store::open(dir.path(), Options::default()).unwrap_err();
     assert!(
-        matches!(&err, Error::Locked { path } if path == dir.path()),
+        matches!(&err, Error::Locked { path, .. } if path == dir.path()),
         "{err}"
     );
     assert_eq!(

@@ -7,6 +7,7 @@ mod concurrency;
 mod durations;
 mod model;
 mod query_model;
+mod read_only;
 
 use std::path::Path;
 

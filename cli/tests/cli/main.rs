@@ -4,6 +4,7 @@
 mod collection;
 mod dates;
 mod import;
+mod live;
 mod ops;
 mod query;
 mod tasks;

@@ -41,6 +41,10 @@ impl Backend for OsBackend {
         Ok(Arc::new(OsFile(file)))
     }
 
+    fn open_read(&self, path: &Path) -> io::Result<Arc<dyn BackendFile>> {
+        Ok(Arc::new(OsFile(File::open(path)?)))
+    }
+
     fn remove_file(&self, path: &Path) -> io::Result<()> {
         fs::remove_file(path)
     }
@@ -55,6 +59,19 @@ impl Backend for OsBackend {
 
     fn sync_dir(&self, path: &Path) -> io::Result<()> {
         File::open(path)?.sync_all()
+    }
+
+    fn lock_holder(&self, path: &Path) -> Option<u32> {
+        // At most a pid and a newline: a file that is something else is no answer.
+        let mut bytes = [0u8; 16];
+        let n = File::open(path)
+            .and_then(|f| f.read_at(&mut bytes, 0))
+            .ok()?;
+        std::str::from_utf8(bytes.get(..n)?)
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
     }
 
     fn available_space(&self, path: &Path) -> io::Result<Option<u64>> {
@@ -72,7 +89,16 @@ impl Backend for OsBackend {
         // `flock` locks belong to the open file description, so a second open in the same
         // process conflicts too.
         match file.try_lock() {
-            Ok(()) => Ok(Some(LockGuard::new(file))),
+            Ok(()) => {
+                // Who holds it, for the message of the next opener (FORMAT.md §2). Whatever an
+                // earlier, dead holder left there is replaced; a failure here costs only that
+                // hint, never the lock.
+                let pid = format!("{}\n", std::process::id());
+                let _ = file
+                    .set_len(0)
+                    .and_then(|()| file.write_all_at(pid.as_bytes(), 0));
+                Ok(Some(LockGuard::new(file)))
+            }
             Err(fs::TryLockError::WouldBlock) => Ok(None),
             Err(fs::TryLockError::Error(e)) => Err(e),
         }
