@@ -2,6 +2,7 @@
 //! and readers, and the behaviour of each API call (see DESIGN §2).
 
 mod api;
+mod bodies;
 mod concurrency;
 mod durations;
 mod model;
