@@ -286,7 +286,7 @@ fn invalid_raw_json_is_a_typed_error_and_writes_nothing() {
     for too_deep in [
         &br#"{"a": [[[{}]]]}"#[..],
         br#"{"a": [[[[[[[[[[[[[[[[[[[[[["#,
-        &[b'['; 100_000][..],
+        &[b'['; 90][..],
     ] {
         let err = rejected(too_deep);
         assert!(
@@ -294,6 +294,15 @@ fn invalid_raw_json_is_a_typed_error_and_writes_nothing() {
             "{err}"
         );
     }
+    // Nesting far deeper than serde_json (or the stack) could parse is refused before parsing.
+    let roomy = Store::open_in_memory(Options::default()).unwrap();
+    let err = roomy
+        .put_raw("/deep", "thing", vec![b'['; 1_000_000])
+        .unwrap_err();
+    assert!(
+        matches!(err, strata::Error::DocumentTooDeep { limit: 64, .. }),
+        "{err}"
+    );
     let big = format!(r#"{{"a": "{}"}}"#, "x".repeat(100));
     let err = rejected(big.as_bytes());
     assert!(
