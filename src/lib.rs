@@ -60,8 +60,7 @@ pub use query::{civil_from_days, parse_rfc3339, DateError, UnixTime};
 /// ([`MAX_KEYWORD_BYTES`]), the longest body path ([`MAX_PATH_BYTES`]) and the deepest nesting
 /// of boolean queries ([`MAX_QUERY_DEPTH`]).
 pub use query::{
-    DEFAULT_LIMIT, MAX_KEYWORD_BYTES, MAX_LIMIT, MAX_OFFSET, MAX_PATH_BYTES, MAX_QUERY_DEPTH,
-    SCORE,
+    DEFAULT_LIMIT, MAX_KEYWORD_BYTES, MAX_LIMIT, MAX_OFFSET, MAX_PATH_BYTES, MAX_QUERY_DEPTH, SCORE,
 };
 pub use search::{
     parse_query, BoolQuery, Field, Group, GroupBy, IndexOpenReport, IndexProgress, Query,

@@ -72,7 +72,11 @@ fn hits_carry_the_values_they_were_sorted_by() {
         let group = &grouped.groups[0];
         assert_eq!(
             group.sort_values,
-            [Some(Scalar::Int(300)), Some(Scalar::Int(9000)), None],
+            [
+                vec![Some(Scalar::Int(300))],
+                vec![Some(Scalar::Int(9000))],
+                vec![None]
+            ],
             "[{:?}]",
             db.mode
         );

@@ -39,7 +39,9 @@ fn key_order_survives_every_read_reopen_and_restore() {
     let data = dir.path().join("data");
     let store = open(&data, fast_options());
     let v0 = store.put("/d", "thing", unsorted()).unwrap();
-    store.put("/other", "thing", json!({"b": 1, "a": 2})).unwrap();
+    store
+        .put("/other", "thing", json!({"b": 1, "a": 2}))
+        .unwrap();
 
     let check = |store: &Store, label: &str| {
         let doc = store.get("/d").unwrap().expect("present");
@@ -56,11 +58,7 @@ fn key_order_survives_every_read_reopen_and_restore() {
         assert_written_order(&v.body, &format!("{label}: get_version"));
         let history = store.history("/d").unwrap();
         assert_written_order(&history[0].body, &format!("{label}: history"));
-        let listed = store
-            .list("/d")
-            .next()
-            .expect("listed")
-            .expect("readable");
+        let listed = store.list("/d").next().expect("listed").expect("readable");
         assert_written_order(&listed.body, &format!("{label}: list"));
         let found = store
             .query(&strata::QuerySpec::new(strata::Query::id_prefix("/d")))
@@ -196,7 +194,9 @@ fn raw_json_is_stored_as_given_and_reads_back_everywhere() {
         .put_raw("/r", "thing", format!("  \n{text}\n"))
         .unwrap();
     store.put_raw("/bytes", "thing", text.as_bytes()).unwrap();
-    store.put_raw("/vec", "thing", text.as_bytes().to_vec()).unwrap();
+    store
+        .put_raw("/vec", "thing", text.as_bytes().to_vec())
+        .unwrap();
     for id in ["/r", "/bytes", "/vec"] {
         // As given, only the surrounding whitespace cut.
         let raw = store.get_raw(id).unwrap().unwrap();
@@ -224,7 +224,11 @@ fn raw_json_is_stored_as_given_and_reads_back_everywhere() {
 
     // A repeated key is stored as it reads: the last value, in the first one's place.
     store
-        .put_raw("/dup", "thing", r#"{"a": 1, "b": {"x": 1, "x": 2}, "a": 3}"#)
+        .put_raw(
+            "/dup",
+            "thing",
+            r#"{"a": 1, "b": {"x": 1, "x": 2}, "a": 3}"#,
+        )
         .unwrap();
     let raw = store.get_raw("/dup").unwrap().unwrap();
     assert_eq!(
@@ -306,7 +310,14 @@ fn invalid_raw_json_is_a_typed_error_and_writes_nothing() {
     let big = format!(r#"{{"a": "{}"}}"#, "x".repeat(100));
     let err = rejected(big.as_bytes());
     assert!(
-        matches!(err, strata::Error::DocumentTooLarge { size: 109, limit: 100, .. }),
+        matches!(
+            err,
+            strata::Error::DocumentTooLarge {
+                size: 109,
+                limit: 100,
+                ..
+            }
+        ),
         "{err}"
     );
     let err = rejected(br#"{"a": {"long_name_": 1}}"#);
@@ -342,7 +353,11 @@ fn raw_reads_of_the_past() {
     let v3 = store.put_raw("/d", "doc", r#"{"again":true}"#).unwrap();
 
     let at = |t: u64| store.get_raw_at("/d", t).unwrap();
-    assert_eq!(at(v0.update_time_micros - 1), None, "before the first version");
+    assert_eq!(
+        at(v0.update_time_micros - 1),
+        None,
+        "before the first version"
+    );
     let first = at(v0.update_time_micros).unwrap();
     assert_eq!(first.body, br#"{"b": 1, "a": 2}"#);
     assert_eq!(first.meta, v0);
@@ -350,7 +365,10 @@ fn raw_reads_of_the_past() {
     assert_eq!(second.body, br#"{"b":1,"a":2,"c":3}"#);
     assert_eq!(second.meta, v1);
     assert_eq!(at(v2.update_time_micros), None, "deleted then");
-    assert_eq!(at(v3.update_time_micros).unwrap().body, br#"{"again":true}"#);
+    assert_eq!(
+        at(v3.update_time_micros).unwrap().body,
+        br#"{"again":true}"#
+    );
     assert_eq!(at(u64::MAX).unwrap().meta, v3);
 
     let version = |n: u64| store.get_raw_version("/d", n).unwrap();
@@ -394,9 +412,7 @@ fn query_constants_are_exported_and_mean_what_they_say() {
     store.put("/long", "t", json!({ "s": long })).unwrap();
     let exact = strata::QuerySpec::new(strata::Query::term("s", long.as_str()));
     assert_eq!(store.query(&exact).unwrap().documents.len(), 0);
-    assert!(
-        strata::parse_query(&format!("{}:1", "p".repeat(strata::MAX_PATH_BYTES + 1))).is_err()
-    );
+    assert!(strata::parse_query(&format!("{}:1", "p".repeat(strata::MAX_PATH_BYTES + 1))).is_err());
     let deep = format!(
         "{}a:1{}",
         "(".repeat(strata::MAX_QUERY_DEPTH + 1),
