@@ -13,6 +13,9 @@ pub use query::{
     Snapshot, SortKey, SystemField,
 };
 
+/// What one document was sorted by: its value for each sort key ([`QueryResult::sort_values`]).
+type SortValues = Vec<Option<Scalar>>;
+
 /// The answer to [`Store::query`].
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -148,7 +151,7 @@ impl Store {
         // An all-versions query answers the versions the log keeps: one that compaction drops
         // while the query runs is left out rather than failing the query.
         let all_versions = spec.snapshot == Snapshot::AllVersions;
-        let load = |hits: Vec<query::Hit>| -> Result<(Vec<Document>, Vec<Vec<Option<Scalar>>>)> {
+        let load = |hits: Vec<query::Hit>| -> Result<(Vec<Document>, Vec<SortValues>)> {
             let mut documents = Vec::with_capacity(hits.len());
             let mut sort_values = Vec::with_capacity(hits.len());
             for h in hits {
