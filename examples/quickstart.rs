@@ -43,5 +43,20 @@ fn main() -> Result<(), Error> {
     store.put_as("/users/cy", "user", &User { name: "Cy".into() })?;
     let cy: Option<User> = store.get_as("/users/cy")?;
     assert_eq!(cy.map(|u| u.name).as_deref(), Some("Cy"));
+
+    // JSON text as you have it: checked, stored as given, read back byte for byte (past ones too).
+    let d0 = store.put_raw("/users/dee", "user", r#"{"name": "Dee", "age": 40}"#)?;
+    store.patch("/users/dee", json!({"age": 41}))?; // keys keep their order
+    assert_eq!(
+        store.get_raw("/users/dee")?.expect("present").body,
+        br#"{"name":"Dee","age":41}"#
+    );
+    assert_eq!(
+        store
+            .get_raw_at("/users/dee", d0.update_time_micros)?
+            .expect("present then")
+            .body,
+        br#"{"name": "Dee", "age": 40}"#
+    );
     Ok(())
 }

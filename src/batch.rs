@@ -1,5 +1,6 @@
 //! Atomic batches of writes.
 
+use serde::Serialize;
 use serde_json::Value;
 
 pub use storage::Expect;
@@ -37,9 +38,22 @@ impl WriteOptions {
     }
 }
 
+/// The body of a put, as the caller gave it.
+#[derive(Debug, Clone)]
+pub(crate) enum Body {
+    /// A value, checked and encoded at commit (keys in the value's order).
+    Value(Value),
+    /// JSON text, checked at commit and stored as given when it is acceptable
+    /// ([`crate::validate::raw_body`]).
+    Raw(Vec<u8>),
+    /// What serde_json said when the caller's value did not serialize; the commit fails with
+    /// [`crate::Error::Decode`] naming the document.
+    Unserializable(String),
+}
+
 #[derive(Debug, Clone)]
 pub(crate) enum OpKind {
-    Put { kind: String, body: Value },
+    Put { kind: String, body: Body },
     Patch { patch: Value },
     Delete,
 }
@@ -160,18 +174,70 @@ impl Batch {
 
     /// [`Batch::put`] with options.
     pub fn put_with(
-        mut self,
+        self,
         id: impl Into<String>,
         kind: impl Into<String>,
         body: Value,
         options: WriteOptions,
     ) -> Self {
+        self.push_put(id.into(), kind.into(), Body::Value(body), options)
+    }
+
+    /// [`Batch::put`] of any serializable value (a struct, a map…); it must serialize to a JSON
+    /// object. Its keys keep the order it serializes them in (a struct's field order). A value
+    /// that does not serialize fails the batch with [`crate::Error::Decode`].
+    pub fn put_as<T: Serialize + ?Sized>(
+        self,
+        id: impl Into<String>,
+        kind: impl Into<String>,
+        value: &T,
+    ) -> Self {
+        self.put_as_with(id, kind, value, WriteOptions::default())
+    }
+
+    /// [`Batch::put_as`] with options.
+    pub fn put_as_with<T: Serialize + ?Sized>(
+        self,
+        id: impl Into<String>,
+        kind: impl Into<String>,
+        value: &T,
+        options: WriteOptions,
+    ) -> Self {
+        let body = match serde_json::to_value(value) {
+            Ok(value) => Body::Value(value),
+            Err(e) => Body::Unserializable(e.to_string()),
+        };
+        self.push_put(id.into(), kind.into(), body, options)
+    }
+
+    /// [`Batch::put`] of JSON text (`&str`, `String`, `&[u8]`, `Vec<u8>`). It is checked
+    /// against the same [`crate::Limits`] as any body and must be one JSON object; it is stored
+    /// as given (whitespace and key order kept, surrounding whitespace cut), and re-encoded
+    /// only if an object repeats a key (the last value wins, as when it is read).
+    pub fn put_raw(
+        self,
+        id: impl Into<String>,
+        kind: impl Into<String>,
+        json: impl Into<Vec<u8>>,
+    ) -> Self {
+        self.put_raw_with(id, kind, json, WriteOptions::default())
+    }
+
+    /// [`Batch::put_raw`] with options.
+    pub fn put_raw_with(
+        self,
+        id: impl Into<String>,
+        kind: impl Into<String>,
+        json: impl Into<Vec<u8>>,
+        options: WriteOptions,
+    ) -> Self {
+        self.push_put(id.into(), kind.into(), Body::Raw(json.into()), options)
+    }
+
+    fn push_put(mut self, id: String, kind: String, body: Body, options: WriteOptions) -> Self {
         self.ops.push(Op {
-            id: id.into(),
-            kind: OpKind::Put {
-                kind: kind.into(),
-                body,
-            },
+            id,
+            kind: OpKind::Put { kind, body },
             options,
         });
         self

@@ -54,6 +54,14 @@ pub use query::Error as QueryError;
 /// Dates: the one RFC 3339 parser that decides which body strings are dates (for the index,
 /// the matcher, `_updated` bounds and the CLI), and the proleptic Gregorian calendar.
 pub use query::{civil_from_days, parse_rfc3339, DateError, UnixTime};
+/// Limits and names of the query model: the most documents a page holds ([`MAX_LIMIT`]) and
+/// its default ([`DEFAULT_LIMIT`]), the largest offset ([`MAX_OFFSET`]), the pseudo-field of
+/// relevance to sort by ([`SCORE`], `"_score"`), the longest string indexed as an exact keyword
+/// ([`MAX_KEYWORD_BYTES`]), the longest body path ([`MAX_PATH_BYTES`]) and the deepest nesting
+/// of boolean queries ([`MAX_QUERY_DEPTH`]).
+pub use query::{
+    DEFAULT_LIMIT, MAX_KEYWORD_BYTES, MAX_LIMIT, MAX_OFFSET, MAX_PATH_BYTES, MAX_QUERY_DEPTH, SCORE,
+};
 pub use search::{
     parse_query, BoolQuery, Field, Group, GroupBy, IndexOpenReport, IndexProgress, Query,
     QueryResult, QuerySpec, Range, Scalar, Snapshot, SortKey, SystemField,

@@ -13,6 +13,9 @@ pub use query::{
     Snapshot, SortKey, SystemField,
 };
 
+/// What one document was sorted by: its value for each sort key ([`QueryResult::sort_values`]).
+type SortValues = Vec<Option<Scalar>>;
+
 /// The answer to [`Store::query`].
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -22,6 +25,12 @@ pub struct QueryResult {
     /// The page of matching versions with their metadata; bodies are projected when
     /// [`QuerySpec::select`] is set and `null` when [`QuerySpec::ids_only`] is.
     pub documents: Vec<Document>,
+    /// What each document was sorted by, one entry per document in the same order: its value
+    /// for each of [`QuerySpec::sort`]'s keys, in the keys' order (empty without sort keys;
+    /// the tie-breaker `_seq` is `meta.seq`). `None` where the document has no value; a field
+    /// with several values gives its smallest; a date is the RFC 3339 text of its second in
+    /// UTC (`"2026-01-02T00:00:00Z"`); `_updated` is microseconds and `_score` the relevance.
+    pub sort_values: Vec<Vec<Option<Scalar>>>,
     /// Pass it as [`QuerySpec::page`] to get the next page (same snapshot), if there is one.
     pub next_page: Option<String>,
     /// Groups, largest first, when [`QuerySpec::group_by`] asked for them.
@@ -40,6 +49,8 @@ pub struct Group {
     pub count: u64,
     /// The first of them in the query's order.
     pub documents: Vec<Document>,
+    /// What each of `documents` was sorted by ([`QueryResult::sort_values`]).
+    pub sort_values: Vec<Vec<Option<Scalar>>>,
 }
 
 /// Parses the text query syntax (see the README) into a [`Query`].
@@ -78,8 +89,12 @@ impl Store {
     /// // The same in the text syntax, largest first.
     /// let spec = QuerySpec::new(strata::parse_query("_kind:package AND section:python")?)
     ///     .sort(SortKey::desc("size"));
-    /// let ids: Vec<_> = store.query(&spec)?.documents.into_iter().map(|d| d.meta.id).collect();
+    /// let result = store.query(&spec)?;
+    /// let ids: Vec<_> = result.documents.iter().map(|d| d.meta.id.as_str()).collect();
     /// assert_eq!(ids, ["/pkg/django", "/pkg/flask"]);
+    /// // What each was sorted by, without parsing bodies.
+    /// use strata::Scalar;
+    /// assert_eq!(result.sort_values, [[Some(Scalar::Int(4000))], [Some(Scalar::Int(900))]]);
     /// # Ok::<_, strata::Error>(())
     /// ```
     pub fn query(&self, spec: &QuerySpec) -> Result<QueryResult> {
@@ -136,29 +151,39 @@ impl Store {
         // An all-versions query answers the versions the log keeps: one that compaction drops
         // while the query runs is left out rather than failing the query.
         let all_versions = spec.snapshot == Snapshot::AllVersions;
-        let load = |hits: &[query::Hit]| -> Result<Vec<Document>> {
-            hits.iter()
-                .filter_map(|h| match self.load_hit(spec, h.seq) {
-                    Err(Error::HistoryTrimmed { .. }) if all_versions => None,
-                    loaded => Some(loaded),
-                })
-                .collect()
+        let load = |hits: Vec<query::Hit>| -> Result<(Vec<Document>, Vec<SortValues>)> {
+            let mut documents = Vec::with_capacity(hits.len());
+            let mut sort_values = Vec::with_capacity(hits.len());
+            for h in hits {
+                match self.load_hit(spec, h.seq) {
+                    Err(Error::HistoryTrimmed { .. }) if all_versions => {}
+                    loaded => {
+                        documents.push(loaded?);
+                        sort_values.push(h.sort);
+                    }
+                }
+            }
+            Ok((documents, sort_values))
         };
-        let documents = load(&out.hits)?;
+        let hits = out.hits.len();
+        let (documents, sort_values) = load(out.hits)?;
         // What was left out no longer counts either.
-        let left_out = (out.hits.len() - documents.len()) as u64;
+        let left_out = (hits - documents.len()) as u64;
         Ok(QueryResult {
             count: out.count.map(|c| c.saturating_sub(left_out)),
             documents,
+            sort_values,
             next_page: out.next_page,
             groups: out
                 .groups
-                .iter()
+                .into_iter()
                 .map(|g| {
+                    let (documents, sort_values) = load(g.hits)?;
                     Ok(Group {
-                        key: g.key.clone(),
+                        key: g.key,
                         count: g.count,
-                        documents: load(&g.hits)?,
+                        documents,
+                        sort_values,
                     })
                 })
                 .collect::<Result<_>>()?,

@@ -11,7 +11,7 @@ use serde_json::Value;
 use storage::backend::{Backend, MemoryBackend, OsBackend};
 use storage::{Action, Engine, Expect, Selector, Version, WriteOp};
 
-use crate::batch::{Batch, Op, OpKind, WriteOptions};
+use crate::batch::{Batch, Body, Op, OpKind, WriteOptions};
 use crate::collection::{SYSTEM_ID_PREFIX, SYSTEM_KIND_PREFIX};
 use crate::document::{Document, Meta, RawDocument};
 use crate::error::{Error, Result};
@@ -338,13 +338,45 @@ impl Store {
         self.write_one(Batch::new().put_with(id, kind, body, options))
     }
 
-    /// Serializes `value` and puts it; it must serialize to a JSON object.
+    /// [`Store::put`] of any serializable value (a struct, a map…): it must serialize to a
+    /// JSON object, whose keys keep the order it serializes them in (a struct's field order).
+    /// A value that does not serialize is [`Error::Decode`].
+    ///
+    /// ```
+    /// #[derive(serde::Serialize, serde::Deserialize)]
+    /// struct User { name: String, age: u32 }
+    ///
+    /// let store = strata::Store::open_in_memory(Default::default())?;
+    /// store.put_as("/users/cy", "user", &User { name: "Cy".into(), age: 7 })?;
+    /// let raw = store.get_raw("/users/cy")?.expect("present");
+    /// assert_eq!(raw.body, br#"{"name":"Cy","age":7}"#);
+    /// let cy: User = store.get_as("/users/cy")?.expect("present");
+    /// assert_eq!(cy.age, 7);
+    /// # Ok::<_, strata::Error>(())
+    /// ```
     pub fn put_as<T: Serialize + ?Sized>(&self, id: &str, kind: &str, value: &T) -> Result<Meta> {
-        let body = serde_json::to_value(value).map_err(|source| Error::Decode {
-            id: id.to_owned(),
-            source,
-        })?;
-        self.put(id, kind, body)
+        self.write_one(Batch::new().put_as(id, kind, value))
+    }
+
+    /// [`Store::put`] of JSON text (`&str`, `String`, `&[u8]`, `Vec<u8>`), without building a
+    /// `Value`: it is checked against the same [`crate::Limits`] as any body (one JSON object,
+    /// size, depth, field names; typed errors, nothing written) and stored as given, so
+    /// [`Store::get_raw`] returns the same bytes (surrounding whitespace cut). Only a body
+    /// whose objects repeat a key is re-encoded (the last value wins, as when it is read).
+    ///
+    /// ```
+    /// let store = strata::Store::open_in_memory(Default::default())?;
+    /// store.put_raw("/pkg/serde", "package", r#"{"name": "serde", "deps": ["serde_derive"]}"#)?;
+    /// let raw = store.get_raw("/pkg/serde")?.expect("present");
+    /// assert_eq!(raw.body, br#"{"name": "serde", "deps": ["serde_derive"]}"#);
+    /// assert!(matches!(
+    ///     store.put_raw("/pkg/bad", "package", "[1, 2]"),
+    ///     Err(strata::Error::InvalidBody { .. })
+    /// ));
+    /// # Ok::<_, strata::Error>(())
+    /// ```
+    pub fn put_raw(&self, id: &str, kind: &str, json: impl Into<Vec<u8>>) -> Result<Meta> {
+        self.write_one(Batch::new().put_raw(id, kind, json))
     }
 
     /// Applies an RFC 7386 merge patch (a JSON object) to the newest body of `id`.
@@ -404,7 +436,12 @@ impl Store {
         let len = batch.ops.len();
         let mut too_deep = None;
         for (index, op) in batch.ops.iter_mut().enumerate() {
-            if let OpKind::Put { body: value, .. } | OpKind::Patch { patch: value } = &mut op.kind {
+            if let OpKind::Put {
+                body: Body::Value(value),
+                ..
+            }
+            | OpKind::Patch { patch: value } = &mut op.kind
+            {
                 if validate::deeper_than(value, limits.max_depth) {
                     validate::dismantle(std::mem::take(value));
                     too_deep.get_or_insert_with(|| (index, op.id.clone()));
@@ -470,7 +507,16 @@ impl Store {
         let action = match op.kind {
             OpKind::Put { kind, body } => {
                 validate::kind(&kind, limits)?;
-                let body = validate::body(&op.id, &body, limits)?;
+                let body = match body {
+                    Body::Value(body) => validate::body(&op.id, &body, limits)?,
+                    Body::Raw(bytes) => validate::raw_body(&op.id, bytes, limits)?,
+                    Body::Unserializable(message) => {
+                        return Err(Error::Decode {
+                            id: op.id,
+                            source: serde::ser::Error::custom(message),
+                        })
+                    }
+                };
                 Action::Put { kind, body }
             }
             OpKind::Patch { patch } => {
@@ -537,6 +583,14 @@ pub(crate) fn parse_body(version: &Version) -> Result<Value> {
     })
 }
 
+/// A version with its body as stored (empty for a tombstone).
+fn raw_document(version: Version) -> RawDocument {
+    RawDocument {
+        meta: version.meta.into(),
+        body: version.body,
+    }
+}
+
 /// A version as the API shows it: metadata and the parsed body (`null` for a tombstone).
 pub(crate) fn to_document(version: Version) -> Result<Document> {
     let body = parse_body(&version)?;
@@ -571,12 +625,39 @@ impl Store {
     /// does not exist, is deleted or has expired.
     pub fn get_raw(&self, id: &str) -> Result<Option<RawDocument>> {
         match self.inner.engine.get(id, Selector::Newest)? {
-            Some(v) if visible_at(&v, self.now_for(Some(&v))) => Ok(Some(RawDocument {
-                meta: v.meta.into(),
-                body: v.body,
-            })),
+            Some(v) if visible_at(&v, self.now_for(Some(&v))) => Ok(Some(raw_document(v))),
             _ => Ok(None),
         }
+    }
+
+    /// [`Store::get_at`] with the body as stored JSON bytes (no parsing).
+    ///
+    /// ```
+    /// # use serde_json::json;
+    /// let store = strata::Store::open_in_memory(Default::default())?;
+    /// let v0 = store.put_raw("/d", "doc", r#"{"b":1,"a":2}"#)?;
+    /// store.put("/d", "doc", json!({"b": 3}))?;
+    /// let then = store.get_raw_at("/d", v0.update_time_micros)?.expect("present then");
+    /// assert_eq!(then.body, br#"{"b":1,"a":2}"#);
+    /// let first = store.get_raw_version("/d", 0)?.expect("version 0");
+    /// assert_eq!(first.body, then.body);
+    /// # Ok::<_, strata::Error>(())
+    /// ```
+    pub fn get_raw_at(&self, id: &str, time_micros: u64) -> Result<Option<RawDocument>> {
+        match self.inner.engine.get(id, Selector::AtTime(time_micros))? {
+            Some(v) if visible_at(&v, time_micros) => Ok(Some(raw_document(v))),
+            _ => Ok(None),
+        }
+    }
+
+    /// [`Store::get_version`] with the body as stored JSON bytes (no parsing; empty for a
+    /// tombstone).
+    pub fn get_raw_version(&self, id: &str, version: u64) -> Result<Option<RawDocument>> {
+        Ok(self
+            .inner
+            .engine
+            .get(id, Selector::Version(version))?
+            .map(raw_document))
     }
 
     /// Version `version` of `id`, tombstones included (their body is `null`).

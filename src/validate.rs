@@ -48,6 +48,101 @@ pub(crate) fn kind(kind: &str, limits: &Limits) -> Result<()> {
 /// Checks shape, depth and field names without recursion (a hostile value may nest deeper than
 /// the stack allows), then encodes and checks the size.
 pub(crate) fn body(id: &str, body: &Value, limits: &Limits) -> Result<Vec<u8>> {
+    check_value(id, body, limits)?;
+    let mut bytes = Vec::with_capacity(512);
+    serde_json::to_writer(&mut bytes, body).map_err(|source| Error::Decode {
+        id: id.to_owned(),
+        source,
+    })?;
+    check_size(id, &bytes, limits)?;
+    Ok(bytes)
+}
+
+fn check_size(id: &str, bytes: &[u8], limits: &Limits) -> Result<()> {
+    if bytes.len() > limits.max_document_bytes {
+        return Err(Error::DocumentTooLarge {
+            id: id.to_owned(),
+            size: bytes.len(),
+            limit: limits.max_document_bytes,
+        });
+    }
+    Ok(())
+}
+
+/// Checks JSON text given as a body against the same limits as [`body`], and returns the bytes
+/// to store: the text as given (surrounding whitespace cut), or re-encoded if an object repeats
+/// a key, so that what is stored reads back the same in any parser.
+///
+/// The size is checked first and the depth by a scan of the bytes before anything parses them,
+/// so neither a huge nor a deeply nested text costs more than one pass.
+pub(crate) fn raw_body(id: &str, mut bytes: Vec<u8>, limits: &Limits) -> Result<Vec<u8>> {
+    let is_space = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
+    let end = bytes.len() - bytes.iter().rev().take_while(|b| is_space(b)).count();
+    bytes.truncate(end);
+    let start = bytes.iter().take_while(|b| is_space(b)).count();
+    bytes.drain(..start);
+    check_size(id, &bytes, limits)?;
+    let Some(members) = scan(&bytes, limits.max_depth) else {
+        return Err(Error::DocumentTooDeep {
+            id: id.to_owned(),
+            limit: limits.max_depth,
+        });
+    };
+    // At most `Limits::MAX_DEPTH` (127) levels now: serde_json parses and drops them.
+    let value: Value = serde_json::from_slice(&bytes).map_err(|e| Error::InvalidBody {
+        id: id.to_owned(),
+        reason: format!("malformed JSON: {e}"),
+    })?;
+    let keys = check_value(id, &value, limits)?;
+    if keys == members {
+        return Ok(bytes);
+    }
+    // An object repeats a key: store what the parse kept (readers disagree about repeats).
+    let bytes = serde_json::to_vec(&value).map_err(|source| Error::Decode {
+        id: id.to_owned(),
+        source,
+    })?;
+    check_size(id, &bytes, limits)?;
+    Ok(bytes)
+}
+
+/// The number of object members in JSON text (its colons outside strings), or `None` if it
+/// nests arrays and objects deeper than `max_depth`. Malformed text gives some count; the parse
+/// that follows refuses it.
+fn scan(bytes: &[u8], max_depth: usize) -> Option<usize> {
+    let (mut depth, mut members) = (0usize, 0usize);
+    let mut iter = bytes.iter();
+    while let Some(&b) = iter.next() {
+        match b {
+            b'"' => {
+                // Skip the string, escapes included.
+                while let Some(&c) = iter.next() {
+                    match c {
+                        b'\\' => {
+                            iter.next();
+                        }
+                        b'"' => break,
+                        _ => {}
+                    }
+                }
+            }
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > max_depth {
+                    return None;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            b':' => members += 1,
+            _ => {}
+        }
+    }
+    Some(members)
+}
+
+/// Checks that `body` is an object within the depth and field-name limits, without recursion;
+/// returns the number of object members in it.
+fn check_value(id: &str, body: &Value, limits: &Limits) -> Result<usize> {
     if !body.is_object() {
         return Err(Error::InvalidBody {
             id: id.to_owned(),
@@ -60,12 +155,14 @@ pub(crate) fn body(id: &str, body: &Value, limits: &Limits) -> Result<Vec<u8>> {
     };
     // Only containers go on the stack; a scalar needs no visit.
     let mut stack: Vec<(&Value, usize)> = vec![(body, 1)];
+    let mut members = 0;
     while let Some((value, depth)) = stack.pop() {
         if depth > limits.max_depth {
             return Err(too_deep());
         }
         match value {
             Value::Object(map) => {
+                members += map.len();
                 for (key, child) in map {
                     if key.len() > limits.max_field_name_bytes {
                         return Err(Error::FieldNameTooLong {
@@ -88,19 +185,7 @@ pub(crate) fn body(id: &str, body: &Value, limits: &Limits) -> Result<Vec<u8>> {
             _ => {}
         }
     }
-    let mut bytes = Vec::with_capacity(512);
-    serde_json::to_writer(&mut bytes, body).map_err(|source| Error::Decode {
-        id: id.to_owned(),
-        source,
-    })?;
-    if bytes.len() > limits.max_document_bytes {
-        return Err(Error::DocumentTooLarge {
-            id: id.to_owned(),
-            size: bytes.len(),
-            limit: limits.max_document_bytes,
-        });
-    }
-    Ok(bytes)
+    Ok(members)
 }
 
 fn type_name(v: &Value) -> &'static str {
@@ -156,9 +241,11 @@ pub(crate) fn merge_patch(target: &mut Value, patch: &Value) {
         *target = Value::Object(Map::new());
     }
     if let Value::Object(map) = target {
+        // Keys keep their place (bodies keep the order they were written in, serde_json's
+        // `preserve_order`): a removal shifts the rest, a new key goes last.
         for (key, value) in patch {
             if value.is_null() {
-                map.remove(key);
+                map.shift_remove(key);
             } else {
                 merge_patch(map.entry(key.clone()).or_insert(Value::Null), value);
             }

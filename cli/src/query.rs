@@ -77,13 +77,21 @@ pub(crate) fn run(store: &Store, args: QueryArgs, format: Format) -> Result<(), 
 pub(crate) fn print_result(format: Format, r: &QueryResult) {
     match format {
         Format::Json => {
-            let docs = |docs: &[strata::Document]| -> Vec<Value> {
+            // A sorted query's documents carry what they were sorted by, one value per key.
+            let docs = |docs: &[strata::Document], sort: &[Vec<Option<strata::Scalar>>]| {
                 docs.iter()
-                    .map(|d| json!({ "meta": meta_json(&d.meta), "body": d.body }))
-                    .collect()
+                    .enumerate()
+                    .map(|(i, d)| {
+                        let mut doc = json!({ "meta": meta_json(&d.meta), "body": d.body });
+                        if let Some(values) = sort.get(i).filter(|v| !v.is_empty()) {
+                            doc["sort"] = json!(values);
+                        }
+                        doc
+                    })
+                    .collect::<Vec<Value>>()
             };
             let mut out = json!({
-                "documents": docs(&r.documents),
+                "documents": docs(&r.documents, &r.sort_values),
                 "next_page": r.next_page,
                 "snapshot_seq": r.snapshot_seq,
             });
@@ -94,7 +102,7 @@ pub(crate) fn print_result(format: Format, r: &QueryResult) {
                 out["groups"] = r
                     .groups
                     .iter()
-                    .map(|g| json!({"key": g.key, "count": g.count, "documents": docs(&g.documents)}))
+                    .map(|g| json!({"key": g.key, "count": g.count, "documents": docs(&g.documents, &g.sort_values)}))
                     .collect();
             }
             out!("{out}");

@@ -11,7 +11,7 @@ use serde_json::Value;
 use tantivy::columnar::{DynamicColumn, StrColumn};
 use tantivy::{DocId, SegmentReader};
 
-use crate::ast::{Field, SystemField};
+use crate::ast::{Field, Scalar, SystemField};
 use crate::convert::{for_each_leaf, format_date, keyword, Kw, Num};
 use crate::error::Result;
 use crate::schema::{VersionInfo, DATES, KW};
@@ -101,6 +101,20 @@ impl SortValue {
             SortValue::Str(s) => Value::String(s.clone()),
             SortValue::Missing => Value::Null,
         }
+    }
+
+    /// The value as a caller sees it in a hit: numbers as numbers, a date as RFC 3339 text of
+    /// its second (as [`SortValue::to_json`] writes it), `None` for a missing value.
+    pub(crate) fn to_scalar(&self) -> Option<Scalar> {
+        Some(match self {
+            SortValue::Bool(b) => Scalar::Bool(*b),
+            SortValue::I(i) => Scalar::Int(*i),
+            SortValue::U(u) => Scalar::from(*u),
+            SortValue::F(f) => Scalar::Float(*f),
+            SortValue::Date(secs) => Scalar::Str(format_date(*secs)?),
+            SortValue::Str(s) => Scalar::Str(s.clone()),
+            SortValue::Missing => return None,
+        })
     }
 
     /// A hashable identity for grouping (numbers by exact value).

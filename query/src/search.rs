@@ -32,6 +32,10 @@ pub struct Hit {
     pub seq: u64,
     /// Full-text relevance, when the query sorts by `_score`.
     pub score: Option<f32>,
+    /// Its value for each sort key of the query, in the keys' order: what it was sorted by.
+    /// `None` where it has no value; a field with several values gives its smallest; a date is
+    /// the RFC 3339 text of its second in UTC; `_updated` is microseconds; `_score` a float.
+    pub sort: Vec<Option<Scalar>>,
 }
 
 /// One group of a grouped query.
@@ -713,6 +717,7 @@ fn hit(e: &Entry) -> Hit {
     Hit {
         seq: e.seq,
         score: e.score,
+        sort: e.key.iter().map(SortValue::to_scalar).collect(),
     }
 }
 

@@ -20,6 +20,7 @@ mod faults;
 mod index;
 mod paging;
 mod semantics;
+mod sort_values;
 
 use std::collections::BTreeSet;
 use std::time::Duration;

@@ -3,6 +3,7 @@
 
 mod api;
 mod batch_times;
+mod bodies;
 mod concurrency;
 mod durations;
 mod model;
