@@ -117,8 +117,9 @@ fn tasks_reads_the_report_while_another_process_holds_the_store() {
                 .submitter("waiter"),
         )
         .unwrap();
-    // The store is locked: commands that open it fail, `tasks` does not.
-    let run = strata(dir.path(), &["list"], None);
+    // The store is locked: commands that write to it fail (reads open it read-only), `tasks`
+    // does not.
+    let run = strata(dir.path(), &["put", "/x", "doc", "{}"], None);
     assert_eq!(run.code, 5, "{}", run.stderr);
     // The housekeeper rewrites the report about once a second.
     let report = report_when(dir.path(), "the running task", |r| {
