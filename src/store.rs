@@ -168,7 +168,11 @@ impl Store {
         // The engine validates durability options; check them before they are replaced.
         options.engine_options().validate()?;
         let options = options.with_durability(Durability::None);
-        Self::open_with_backend(Arc::new(MemoryBackend::new()), Path::new("/strata"), options)
+        Self::open_with_backend(
+            Arc::new(MemoryBackend::new()),
+            Path::new("/strata"),
+            options,
+        )
     }
 
     /// Opens a store on any [`storage::backend::Backend`], e.g. the simulated one of crash tests

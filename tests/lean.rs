@@ -8,7 +8,15 @@ use std::process::Command;
 fn library_tree() -> String {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let output = Command::new(cargo)
-        .args(["tree", "-p", "strata", "-e", "normal,features", "--prefix", "none"])
+        .args([
+            "tree",
+            "-p",
+            "strata",
+            "-e",
+            "normal,features",
+            "--prefix",
+            "none",
+        ])
         .args(["--offline", "--manifest-path"])
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
         .output()
@@ -28,6 +36,9 @@ fn the_library_depends_on_no_cli_and_no_test_support() {
     assert!(tree.contains("strata-storage v"), "{tree}");
     for unwanted in ["clap", "test-support", "proptest", "rusqlite", "criterion"] {
         let lines: Vec<&str> = tree.lines().filter(|l| l.contains(unwanted)).collect();
-        assert!(lines.is_empty(), "the library pulls in {unwanted}: {lines:?}");
+        assert!(
+            lines.is_empty(),
+            "the library pulls in {unwanted}: {lines:?}"
+        );
     }
 }

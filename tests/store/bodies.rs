@@ -178,7 +178,7 @@ fn serializable_values_keep_their_field_order_in_stores_and_batches() {
         )
         .unwrap_err();
     assert!(
-        matches!(&err, strata::Error::Decode { id, .. } if id == "/m"),
+        matches!(err.reason(), strata::Error::Decode { id, .. } if id == "/m"),
         "{err}"
     );
     assert_eq!(store.last_seq(), before);
@@ -333,7 +333,11 @@ fn invalid_raw_json_is_a_typed_error_and_writes_nothing() {
                 .put_raw("/x", "thing", "{"),
         )
         .unwrap_err();
-    assert!(matches!(err, strata::Error::InvalidBody { .. }), "{err}");
+    assert_eq!(err.batch_op().map(|op| op.0), Some(1), "{err}");
+    assert!(
+        matches!(err.reason(), strata::Error::InvalidBody { .. }),
+        "{err}"
+    );
     assert_eq!(store.last_seq(), before);
     // Exactly at the limits is fine, and the store takes writes as before.
     store
