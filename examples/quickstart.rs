@@ -1,4 +1,4 @@
-//! The README's example, kept compiling and running: `cargo run --example quickstart`.
+//! The README's example, kept compiling and running: `cargo run -p strata --example quickstart`.
 
 use serde_json::json;
 use strata::{Batch, Error, Expect, Options, Store};
