@@ -1,4 +1,4 @@
-//! Online backups and restores, also to a point in time (DESIGN §7).
+//! Online backups and restores, also to a point in time (docs/DESIGN.md §7).
 //!
 //! A backup directory holds `log/` (the log's segment files, the active one cut at the last
 //! batch the backup covers), `index/` (the files of the index's last commit, so a restored

@@ -1,4 +1,4 @@
-//! Collections are queries (DESIGN §6): a named, persisted [`QuerySpec`] with options, stored as
+//! Collections are queries (docs/DESIGN.md §6): a named, persisted [`QuerySpec`] with options, stored as
 //! a versioned document of a system kind, so that its definition has history.
 
 use std::collections::HashMap;

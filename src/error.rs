@@ -270,7 +270,7 @@ pub enum Error {
     /// A batch is too large for one log segment.
     #[error("{0}")]
     BatchTooLarge(String),
-    /// A read of the past needs versions that retention dropped (DESIGN §2): the answer would
+    /// A read of the past needs versions that retention dropped (docs/DESIGN.md §2): the answer would
     /// be incomplete, so there is none. History is complete from `oldest_complete` on.
     #[error("{} before {oldest_complete} us was dropped by retention; history is complete from {oldest_complete} us on", .id.as_deref().map(|i| format!("history of {i}")).unwrap_or_else(|| "history".to_owned()))]
     HistoryTrimmed {

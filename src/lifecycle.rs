@@ -1,5 +1,5 @@
 //! Lifecycle: version retention and compaction, document expiry, and the maintenance thread
-//! that runs both in the background (DESIGN §7).
+//! that runs both in the background (docs/DESIGN.md §7).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

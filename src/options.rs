@@ -12,7 +12,7 @@ use crate::tasks::TaskPoolOptions;
 pub use query::IndexOptions;
 pub use storage::Durability;
 
-/// Limits on what a document may be (DESIGN §2). Input over a limit is a typed error.
+/// Limits on what a document may be (docs/DESIGN.md §2). Input over a limit is a typed error.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Limits {

@@ -1,5 +1,5 @@
 //! What a store holds and how it has been doing: counts, sizes on disk, index lag, write and
-//! query counts with latency percentiles, and what opening it found (DESIGN §7).
+//! query counts with latency percentiles, and what opening it found (docs/DESIGN.md §7).
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -672,7 +672,7 @@ impl Store {
         }
     }
 
-    /// The version of `id` visible at `time_micros` (DESIGN §2); `None` if it did not exist,
+    /// The version of `id` visible at `time_micros` (docs/DESIGN.md §2); `None` if it did not exist,
     /// was deleted or had expired then.
     pub fn get_at(&self, id: &str, time_micros: u64) -> Result<Option<Document>> {
         let v = self.inner.engine.get(id, Selector::AtTime(time_micros))?;

@@ -1,4 +1,4 @@
-//! Continuous queries (DESIGN §6): a feed thread follows the log and tests every new version
+//! Continuous queries (docs/DESIGN.md §6): a feed thread follows the log and tests every new version
 //! against each subscription's matcher (the same matcher the index agrees with).
 //!
 //! Slow consumers: each subscription has a bounded buffer. When it is full the feed *pauses

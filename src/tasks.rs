@@ -1,4 +1,4 @@
-//! Queries as tasks (DESIGN §6): a bounded worker pool that schedules submitters fairly, task
+//! Queries as tasks (docs/DESIGN.md §6): a bounded worker pool that schedules submitters fairly, task
 //! stages, deadlines, expiry, pages of a pinned snapshot, and re-runs until an expected count.
 
 use std::collections::{HashMap, VecDeque};

@@ -1,4 +1,4 @@
-//! Checks of user input against [`Limits`] (DESIGN §2), and RFC 7386 merge patches.
+//! Checks of user input against [`Limits`] (docs/DESIGN.md §2), and RFC 7386 merge patches.
 
 use serde_json::{Map, Value};
 

@@ -1,5 +1,5 @@
 //! Verification of a data directory: the log (every checksum, the order of seqs and times,
-//! the version chains) and the index against the log (DESIGN §7).
+//! the version chains) and the index against the log (docs/DESIGN.md §7).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -573,7 +573,7 @@ pub(crate) fn search(
         None => (visibility(spec, &shared.engine, now), None),
     };
     // A snapshot before the horizon of the kind asked for (of the store, when the query names
-    // no kind) could miss versions retention dropped: say so instead (DESIGN §2).
+    // no kind) could miss versions retention dropped: say so instead (docs/DESIGN.md §2).
     check_horizon(shared, spec, &vis)?;
     let group = match &spec.group_by {
         Some(g) => Some((Field::parse(&g.field)?, g.top)),

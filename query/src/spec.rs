@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::ast::{Field, Query};
 use crate::error::{Error, Result};
 
-/// Which versions a query looks at (DESIGN §2).
+/// Which versions a query looks at (docs/DESIGN.md §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Snapshot {

@@ -632,7 +632,7 @@ impl Engine {
         self.shared.state.read().index.seq_at_time(time)
     }
 
-    /// Whether the version with `seq` is visible at snapshot seq `at` (DESIGN §4).
+    /// Whether the version with `seq` is visible at snapshot seq `at` (docs/DESIGN.md §4).
     pub fn visible_at(&self, seq: u64, at: u64) -> bool {
         self.shared.state.read().index.visible_at(seq, at)
     }
@@ -715,7 +715,7 @@ impl LogFile {
     }
 }
 
-/// The visibility columns of one version (DESIGN §4).
+/// The visibility columns of one version (docs/DESIGN.md §4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SeqColumns {

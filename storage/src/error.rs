@@ -133,7 +133,7 @@ pub enum Error {
         #[source]
         source: Box<Error>,
     },
-    /// A read of the past needs versions that retention dropped (DESIGN §2).
+    /// A read of the past needs versions that retention dropped (docs/DESIGN.md §2).
     #[error("{} before {oldest_complete} us was dropped by retention; history is complete from {oldest_complete} us on", .id.as_deref().map(|i| format!("history of {i}")).unwrap_or_else(|| "history".to_owned()))]
     HistoryTrimmed {
         /// The document, when one document's history is concerned.

@@ -1,5 +1,5 @@
 //! The version index: every document's chain of versions, and the visibility columns keyed by
-//! seq (DESIGN §4).
+//! seq (docs/DESIGN.md §4).
 //!
 //! Invariants: seqs are dense from `base_seq`; times never decrease in seq order; a chain lists
 //! its document's versions oldest first with consecutive version numbers from `first_version`.
@@ -325,7 +325,7 @@ impl VersionIndex {
         }
     }
 
-    /// Whether the version with `seq` is visible at snapshot seq `at` (DESIGN §4).
+    /// Whether the version with `seq` is visible at snapshot seq `at` (docs/DESIGN.md §4).
     pub(crate) fn visible_at(&self, seq: u64, at: u64) -> bool {
         seq <= at && self.entry(seq).is_some_and(|e| e.end > at && !e.tombstone)
     }

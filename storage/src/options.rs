@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 
-/// When a write is acknowledged, relative to stable storage (DESIGN §2).
+/// When a write is acknowledged, relative to stable storage (docs/DESIGN.md §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Durability {
     /// Acknowledge after `fdatasync` returned: nothing acknowledged is ever lost. The default.

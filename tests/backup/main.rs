@@ -1,4 +1,4 @@
-//! Integration tests of online backups and restores (DESIGN §7): a backup taken while writers
+//! Integration tests of online backups and restores (docs/DESIGN.md §7): a backup taken while writers
 //! write restores to the store as of its last batch, with its index; point-in-time restores give
 //! the store as it was at any moment the log still holds; later backups into the same directory
 //! copy only what changed; damaged or unfinished backups are typed errors, never wrong stores;

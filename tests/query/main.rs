@@ -1,5 +1,5 @@
 //! Integration tests of queries, written from the outside as a user of `Store::query` would
-//! (DESIGN §2 and §5).
+//! (docs/DESIGN.md §2 and §5).
 //!
 //! - `semantics`: Xenon's behaviours (versions, as-of, ranges, text, groups), the text syntax,
 //!   sorting, projection, typed errors and expiry, each run against three index states: every

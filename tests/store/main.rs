@@ -1,5 +1,5 @@
 //! Integration tests of the facade: a model test against an in-memory map, concurrent writers
-//! and readers, and the behaviour of each API call (see DESIGN §2).
+//! and readers, and the behaviour of each API call (see docs/DESIGN.md §2).
 
 mod api;
 mod batch_times;

@@ -272,7 +272,7 @@ impl Model {
             .map(|v| document(id, v))
     }
 
-    /// DESIGN §2 read literally: `v` is current at `t` iff `t(v) <= t` and `v` is the newest or
+    /// docs/DESIGN.md §2 read literally: `v` is current at `t` iff `t(v) <= t` and `v` is the newest or
     /// its successor's time is `> t`; it is visible iff it is also not a tombstone.
     fn at_time(&self, id: &str, t: u64) -> Option<Document> {
         let versions = self.versions(id);

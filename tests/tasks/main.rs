@@ -1,6 +1,6 @@
 //! Query tasks: stages, cancel, deadlines, expiry, busy, pages of a pinned snapshot.
 //!
-//! Written from the outside, as a user of `Store::tasks` would (DESIGN §6):
+//! Written from the outside, as a user of `Store::tasks` would (docs/DESIGN.md §6):
 //!
 //! - `stages`: every stage transition (created, running, finished, failed, cancelled), the
 //!   timings of `TaskInfo`, deadlines, and specs refused at submit and by a direct run.
