@@ -256,3 +256,38 @@ fn a_batch_error_names_the_operation_its_index_and_id() {
     let err = store.patch("/missing", json!({})).unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
 }
+
+// Extreme per-operation times: a time at the top of the range (u64::MAX µs, far past year
+// 9999) is refused like a batch time too far ahead, naming the operation, and nothing is
+// written; the store keeps taking writes at ordinary times.
+#[test]
+fn an_op_time_at_the_top_of_the_range_is_refused_and_the_store_stays_usable() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), Options::default());
+    let now = store
+        .put("/a", "pkg", json!({"v": 0}))
+        .unwrap()
+        .update_time_micros;
+    for extreme in [u64::MAX, i64::MAX as u64, 253_402_300_800_000_000] {
+        let err = store
+            .write(
+                Batch::new()
+                    .put("/b", "pkg", json!({"v": 1}))
+                    .timed(now + 1)
+                    .put("/c", "pkg", json!({"v": 2}))
+                    .timed(extreme),
+            )
+            .unwrap_err();
+        assert_eq!(err.batch_op().map(|op| op.0), Some(1), "{err}");
+        assert!(
+            matches!(err.reason(), Error::TimeTooFarAhead { .. }),
+            "{extreme}: {err}"
+        );
+        assert!(
+            store.get("/b").unwrap().is_none(),
+            "{extreme}: partly written"
+        );
+    }
+    let meta = store.put("/b", "pkg", json!({"v": 3})).unwrap();
+    assert!(meta.update_time_micros > now);
+}
