@@ -27,7 +27,7 @@ fn is_queued(body: &Value) -> bool {
 fn added_updated_deleted_carry_the_new_version() {
     let store = mem();
     let mut sub = store
-        .subscribe(&queued(), SubscribeOptions::default())
+        .subscribe(&queued(), SubscribeOptions::default().stopped_matching(false))
         .unwrap();
     assert_eq!(sub.start_seq(), store.last_seq());
     assert_eq!(sub.live_count(), None);
@@ -120,16 +120,15 @@ fn non_matching_writes_give_no_event() {
 }
 
 #[test]
-fn stopped_matching_only_when_asked() {
+fn stopped_matching_by_default_and_off_when_asked() {
     let store = mem();
+    // Regression: the default subscription was silent when a document left the result (a
+    // subscriber to "active users" never heard that one became inactive).
     let mut asked = store
-        .subscribe(
-            &queued(),
-            SubscribeOptions::default().stopped_matching(true),
-        )
+        .subscribe(&queued(), SubscribeOptions::default())
         .unwrap();
     let mut plain = store
-        .subscribe(&queued(), SubscribeOptions::default())
+        .subscribe(&queued(), SubscribeOptions::default().stopped_matching(false))
         .unwrap();
 
     let added = store
@@ -190,7 +189,7 @@ fn concurrent_writers_events_in_seq_order_equal_brute_force() {
         )
         .unwrap();
     let mut plain = store
-        .subscribe(&queued(), SubscribeOptions::default())
+        .subscribe(&queued(), SubscribeOptions::default().stopped_matching(false))
         .unwrap();
     let start = with_stops.start_seq();
     assert_eq!(plain.start_seq(), start);
