@@ -85,7 +85,7 @@ pub enum Error {
         id: String,
     },
     /// A batch asked for an update time that is not later than the store's last one.
-    #[error("update time {requested} us is not later than the store's last update time {last} us")]
+    #[error("update time {} is not later than the store's last update time {}", query::format_rfc3339(*.requested), query::format_rfc3339(*.last))]
     TimeNotLater {
         /// The time asked for.
         requested: u64,
@@ -94,7 +94,7 @@ pub enum Error {
     },
     /// A batch asked for an update time too far ahead of the clock
     /// ([`crate::Options::max_time_ahead`]): probably nanoseconds given for microseconds.
-    #[error("update time {requested} us is too far ahead of the clock (latest accepted now: {limit} us)")]
+    #[error("update time {} is too far ahead of the clock (latest accepted now: {})", query::format_rfc3339(*.requested), query::format_rfc3339(*.limit))]
     TimeTooFarAhead {
         /// The time asked for.
         requested: u64,
@@ -239,7 +239,7 @@ pub enum Error {
     BatchTooLarge(String),
     /// A read of the past needs versions that retention dropped (DESIGN §2): the answer would
     /// be incomplete, so there is none. History is complete from `oldest_complete` on.
-    #[error("{} before {oldest_complete} us was dropped by retention; history is complete from {oldest_complete} us on", .id.as_deref().map(|i| format!("history of {i}")).unwrap_or_else(|| "history".to_owned()))]
+    #[error("{} before {} was dropped by retention; history is complete from that time on", .id.as_deref().map(|i| format!("history of {i}")).unwrap_or_else(|| "history".to_owned()), query::format_rfc3339(*.oldest_complete))]
     HistoryTrimmed {
         /// The document, when a point read asked for it.
         id: Option<String>,

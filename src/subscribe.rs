@@ -29,7 +29,7 @@ use crate::watch::Watch;
 /// ```
 /// use strata::SubscribeOptions;
 /// let options = SubscribeOptions::default().replay(true).live_count(true);
-assert!(options.stopped_matching, "on by default");
+/// assert!(options.stopped_matching, "on by default");
 /// # let _ = options;
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,13 +5,14 @@ use clap::Args;
 use serde_json::json;
 use strata::{Event, EventKind, QuerySpec, SortKey, Store, SubscribeOptions};
 
-use super::time::format_micros;
+use super::fmt;
 use super::{Failure, Format};
 
 /// Arguments of `strata watch`.
 #[derive(Args)]
 #[command(after_help = "\
-Each event is one line, flushed at once: `ADDED /id v3 seq 17 at TIME {body}` (EXISTING, \
+Each event is one line, flushed at once: `ADDED /id v3 seq 17 at TIME {body}` (the body cut \
+to 60 characters with an ellipsis; --format json has it whole) (EXISTING, \
 ADDED, UPDATED, DELETED, STOPPED_MATCHING; `count N` before the body with --count), or with \
 --format json one object per line: {\"kind\", \"id\", \"doc_kind\", \"version\", \"seq\", \
 \"time\", \"time_micros\", \"count\", \"body\"}.
@@ -105,7 +106,7 @@ fn print_event(format: Format, e: &Event) {
                 "doc_kind": m.kind,
                 "version": m.version,
                 "seq": m.seq,
-                "time": format_micros(m.update_time_micros),
+                "time": fmt::time(m.update_time_micros),
                 "time_micros": m.update_time_micros,
                 "count": e.count,
                 "body": e.document.body,
@@ -117,12 +118,12 @@ fn print_event(format: Format, e: &Event) {
             m.id,
             m.version,
             m.seq,
-            format_micros(m.update_time_micros),
+            fmt::time(m.update_time_micros),
             e.count.map_or_else(String::new, |c| format!(" count {c}")),
             if m.deleted {
                 String::new()
             } else {
-                format!(" {}", e.document.body)
+                format!(" {}", fmt::body_line(&e.document.body, fmt::BODY_WIDTH))
             }
         ),
     }

@@ -36,13 +36,14 @@ mod plan;
 mod schema;
 mod search;
 mod spec;
+pub mod token;
 mod translate;
 
 pub use ast::{
     check_path, BoolQuery, Field, Query, Range, Scalar, SystemField, MAX_PATH_BYTES,
     MAX_QUERY_DEPTH,
 };
-pub use convert::{civil_from_days, parse_rfc3339, DateError, UnixTime};
+pub use convert::{civil_from_days, format_rfc3339, parse_rfc3339, DateError, UnixTime};
 pub use error::{Error, Result};
 #[doc(hidden)]
 pub use index::fail_index_writes;

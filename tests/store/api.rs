@@ -1004,3 +1004,48 @@ fn max_depth_is_bounded_by_what_can_be_read_back() {
         assert!(matches!(err, Error::InvalidOption(_)), "{depth}: {err}");
     }
 }
+
+/// Regression: errors printed times as microseconds since the epoch (`history before
+/// 1767225600000000 us was dropped`); they print RFC 3339 dates, the typed fields stay µs.
+#[test]
+fn errors_print_times_as_rfc3339_dates() {
+    let store = Store::open_in_memory(Options::default()).unwrap();
+    let t = 1_767_225_600_000_000; // 2026-01-01T00:00:00Z
+    store
+        .write(Batch::new().put("/a", "thing", json!({})).at_time(t))
+        .unwrap();
+    let err = store
+        .write(Batch::new().put("/a", "thing", json!({})).at_time(t - 1))
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::TimeNotLater { requested, last } if requested == t - 1 && last == t),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "update time 2025-12-31T23:59:59.999999Z is not later than the store's last update \
+         time 2026-01-01T00:00:00.000000Z"
+    );
+    let trimmed = Error::HistoryTrimmed {
+        id: Some("/a".to_owned()),
+        oldest_complete: t,
+    };
+    assert_eq!(
+        trimmed.to_string(),
+        "history of /a before 2026-01-01T00:00:00.000000Z was dropped by retention; history is \
+         complete from that time on"
+    );
+    let ahead = Error::TimeTooFarAhead {
+        requested: t + 86_400_000_000,
+        limit: t,
+    };
+    assert!(
+        ahead.to_string().contains("2026-01-02T00:00:00.000000Z")
+            && !ahead.to_string().contains(" us"),
+        "{ahead}"
+    );
+    assert_eq!(
+        strata::format_rfc3339(t),
+        "2026-01-01T00:00:00.000000Z"
+    );
+}
