@@ -21,9 +21,10 @@ impl WriteOptions {
         self
     }
 
-    /// Sets the expiry.
-    pub fn expires_at(mut self, micros: u64) -> Self {
-        self.expires_at = Some(micros);
+    /// Sets the expiry: microseconds since the epoch, a [`std::time::SystemTime`] or a
+    /// [`crate::Timestamp`].
+    pub fn expires_at(mut self, time: impl Into<crate::Timestamp>) -> Self {
+        self.expires_at = Some(time.into().as_micros());
         self
     }
 }
@@ -83,12 +84,12 @@ impl Batch {
         self.ops.is_empty()
     }
 
-    /// Commits the batch with this update time (microseconds since the epoch), for imports and
-    /// replicas. It must be later than the store's last update time
+    /// Commits the batch with this update time (microseconds since the epoch, a
+    /// [`std::time::SystemTime`] or a [`crate::Timestamp`]), for imports and replicas. It must be later than the store's last update time
     /// ([`crate::Error::TimeNotLater`]) and at most [`crate::Options::max_time_ahead`] ahead of
     /// the clock ([`crate::Error::TimeTooFarAhead`]).
-    pub fn at_time(mut self, micros: u64) -> Self {
-        self.time = Some(micros);
+    pub fn at_time(mut self, time: impl Into<crate::Timestamp>) -> Self {
+        self.time = Some(time.into().as_micros());
         self
     }
 

@@ -53,7 +53,7 @@ pub use options::{Durability, IndexOptions, Limits, Options};
 pub use query::Error as QueryError;
 /// Dates: the one RFC 3339 parser that decides which body strings are dates (for the index,
 /// the matcher, `_updated` bounds and the CLI), and the proleptic Gregorian calendar.
-pub use query::{civil_from_days, format_rfc3339, parse_rfc3339, DateError, UnixTime};
+pub use query::{civil_from_days, format_rfc3339, parse_rfc3339, DateError, Timestamp, UnixTime};
 pub use search::{
     parse_query, BoolQuery, Field, Group, GroupBy, IndexOpenReport, IndexProgress, Query,
     QueryResult, QuerySpec, Range, Scalar, Snapshot, SortKey, SystemField,

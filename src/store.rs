@@ -470,9 +470,11 @@ impl Store {
         }
     }
 
-    /// The version of `id` visible at `time_micros` (DESIGN §2); `None` if it did not exist,
-    /// was deleted or had expired then.
-    pub fn get_at(&self, id: &str, time_micros: u64) -> Result<Option<Document>> {
+    /// The version of `id` visible at `time` (DESIGN §2): microseconds since the epoch, a
+    /// [`std::time::SystemTime`] or a [`crate::Timestamp`]. `None` if it did not exist, was
+    /// deleted or had expired then.
+    pub fn get_at(&self, id: &str, time: impl Into<crate::Timestamp>) -> Result<Option<Document>> {
+        let time_micros = time.into().as_micros();
         let v = self.inner.engine.get(id, Selector::AtTime(time_micros))?;
         self.visible(v, time_micros)
     }

@@ -5,8 +5,8 @@ use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 use strata::{Collection, CollectionOptions, QuerySpec, Retention, Snapshot, SortKey, Store};
 
-use super::query::print_result;
 use super::fmt;
+use super::query::print_result;
 use super::time::parse_time;
 use super::{meta_json, usage, Failure, Format};
 
@@ -79,7 +79,12 @@ pub(crate) struct ListArgs {
     /// The members at a past time, under the definition of then: RFC 3339, a UTC date
     /// (2023-06-10) or minute (2023-06-10T12:00), microseconds since the epoch, or relative
     /// (-30s, -10m, -2h, -7d).
-    #[arg(long, value_name = "TIME", requires = "name", allow_hyphen_values = true)]
+    #[arg(
+        long,
+        value_name = "TIME",
+        requires = "name",
+        allow_hyphen_values = true
+    )]
     at: Option<String>,
     /// Members per page (default: the definition's --limit).
     #[arg(long, value_name = "N", requires = "name")]

@@ -107,7 +107,10 @@ mod tests {
         let body = json!({"name": "x".repeat(100)});
         let line = body_line(&body, 20);
         assert_eq!(line.chars().count(), 20);
-        assert!(line.ends_with('…') && line.starts_with("{\"name\":\"xxx"), "{line}");
+        assert!(
+            line.ends_with('…') && line.starts_with("{\"name\":\"xxx"),
+            "{line}"
+        );
         assert_eq!(body_line(&json!({"a": 1}), 20), "{\"a\":1}");
         // A cut never splits a character.
         assert_eq!(body_line(&json!("ééééé"), 4), "\"éé…");

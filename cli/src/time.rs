@@ -3,7 +3,8 @@
 //! the one that decides which body strings are dates; times are printed by `fmt::time`.
 
 /// The forms a time flag accepts, for error messages and help.
-pub(crate) const TIME_FORMS: &str = "RFC 3339 (2026-01-02T03:04:05Z, 2026-01-02T03:04:05.25+01:00), \
+pub(crate) const TIME_FORMS: &str =
+    "RFC 3339 (2026-01-02T03:04:05Z, 2026-01-02T03:04:05.25+01:00), \
 a UTC date (2026-01-02) or minute (2026-01-02T03:04), microseconds since the epoch \
 (1767225600000000), or a time before now (-30s, -10m, -2h, -7d)";
 
@@ -131,11 +132,24 @@ mod tests {
             assert_eq!(parse_time_at(text, now), Ok(now - back), "{text}");
         }
         for bad in [
-            "-2", "-h", "-2w", "-2 h", "--2h", "-2h ago", "2023-06-1", "2023-06-10T12",
-            "2023-06-31", "-99999999999999999999d", "-1000000d", "",
+            "-2",
+            "-h",
+            "-2w",
+            "-2 h",
+            "--2h",
+            "-2h ago",
+            "2023-06-1",
+            "2023-06-10T12",
+            "2023-06-31",
+            "-99999999999999999999d",
+            "-1000000d",
+            "",
         ] {
             let err = parse_time_at(bad, now).unwrap_err();
-            assert!(err.contains(&format!("{bad:?}")) && err.contains("-7d"), "{err}");
+            assert!(
+                err.contains(&format!("{bad:?}")) && err.contains("-7d"),
+                "{err}"
+            );
         }
     }
 }

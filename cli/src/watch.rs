@@ -30,14 +30,18 @@ pub(crate) struct WatchArgs {
     /// First print the documents that match now (EXISTING events), in --sort order.
     #[arg(long)]
     replay: bool,
-    /// Also print STOPPED_MATCHING when an update makes a matching document leave the result.
-    #[arg(long)]
+    /// Print STOPPED_MATCHING when an update makes a matching document leave the result (the
+    /// default; kept for scripts that ask for it).
+    #[arg(long, hide = true, conflicts_with = "no_stopped")]
     stopped: bool,
+    /// Do not print STOPPED_MATCHING events: only documents that match, and their deletion.
+    #[arg(long)]
+    no_stopped: bool,
     /// Print the number of matches after each event (a live count).
     #[arg(long)]
     count: bool,
     /// Print the changes after this seq: every version since then that matches, or that
-    /// deletes (or, with --stopped, unmatches) a matching document. Resume a feed with the seq
+    /// deletes (or, without --no-stopped, unmatches) a matching document. Resume a feed with the seq
     /// of the last event printed.
     #[arg(long, value_name = "N")]
     from_seq: Option<u64>,
@@ -67,7 +71,7 @@ pub(crate) fn run(store: &Store, args: WatchArgs, format: Format) -> Result<(), 
     }
     let mut options = SubscribeOptions::default()
         .replay(args.replay)
-        .stopped_matching(args.stopped)
+        .stopped_matching(args.stopped || !args.no_stopped)
         .live_count(args.count);
     if let Some(seq) = args.from_seq {
         options = options.from_seq(seq);

@@ -36,6 +36,7 @@ mod plan;
 mod schema;
 mod search;
 mod spec;
+mod timestamp;
 pub mod token;
 mod translate;
 
@@ -59,6 +60,7 @@ pub use search::{GroupOutput, Hit, QueryOutput};
 pub use spec::{
     GroupBy, QuerySpec, Snapshot, SortKey, DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET, SCORE,
 };
+pub use timestamp::Timestamp;
 
 /// Longest string, in bytes, indexed as an exact keyword; longer strings are searchable as text.
 pub const MAX_KEYWORD_BYTES: usize = 256;

@@ -27,7 +27,10 @@ fn is_queued(body: &Value) -> bool {
 fn added_updated_deleted_carry_the_new_version() {
     let store = mem();
     let mut sub = store
-        .subscribe(&queued(), SubscribeOptions::default().stopped_matching(false))
+        .subscribe(
+            &queued(),
+            SubscribeOptions::default().stopped_matching(false),
+        )
         .unwrap();
     assert_eq!(sub.start_seq(), store.last_seq());
     assert_eq!(sub.live_count(), None);
@@ -128,7 +131,10 @@ fn stopped_matching_by_default_and_off_when_asked() {
         .subscribe(&queued(), SubscribeOptions::default())
         .unwrap();
     let mut plain = store
-        .subscribe(&queued(), SubscribeOptions::default().stopped_matching(false))
+        .subscribe(
+            &queued(),
+            SubscribeOptions::default().stopped_matching(false),
+        )
         .unwrap();
 
     let added = store
@@ -189,7 +195,10 @@ fn concurrent_writers_events_in_seq_order_equal_brute_force() {
         )
         .unwrap();
     let mut plain = store
-        .subscribe(&queued(), SubscribeOptions::default().stopped_matching(false))
+        .subscribe(
+            &queued(),
+            SubscribeOptions::default().stopped_matching(false),
+        )
         .unwrap();
     let start = with_stops.start_seq();
     assert_eq!(plain.start_seq(), start);

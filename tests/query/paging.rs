@@ -292,7 +292,12 @@ fn page_tokens_are_compact_checked_and_bound_to_their_query() {
                     }
                     let e = db.try_query(&spec.clone().page(changed.clone()));
                     assert!(
-                        matches!(&e, Err(strata::Error::Query(strata::QueryError::InvalidPageToken { .. }))),
+                        matches!(
+                            &e,
+                            Err(strata::Error::Query(
+                                strata::QueryError::InvalidPageToken { .. }
+                            ))
+                        ),
                         "{changed}: {e:?}"
                     );
                 }
@@ -307,7 +312,12 @@ fn page_tokens_are_compact_checked_and_bound_to_their_query() {
         ] {
             let e = db.try_query(&other.page(token.clone()));
             assert!(
-                matches!(&e, Err(strata::Error::Query(strata::QueryError::InvalidPageToken { .. }))),
+                matches!(
+                    &e,
+                    Err(strata::Error::Query(
+                        strata::QueryError::InvalidPageToken { .. }
+                    ))
+                ),
                 "{e:?}"
             );
         }
