@@ -208,6 +208,7 @@ fn from_seq_dumps_the_changes_feed_and_resumes() {
             "--from-seq",
             "4",
             "--until-caught-up",
+            "--no-stopped",
         ],
     );
     assert_eq!(
