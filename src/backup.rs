@@ -99,9 +99,10 @@ pub struct RestoreOptions {
 }
 
 impl RestoreOptions {
-    /// Restores the store as it was at `time_micros`.
-    pub fn at(mut self, time_micros: u64) -> Self {
-        self.at = Some(time_micros);
+    /// Restores the store as it was at `time` (microseconds since the epoch, a
+    /// [`std::time::SystemTime`] or a [`crate::Timestamp`]).
+    pub fn at(mut self, time: impl Into<crate::Timestamp>) -> Self {
+        self.at = Some(time.into().as_micros());
         self
     }
 }

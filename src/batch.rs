@@ -25,15 +25,17 @@ impl WriteOptions {
         self
     }
 
-    /// Sets the expiry.
-    pub fn expires_at(mut self, micros: u64) -> Self {
-        self.expires_at = Some(micros);
+    /// Sets the expiry: microseconds since the epoch, a [`std::time::SystemTime`] or a
+    /// [`crate::Timestamp`].
+    pub fn expires_at(mut self, time: impl Into<crate::Timestamp>) -> Self {
+        self.expires_at = Some(time.into().as_micros());
         self
     }
 
-    /// Sets the operation's own update time (see [`Batch::timed`]).
-    pub fn at_time(mut self, micros: u64) -> Self {
-        self.time = Some(micros);
+    /// Sets the operation's own update time (see [`Batch::timed`]): microseconds since the
+    /// epoch, a [`std::time::SystemTime`] or a [`crate::Timestamp`].
+    pub fn at_time(mut self, time: impl Into<crate::Timestamp>) -> Self {
+        self.time = Some(time.into().as_micros());
         self
     }
 }
@@ -132,23 +134,25 @@ impl Batch {
         self.ops.is_empty()
     }
 
-    /// Commits the batch with this update time (microseconds since the epoch), for imports and
-    /// replicas. It must be later than the store's last update time
+    /// Commits the batch with this update time (microseconds since the epoch, a
+    /// [`std::time::SystemTime`] or a [`crate::Timestamp`]), for imports and replicas. It must be later than the store's last update time
     /// ([`crate::Error::TimeNotLater`]) and at most [`crate::Options::max_time_ahead`] ahead of
     /// the clock ([`crate::Error::TimeTooFarAhead`]). Operations with a time of their own
     /// ([`Batch::timed`]) keep theirs.
-    pub fn at_time(mut self, micros: u64) -> Self {
-        self.time = Some(micros);
+    pub fn at_time(mut self, time: impl Into<crate::Timestamp>) -> Self {
+        self.time = Some(time.into().as_micros());
         self
     }
 
-    /// Gives the operation added last its own update time (microseconds since the epoch), for
+    /// Gives the operation added last its own update time (microseconds since the epoch, a
+    /// [`std::time::SystemTime`] or a [`crate::Timestamp`]), for
     /// imports of history: it must be later than the time of the operation before it (for the
     /// first operation, than the store's last update time), else the batch fails with
     /// [`crate::Error::BatchOp`] holding [`crate::Error::TimeNotLater`]; and at most
     /// [`crate::Options::max_time_ahead`] ahead of the clock. On an empty batch it is
     /// [`Batch::at_time`].
-    pub fn timed(mut self, micros: u64) -> Self {
+    pub fn timed(mut self, time: impl Into<crate::Timestamp>) -> Self {
+        let micros = time.into().as_micros();
         match self.ops.last_mut() {
             Some(op) => op.options.time = Some(micros),
             None => self.time = Some(micros),

@@ -343,10 +343,16 @@ impl Store {
         }
     }
 
-    /// The collection `name` as it was at `time_micros`: its definition then, reading its
+    /// The collection `name` as it was at `time` (microseconds since the epoch, a
+    /// [`std::time::SystemTime`] or a [`crate::Timestamp`]): its definition then, reading its
     /// members then (also for a collection dropped since). [`Error::UnknownCollection`] if it
     /// was not defined then.
-    pub fn collection_as_of(&self, name: &str, time_micros: u64) -> Result<Collection> {
+    pub fn collection_as_of(
+        &self,
+        name: &str,
+        time: impl Into<crate::Timestamp>,
+    ) -> Result<Collection> {
+        let time_micros = time.into().as_micros();
         check_name(name)?;
         let doc = self
             .get_at(&definition_id(name), time_micros)?
@@ -420,7 +426,8 @@ impl Collection {
         &self.definition
     }
 
-    /// The time this view reads, if it is a view of the past ([`Collection::as_of`]).
+    /// The time this view reads (microseconds since the epoch), if it is a view of the past
+    /// ([`Collection::as_of`]).
     pub fn at(&self) -> Option<u64> {
         self.at
     }
@@ -462,9 +469,9 @@ impl Collection {
         self.store.subscribe(&spec, options)
     }
 
-    /// The collection as it was at `time_micros` (see [`Store::collection_as_of`]).
-    pub fn as_of(&self, time_micros: u64) -> Result<Collection> {
-        self.store.collection_as_of(&self.name, time_micros)
+    /// The collection as it was at `time` (see [`Store::collection_as_of`]).
+    pub fn as_of(&self, time: impl Into<crate::Timestamp>) -> Result<Collection> {
+        self.store.collection_as_of(&self.name, time)
     }
 
     /// Every version of the definition, oldest first (see [`Store::collection_history`]).

@@ -22,6 +22,19 @@ pub struct Meta {
     pub expires_at: Option<u64>,
 }
 
+impl Meta {
+    /// [`Meta::update_time_micros`] as a [`crate::Timestamp`] (convert it to a
+    /// [`std::time::SystemTime`] with `.into()` or `to_system_time`).
+    pub fn update_time(&self) -> crate::Timestamp {
+        crate::Timestamp::from(self.update_time_micros)
+    }
+
+    /// [`Meta::expires_at`] as a [`crate::Timestamp`].
+    pub fn expiry(&self) -> Option<crate::Timestamp> {
+        self.expires_at.map(crate::Timestamp::from)
+    }
+}
+
 impl From<storage::VersionMeta> for Meta {
     fn from(m: storage::VersionMeta) -> Self {
         Meta {

@@ -86,9 +86,7 @@ pub enum Error {
     },
     /// A batch or operation asked for an update time that is not later than the one before it:
     /// the store's last update time, or the previous operation's in the same batch.
-    #[error(
-        "update time {requested} us is not later than the last update time before it, {last} us"
-    )]
+    #[error("update time {} is not later than the last update time before it, {}", query::format_rfc3339(*.requested), query::format_rfc3339(*.last))]
     TimeNotLater {
         /// The time asked for.
         requested: u64,
@@ -97,7 +95,7 @@ pub enum Error {
     },
     /// A batch asked for an update time too far ahead of the clock
     /// ([`crate::Options::max_time_ahead`]): probably nanoseconds given for microseconds.
-    #[error("update time {requested} us is too far ahead of the clock (latest accepted now: {limit} us)")]
+    #[error("update time {} is too far ahead of the clock (latest accepted now: {})", query::format_rfc3339(*.requested), query::format_rfc3339(*.limit))]
     TimeTooFarAhead {
         /// The time asked for.
         requested: u64,
@@ -272,7 +270,7 @@ pub enum Error {
     BatchTooLarge(String),
     /// A read of the past needs versions that retention dropped (docs/DESIGN.md §2): the answer would
     /// be incomplete, so there is none. History is complete from `oldest_complete` on.
-    #[error("{} before {oldest_complete} us was dropped by retention; history is complete from {oldest_complete} us on", .id.as_deref().map(|i| format!("history of {i}")).unwrap_or_else(|| "history".to_owned()))]
+    #[error("{} before {} was dropped by retention; history is complete from that time on", .id.as_deref().map(|i| format!("history of {i}")).unwrap_or_else(|| "history".to_owned()), query::format_rfc3339(*.oldest_complete))]
     HistoryTrimmed {
         /// The document, when a point read asked for it.
         id: Option<String>,

@@ -53,7 +53,7 @@ pub use options::{Durability, IndexOptions, Limits, Options};
 pub use query::Error as QueryError;
 /// Dates: the one RFC 3339 parser that decides which body strings are dates (for the index,
 /// the matcher, `_updated` bounds and the CLI), and the proleptic Gregorian calendar.
-pub use query::{civil_from_days, parse_rfc3339, DateError, UnixTime};
+pub use query::{civil_from_days, format_rfc3339, parse_rfc3339, DateError, Timestamp, UnixTime};
 /// Limits and names of the query model: the most documents a page holds ([`MAX_LIMIT`]) and
 /// its default ([`DEFAULT_LIMIT`]), the largest offset ([`MAX_OFFSET`]), the pseudo-field of
 /// relevance to sort by ([`SCORE`], `"_score"`), the longest string indexed as an exact keyword

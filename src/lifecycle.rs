@@ -139,6 +139,11 @@ pub struct LifecycleStats {
     pub compaction_micros: u64,
     /// Expiry tombstones written.
     pub expired: u64,
+    /// Background compaction runs that failed (each is also in
+    /// [`crate::Stats::background_failures`], a repeat of the same error once).
+    pub compaction_failures: u64,
+    /// Background expiry runs that failed (likewise in `background_failures`).
+    pub expiry_failures: u64,
 }
 
 #[derive(Debug, Default)]
@@ -148,6 +153,8 @@ pub(crate) struct Counters {
     bytes_reclaimed: AtomicU64,
     compaction_micros: AtomicU64,
     expired: AtomicU64,
+    compaction_failures: AtomicU64,
+    expiry_failures: AtomicU64,
 }
 
 impl Counters {
@@ -159,6 +166,8 @@ impl Counters {
             bytes_reclaimed: get(&self.bytes_reclaimed),
             compaction_micros: get(&self.compaction_micros),
             expired: get(&self.expired),
+            compaction_failures: get(&self.compaction_failures),
+            expiry_failures: get(&self.expiry_failures),
         }
     }
 }
@@ -411,9 +420,19 @@ fn run(lifecycle: &Lifecycle, stop: &Arc<AtomicBool>, woken: &Receiver<()>) {
         }
         if next_compaction.is_some_and(|due| due <= Instant::now()) {
             next_compaction = interval.and_then(storage::deadline_after);
-            // Failures are not the thread's to report: the next run, or a caller of
-            // `Store::compact`, meets them again.
-            let _ = lifecycle.compact(Some(stop));
+            // The next run, or a caller of `Store::compact`, meets a failure again; it is
+            // counted and recorded so that it is never only swallowed. A stop is no failure.
+            if let Err(e) = lifecycle.compact(Some(stop)) {
+                if !stop.load(Ordering::Acquire) {
+                    lifecycle
+                        .counters
+                        .compaction_failures
+                        .fetch_add(1, Ordering::Relaxed);
+                    lifecycle
+                        .failures
+                        .record_unless_repeated("maintenance", &format!("compaction failed: {e}"));
+                }
+            }
             continue;
         }
         let mut nap = next_compaction
@@ -427,8 +446,17 @@ fn run(lifecycle: &Lifecycle, stop: &Arc<AtomicBool>, woken: &Receiver<()>) {
                 .is_some_and(|at| at <= lifecycle.now())
             {
                 // A failure (a poisoned store, a closing index) is met again by the next try
-                // or by the application's own writes.
-                failed = lifecycle.expire_due().is_err();
+                // or by the application's own writes; it is counted and recorded.
+                if let Err(e) = lifecycle.expire_due() {
+                    failed = true;
+                    lifecycle
+                        .counters
+                        .expiry_failures
+                        .fetch_add(1, Ordering::Relaxed);
+                    lifecycle
+                        .failures
+                        .record_unless_repeated("maintenance", &format!("expiry failed: {e}"));
+                }
             }
             if let Some(at) = lifecycle.engine.next_expiry() {
                 let until = at.saturating_sub(lifecycle.now());

@@ -19,6 +19,16 @@ impl Failures {
         self.0.lock().push(format!("{thread}: {reason}"));
     }
 
+    /// Records a failure unless it repeats the last one recorded (a retried background run
+    /// failing the same way must not grow the list without bound).
+    pub(crate) fn record_unless_repeated(&self, thread: &str, reason: &str) {
+        let entry = format!("{thread}: {reason}");
+        let mut list = self.0.lock();
+        if list.last() != Some(&entry) {
+            list.push(entry);
+        }
+    }
+
     pub(crate) fn list(&self) -> Vec<String> {
         self.0.lock().clone()
     }

@@ -647,7 +647,12 @@ impl Store {
     /// assert_eq!(first.body, then.body);
     /// # Ok::<_, strata::Error>(())
     /// ```
-    pub fn get_raw_at(&self, id: &str, time_micros: u64) -> Result<Option<RawDocument>> {
+    pub fn get_raw_at(
+        &self,
+        id: &str,
+        time: impl Into<crate::Timestamp>,
+    ) -> Result<Option<RawDocument>> {
+        let time_micros = time.into().as_micros();
         match self.inner.engine.get(id, Selector::AtTime(time_micros))? {
             Some(v) if visible_at(&v, time_micros) => Ok(Some(raw_document(v))),
             _ => Ok(None),
@@ -672,9 +677,11 @@ impl Store {
         }
     }
 
-    /// The version of `id` visible at `time_micros` (docs/DESIGN.md §2); `None` if it did not exist,
-    /// was deleted or had expired then.
-    pub fn get_at(&self, id: &str, time_micros: u64) -> Result<Option<Document>> {
+    /// The version of `id` visible at `time` (docs/DESIGN.md §2): microseconds since the epoch, a
+    /// [`std::time::SystemTime`] or a [`crate::Timestamp`]. `None` if it did not exist, was
+    /// deleted or had expired then.
+    pub fn get_at(&self, id: &str, time: impl Into<crate::Timestamp>) -> Result<Option<Document>> {
+        let time_micros = time.into().as_micros();
         let v = self.inner.engine.get(id, Selector::AtTime(time_micros))?;
         self.visible(v, time_micros)
     }

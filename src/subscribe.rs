@@ -28,7 +28,8 @@ use crate::watch::Watch;
 ///
 /// ```
 /// use strata::SubscribeOptions;
-/// let options = SubscribeOptions::default().replay(true).live_count(true).stopped_matching(true);
+/// let options = SubscribeOptions::default().replay(true).live_count(true);
+/// assert!(options.stopped_matching, "on by default");
 /// # let _ = options;
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,7 +39,8 @@ pub struct SubscribeOptions {
     /// sort order. Default false.
     pub replay: bool,
     /// Also deliver [`EventKind::StoppedMatching`] when an update makes a document leave the
-    /// result. Default false.
+    /// result (a subscriber to "active users" hears when one becomes inactive). Default true;
+    /// `.stopped_matching(false)` hears only of documents that match (and of their deletion).
     pub stopped_matching: bool,
     /// Keep a count of the current matches in every event. Default false.
     pub live_count: bool,
@@ -58,7 +60,7 @@ impl Default for SubscribeOptions {
     fn default() -> Self {
         SubscribeOptions {
             replay: false,
-            stopped_matching: false,
+            stopped_matching: true,
             live_count: false,
             from_seq: None,
             until_seq: None,
@@ -74,7 +76,7 @@ impl SubscribeOptions {
         self
     }
 
-    /// Delivers stopped-matching events.
+    /// Delivers stopped-matching events (the default); `false` turns them off.
     pub fn stopped_matching(mut self, yes: bool) -> Self {
         self.stopped_matching = yes;
         self

@@ -453,10 +453,9 @@ pub(crate) struct PoolShared {
     ready: Condvar,
     tasks: Mutex<HashMap<u64, Arc<TaskState>>>,
     next_id: AtomicU64,
-    /// Names this open store in its page tokens.
-    tag: u64,
-    /// Keys the tokens' check value, so that tokens cannot be forged.
-    key: RandomState,
+    /// The key of the tokens' check (`query::token`): tokens of another store or of an earlier
+    /// open of this one fail it. Drawn at random when the pool starts.
+    secret: [u8; 8],
     options: TaskPoolOptions,
     report: Option<PathBuf>,
     /// Something changed since the report was last written.
@@ -580,8 +579,9 @@ impl Pool {
             ready: Condvar::new(),
             tasks: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
-            tag: RandomState::new().hash_one(now_micros()),
-            key: RandomState::new(),
+            // `RandomState` only as a source of random bits: no token's check depends on
+            // its hash algorithm.
+            secret: RandomState::new().hash_one(now_micros()).to_le_bytes(),
             report: data_dir.map(|d| d.join(TASK_REPORT_FILE)),
             changed: AtomicBool::new(false),
             used: AtomicBool::new(false),
@@ -902,19 +902,15 @@ fn run_page(shared: &PoolShared, task: &TaskState, store: &Store, n: u32) -> Res
     Ok(result)
 }
 
-/// Length of a task page token: store tag, task id, page number, check value, in hex.
-const TOKEN_LEN: usize = 16 + 16 + 8 + 16;
-
-fn mac(shared: &PoolShared, id: u64, page: u32) -> u64 {
-    shared.key.hash_one((shared.tag, id, page))
-}
-
+/// A task's page token (`query::token`, kind `TASK`): task id and page number, checked under
+/// the open store's secret (so a token of another store, or of this one before it was
+/// reopened, fails the check).
 fn encode_token(shared: &PoolShared, id: u64, page: u32) -> String {
-    format!(
-        "{:016x}{id:016x}{page:08x}{:016x}",
-        shared.tag,
-        mac(shared, id, page)
-    )
+    let payload = query::token::Writer::new()
+        .u64(id)
+        .u64(u64::from(page))
+        .finish();
+    query::token::seal(query::token::TASK, &shared.secret, &payload)
 }
 
 fn decode_token(shared: &PoolShared, token: &str) -> Result<(u64, u32)> {
@@ -923,29 +919,14 @@ fn decode_token(shared: &PoolShared, token: &str) -> Result<(u64, u32)> {
             reason: reason.to_owned(),
         })
     };
-    let hex = |range: std::ops::Range<usize>| {
-        token
-            .get(range)
-            .and_then(|h| u64::from_str_radix(h, 16).ok())
-    };
-    if token.len() != TOKEN_LEN || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(bad("not a task page token"));
+    let payload = query::token::open(token, query::token::TASK, &shared.secret)?;
+    let mut r = query::token::Reader::new(&payload);
+    let (id, page) = (r.u64()?, r.u64()?);
+    r.end()?;
+    match u32::try_from(page) {
+        Ok(page) if page > 0 => Ok((id, page)),
+        _ => Err(bad("malformed payload")),
     }
-    let (Some(tag), Some(id), Some(page), Some(check)) =
-        (hex(0..16), hex(16..32), hex(32..40), hex(40..56))
-    else {
-        return Err(bad("not a task page token"));
-    };
-    if tag != shared.tag {
-        return Err(bad(
-            "issued by another store, or before this store was reopened",
-        ));
-    }
-    let page = u32::try_from(page).map_err(|_| bad("not a task page token"))?;
-    if page == 0 || check != mac(shared, id, page) {
-        return Err(bad("forged or damaged"));
-    }
-    Ok((id, page))
 }
 
 impl Store {

@@ -5,8 +5,9 @@ use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 use strata::{Collection, CollectionOptions, QuerySpec, Retention, Snapshot, SortKey, Store};
 
+use super::fmt;
 use super::query::print_result;
-use super::time::{format_micros, parse_time};
+use super::time::parse_time;
 use super::{meta_json, usage, Failure, Format};
 
 /// `strata collection`'s subcommands.
@@ -22,9 +23,10 @@ pub(crate) enum CollectionCommand {
     Count {
         /// The collection.
         name: String,
-        /// Count the members at a past time under the definition of then: RFC 3339 or
-        /// microseconds since the epoch.
-        #[arg(long, value_name = "TIME")]
+        /// Count the members at a past time under the definition of then: RFC 3339, a UTC
+        /// date (2023-06-10) or minute (2023-06-10T12:00), microseconds since the epoch, or
+        /// relative (-30s, -10m, -2h, -7d).
+        #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
         at: Option<String>,
     },
     /// Drop a collection (its definition; the documents stay).
@@ -74,9 +76,15 @@ pub(crate) struct DefineArgs {
 pub(crate) struct ListArgs {
     /// List this collection's members (without it: every collection).
     name: Option<String>,
-    /// The members at a past time, under the definition of then: RFC 3339 or microseconds
-    /// since the epoch.
-    #[arg(long, value_name = "TIME", requires = "name")]
+    /// The members at a past time, under the definition of then: RFC 3339, a UTC date
+    /// (2023-06-10) or minute (2023-06-10T12:00), microseconds since the epoch, or relative
+    /// (-30s, -10m, -2h, -7d).
+    #[arg(
+        long,
+        value_name = "TIME",
+        requires = "name",
+        allow_hyphen_values = true
+    )]
     at: Option<String>,
     /// Members per page (default: the definition's --limit).
     #[arg(long, value_name = "N", requires = "name")]
@@ -115,7 +123,7 @@ pub(crate) fn run(
             match format {
                 Format::Json => out!(
                     "{}",
-                    json!({"name": name, "count": count, "at": c.at().map(format_micros)})
+                    json!({"name": name, "count": count, "at": c.at().map(fmt::time)})
                 ),
                 Format::Table => out!("{count} member{}", if count == 1 { "" } else { "s" }),
             }
@@ -130,7 +138,7 @@ pub(crate) fn run(
                      documents stay",
                     meta.version,
                     meta.seq,
-                    format_micros(meta.update_time_micros)
+                    fmt::time(meta.update_time_micros)
                 ),
             }
             Ok(())
@@ -177,7 +185,7 @@ fn define(store: &Store, args: DefineArgs, format: Format) -> Result<(), Failure
             },
             meta.version,
             meta.seq,
-            format_micros(meta.update_time_micros)
+            fmt::time(meta.update_time_micros)
         ),
     }
     Ok(())
@@ -191,7 +199,7 @@ fn open(store: &Store, name: &str, at: Option<&str>) -> Result<Collection, Failu
     };
     store.collection_as_of(name, at).map_err(|e| match e {
         strata::Error::UnknownCollection { .. } => Failure {
-            message: format!("no collection named {name:?} at {}", format_micros(at)),
+            message: format!("no collection named {name:?} at {}", fmt::time(at)),
             code: 3,
         },
         e => e.into(),
@@ -318,7 +326,7 @@ fn history(store: &Store, name: &str, format: Format) -> Result<(), Failure> {
                     "{:>7} {:>8} {:<27} {}",
                     v.meta.version,
                     v.meta.seq,
-                    format_micros(v.meta.update_time_micros),
+                    fmt::time(v.meta.update_time_micros),
                     v.spec
                         .as_ref()
                         .map_or_else(|| "(dropped)".to_owned(), |s| describe(s, &v.options))

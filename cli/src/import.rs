@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Map, Value};
 use strata::{Batch, Durability, Error, Options, Store};
 
-use super::time::{format_micros, parse_time};
+use super::time::parse_time;
 use super::{Failure, Format};
 
 /// How far a line may exceed the store's largest document (id, kind, op, ts and doc around it).
@@ -210,8 +210,9 @@ pub(crate) fn run(data: &Path, args: ImportArgs, format: Format) -> Result<(), F
             );
         }
         Format::Table => out!(
-            "{lines} lines read, {written} versions written, {bad} bad lines, {seconds:.2} s, \
-             {rate:.0} versions/s"
+            "{lines} lines read, {written} versions written, {bad} bad lines, {}, \
+             {rate:.0} versions/s",
+            super::fmt::seconds(seconds)
         ),
     }
     if bad > 0 {
@@ -725,18 +726,18 @@ fn describe(e: &Error, previous: Option<u64>) -> String {
     match e {
         Error::TimeNotLater { requested, last } if previous == Some(*last) => format!(
             "ts {} is not later than the previous line's ts {}",
-            format_micros(*requested),
-            format_micros(*last)
+            super::fmt::time(*requested),
+            super::fmt::time(*last)
         ),
         Error::TimeNotLater { requested, last } => format!(
             "ts {} is not later than the store's last update time {}",
-            format_micros(*requested),
-            format_micros(*last)
+            super::fmt::time(*requested),
+            super::fmt::time(*last)
         ),
         Error::TimeTooFarAhead { requested, limit } => format!(
             "ts {} is too far ahead of the clock (latest accepted now: {})",
-            format_micros(*requested),
-            format_micros(*limit)
+            super::fmt::time(*requested),
+            super::fmt::time(*limit)
         ),
         e => e.to_string(),
     }

@@ -10,6 +10,7 @@ macro_rules! out {
 
 mod collection;
 mod demo;
+mod fmt;
 mod import;
 mod ops;
 mod query;
@@ -71,8 +72,9 @@ enum Command {
     /// Read a document: current, at a time, or a given version.
     Get {
         id: String,
-        /// A past time: RFC 3339 or microseconds since the epoch.
-        #[arg(long, conflicts_with = "version")]
+        /// A past time: RFC 3339, a UTC date (2023-06-10) or minute (2023-06-10T12:00),
+        /// microseconds since the epoch, or relative (-30s, -10m, -2h, -7d).
+        #[arg(long, conflicts_with = "version", allow_hyphen_values = true)]
         at: Option<String>,
         /// A version number.
         #[arg(long)]
@@ -285,7 +287,7 @@ fn run(cli: Cli, data: PathBuf) -> Result<(), Failure> {
                 (None, None) => store.get(&id)?,
             };
             match doc {
-                Some(doc) => print_documents(format, &[doc]),
+                Some(doc) => print_documents(format, &[doc], Body::Pretty),
                 None => {
                     return Err(Failure {
                         message: format!("document {id} not found"),
@@ -294,10 +296,10 @@ fn run(cli: Cli, data: PathBuf) -> Result<(), Failure> {
                 }
             }
         }
-        Command::History { id } => print_documents(format, &store.history(&id)?),
+        Command::History { id } => print_documents(format, &store.history(&id)?, Body::Line),
         Command::List { prefix } => {
             let docs = store.list(&prefix).collect::<Result<Vec<_>, _>>()?;
-            print_documents(format, &docs)
+            print_documents(format, &docs, Body::Line)
         }
     }
     Ok(())
@@ -318,81 +320,86 @@ fn meta_json(m: &Meta) -> Value {
         "kind": m.kind,
         "version": m.version,
         "seq": m.seq,
-        "updated": time::format_micros(m.update_time_micros),
+        "updated": fmt::time(m.update_time_micros),
         "update_time_micros": m.update_time_micros,
         "deleted": m.deleted,
         "expires_at": m.expires_at,
     })
 }
 
+/// What `strata stats` shows: what the files say (documents, versions, disk use, horizon, index
+/// lag, segments) and background failures. The per-process counters of `Store::stats` (write
+/// and query latencies, compactions run) are left out: in a process that has just opened the
+/// store they are always zero.
 fn print_stats(format: Format, s: &strata::Stats) {
     let r = &s.recovery;
     match format {
-        Format::Json => {
-            let mut v = serde_json::to_value(s).unwrap_or(Value::Null);
-            v["recovery"] = json!({
-                "segments": r.segments,
-                "records": r.records,
-                "truncated_bytes": r.truncated_bytes,
-                "truncated_records": r.truncated_records,
-            });
-            out!("{v}");
-        }
+        Format::Json => out!(
+            "{}",
+            json!({
+                "documents": s.documents,
+                "documents_ever": s.documents_ever,
+                "tombstones": s.tombstones,
+                "versions": s.versions,
+                "dropped_versions": s.dropped_versions,
+                "history_complete_from": s.history_complete_from,
+                "segments": s.segments,
+                "log_bytes": s.log_bytes,
+                "index_bytes": s.index_bytes,
+                "index_committed_seq": s.index_committed_seq,
+                "index_lag": s.index_lag,
+                "background_failures": s.background_failures,
+                "open_micros": s.open_micros,
+                "recovery": {
+                    "segments": r.segments,
+                    "records": r.records,
+                    "truncated_bytes": r.truncated_bytes,
+                    "truncated_records": r.truncated_records,
+                },
+            })
+        ),
         Format::Table => {
             out!(
-                "documents          {} current, {} ever",
+                "documents          {} current, {} ever ({} deleted)",
                 s.documents,
-                s.documents_ever
+                s.documents_ever,
+                s.tombstones
             );
             out!(
-                "versions           {} ({} deleted documents, {} versions dropped by retention)",
+                "versions           {}{}",
                 s.versions,
-                s.tombstones,
-                s.dropped_versions
+                if s.dropped_versions > 0 {
+                    format!(" ({} dropped by retention)", s.dropped_versions)
+                } else {
+                    String::new()
+                }
             );
-            if let Some(from) = s.history_complete_from {
-                out!("history complete   from {}", time::format_micros(from));
-            }
-            let l = &s.lifecycle;
-            out!(
-                "maintenance        {} compactions ({} versions, {} bytes reclaimed), {} expired",
-                l.compactions,
-                l.versions_dropped,
-                l.bytes_reclaimed,
-                l.expired
-            );
-            for (name, op) in [("writes", &s.writes), ("queries", &s.queries)] {
-                out!(
-                    "{name:<18} {} ({} failed), p50 {} us, p99 {} us, max {} us",
-                    op.count,
-                    op.errors,
-                    op.p50_micros,
-                    op.p99_micros,
-                    op.max_micros
-                );
+            match s.history_complete_from {
+                Some(from) => out!("history            complete from {}", fmt::time(from)),
+                None => out!("history            complete (retention dropped nothing)"),
             }
             out!(
-                "log                {} bytes in {} segments",
-                s.log_bytes,
-                s.segments
+                "disk               {} (log {} in {} segments, index {})",
+                fmt::bytes(s.log_bytes.saturating_add(s.index_bytes)),
+                fmt::bytes(s.log_bytes),
+                s.segments,
+                fmt::bytes(s.index_bytes)
             );
-            out!("index              {} bytes", s.index_bytes);
             out!(
-                "index lag          {} versions (committed up to seq {})",
+                "index lag          {} versions not in the index's last commit (seq {})",
                 s.index_lag,
                 s.index_committed_seq
             );
             out!(
-                "version index      {} bytes in memory",
-                s.version_index_heap_bytes
-            );
-            out!(
-                "open               {:.1} ms: {} versions read in {} segments, {} torn bytes cut",
-                s.open_micros as f64 / 1e3,
+                "open               {}: {} versions read in {} segments, {} cut from a torn tail",
+                fmt::duration(s.open_micros),
                 r.records,
                 r.segments,
-                r.truncated_bytes
+                fmt::bytes(r.truncated_bytes)
             );
+            for failure in &s.background_failures {
+                out!("background failure {failure}");
+            }
         }
     }
 }
@@ -405,13 +412,22 @@ fn print_meta(format: Format, m: &Meta) {
             m.id,
             m.version,
             m.seq,
-            time::format_micros(m.update_time_micros),
+            fmt::time(m.update_time_micros),
             if m.deleted { "  (deleted)" } else { "" }
         ),
     }
 }
 
-fn print_documents(format: Format, docs: &[Document]) {
+/// How a table shows document bodies.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Body {
+    /// On the document's row, cut to `fmt::BODY_WIDTH` characters with an ellipsis.
+    Line,
+    /// Pretty-printed below the document's row (`get`: one document).
+    Pretty,
+}
+
+fn print_documents(format: Format, docs: &[Document], body: Body) {
     match format {
         Format::Json => {
             let documents: Vec<Value> = docs
@@ -422,26 +438,30 @@ fn print_documents(format: Format, docs: &[Document]) {
         }
         Format::Table => {
             out!(
-                "{:<32} {:>7} {:>8} {:<27} BODY",
+                "{:<32} {:>7} {:>8} {:<27} {}",
                 "ID",
                 "VERSION",
                 "SEQ",
-                "UPDATED"
+                "UPDATED",
+                if body == Body::Line { "BODY" } else { "" }
             );
             for d in docs {
-                let body = if d.meta.deleted {
-                    "(deleted)".to_owned()
-                } else {
-                    d.body.to_string()
+                let text = match (d.meta.deleted, body) {
+                    (true, _) => "(deleted)".to_owned(),
+                    (false, Body::Line) => fmt::body_line(&d.body, fmt::BODY_WIDTH),
+                    (false, Body::Pretty) => String::new(),
                 };
                 out!(
                     "{:<32} {:>7} {:>8} {:<27} {}",
                     d.meta.id,
                     d.meta.version,
                     d.meta.seq,
-                    time::format_micros(d.meta.update_time_micros),
-                    body
+                    fmt::time(d.meta.update_time_micros),
+                    text
                 );
+                if body == Body::Pretty && !d.meta.deleted {
+                    out!("{}", fmt::body_pretty(&d.body, "  "));
+                }
             }
         }
     }

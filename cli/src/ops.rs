@@ -10,7 +10,7 @@ use clap::Args;
 use serde_json::json;
 use strata::{MaintenanceOptions, Options, RestoreOptions, Retention, Store};
 
-use super::{time, usage, Failure, Format};
+use super::{fmt, time, usage, Failure, Format};
 
 /// A progress bar on stderr, drawn only on a terminal, at most ten times a second.
 pub(crate) struct Bar {
@@ -199,15 +199,15 @@ pub(crate) fn compact(store: &Store, format: Format) -> Result<(), Failure> {
         ),
         Format::Table => {
             out!(
-                "compacted: {} versions dropped from {} segments, log {} -> {} bytes, {:.2} s",
+                "compacted: {} versions dropped from {} segments, log {} -> {}, {}",
                 report.versions_dropped,
                 report.segments_rewritten,
-                before,
-                after,
-                report.micros as f64 / 1e6
+                fmt::bytes(before),
+                fmt::bytes(after),
+                fmt::duration(report.micros)
             );
             if let Some(from) = store.stats().history_complete_from {
-                out!("history is complete from {}", time::format_micros(from));
+                out!("history is complete from {}", fmt::time(from));
             }
         }
     }
@@ -235,7 +235,7 @@ pub(crate) fn backup(store: &Store, args: &BackupArgs, format: Format) -> Result
             json!({
                 "dest": args.dest,
                 "last_seq": report.last_seq,
-                "last_time": time::format_micros(report.last_time_micros),
+                "last_time": fmt::time(report.last_time_micros),
                 "last_time_micros": report.last_time_micros,
                 "index_included": report.index_included,
                 "files": report.files,
@@ -247,15 +247,15 @@ pub(crate) fn backup(store: &Store, args: &BackupArgs, format: Format) -> Result
         ),
         Format::Table => {
             out!(
-                "backup of seq {} ({}) in {}: {} files, {} bytes; copied {} files, {} bytes in {:.2} s{}",
+                "backup of seq {} ({}) in {}: {} files, {}; copied {} files, {} in {}{}",
                 report.last_seq,
-                time::format_micros(report.last_time_micros),
+                fmt::time(report.last_time_micros),
                 args.dest.display(),
                 report.files,
-                report.bytes,
+                fmt::bytes(report.bytes),
                 report.files_copied,
-                report.bytes_copied,
-                seconds,
+                fmt::bytes(report.bytes_copied),
+                fmt::duration(report.micros),
                 if report.index_included {
                     ""
                 } else {
@@ -275,8 +275,9 @@ pub(crate) struct RestoreArgs {
     /// Where to restore: a new or empty directory, or one holding an unfinished restore (which
     /// starts over); `--data` is not used.
     dest: PathBuf,
-    /// Restore the store as it was at this time: RFC 3339 or microseconds since the epoch.
-    #[arg(long)]
+    /// Restore the store as it was at this time: RFC 3339, a UTC date (2023-06-10) or minute
+    /// (2023-06-10T12:00), microseconds since the epoch, or relative (-30s, -10m, -2h, -7d).
+    #[arg(long, allow_hyphen_values = true)]
     at: Option<String>,
 }
 
@@ -305,12 +306,12 @@ pub(crate) fn restore(args: &RestoreArgs, format: Format) -> Result<(), Failure>
             })
         ),
         Format::Table => out!(
-            "restored into {}: up to seq {}, {} files, {} bytes in {:.2} s{}",
+            "restored into {}: up to seq {}, {} files, {} in {}{}",
             args.dest.display(),
             report.last_seq,
             report.files,
-            report.bytes,
-            seconds,
+            fmt::bytes(report.bytes),
+            fmt::duration(report.micros),
             if report.index_kept {
                 ""
             } else {
@@ -375,11 +376,11 @@ pub(crate) fn verify(data: &Path, format: Format) -> Result<(), Failure> {
                 out!("note: {}: {}", place(p), p.message);
             }
             out!(
-                "{}: {} segments, {} records, {} bytes{}{}",
+                "{}: {} segments, {} records, {}{}{}",
                 if report.is_ok() { "ok" } else { "DAMAGED" },
                 report.segments,
                 report.records,
-                report.bytes,
+                fmt::bytes(report.bytes),
                 if report.dropped > 0 {
                     format!(", {} versions dropped by retention", report.dropped)
                 } else {

@@ -4,7 +4,7 @@ use clap::Args;
 use serde_json::{json, Value};
 use strata::{GroupBy, QueryResult, QuerySpec, Snapshot, SortKey, Store};
 
-use super::{meta_json, print_documents, time, usage, Failure, Format};
+use super::{meta_json, print_documents, time, usage, Body, Failure, Format};
 
 /// Arguments of `strata query`.
 #[derive(Args)]
@@ -12,8 +12,9 @@ pub(crate) struct QueryArgs {
     /// The query in the text syntax, e.g. `_kind:package AND section:python AND NOT
     /// priority:optional` (see the README); `*` matches everything.
     query: String,
-    /// Query the past: RFC 3339 or microseconds since the epoch.
-    #[arg(long, conflicts_with = "all_versions")]
+    /// Query the past: RFC 3339, a UTC date (2023-06-10) or minute (2023-06-10T12:00),
+    /// microseconds since the epoch, or relative (-30s, -10m, -2h, -7d).
+    #[arg(long, conflicts_with = "all_versions", allow_hyphen_values = true)]
     at: Option<String>,
     /// Query every version, not only the current ones.
     #[arg(long)]
@@ -39,7 +40,8 @@ pub(crate) struct QueryArgs {
     /// Print only these body fields (comma-separated dotted paths).
     #[arg(long, value_delimiter = ',', value_name = "a,b")]
     select: Option<Vec<String>>,
-    /// Group the matches by a field: a count and the first documents per value.
+    /// Group the matches by a field: a count and the first documents per value (with
+    /// `--limit 0`, the counts only).
     #[arg(long, value_name = "F")]
     group_by: Option<String>,
 }
@@ -64,7 +66,12 @@ pub(crate) fn run(store: &Store, args: QueryArgs, format: Format) -> Result<(), 
         spec = spec.select(select);
     }
     if let Some(field) = &args.group_by {
-        spec = spec.group_by(GroupBy::new(field));
+        let mut group = GroupBy::new(field);
+        if args.limit == 0 {
+            // No documents asked for: none per group either, only the counts.
+            group.top = 0;
+        }
+        spec = spec.group_by(group);
     }
     if let Some(page) = args.page {
         spec = spec.page(page);
@@ -118,7 +125,7 @@ pub(crate) fn print_result(format: Format, r: &QueryResult) {
                 }
             }
             if !r.documents.is_empty() || r.groups.is_empty() {
-                print_documents(Format::Table, &r.documents);
+                print_documents(Format::Table, &r.documents, Body::Line);
             }
             if let Some(token) = &r.next_page {
                 out!("more: --page {token}");
@@ -142,7 +149,10 @@ pub(crate) fn rebuild(store: &Store, format: Format) -> Result<(), Failure> {
     let versions = store.index_progress().committed_seq;
     match format {
         Format::Json => out!("{}", json!({"versions": versions, "seconds": seconds})),
-        Format::Table => out!("index rebuilt: {versions} versions in {seconds:.2} s"),
+        Format::Table => out!(
+            "index rebuilt: {versions} versions in {}",
+            super::fmt::seconds(seconds)
+        ),
     }
     Ok(())
 }

@@ -7,7 +7,8 @@ use clap::Args;
 use serde_json::json;
 use strata::{TaskInfo, TaskReport, Tasks};
 
-use super::time::{format_micros, now_micros};
+use super::fmt;
+use super::time::now_micros;
 use super::{Failure, Format};
 
 /// Arguments of `strata tasks`.
@@ -64,8 +65,8 @@ fn print_table(report: &TaskReport) {
         } else {
             ""
         },
-        format_micros(report.written_micros),
-        duration(age)
+        fmt::time(report.written_micros),
+        fmt::duration(age)
     );
     if report.tasks.is_empty() {
         out!("no tasks");
@@ -92,9 +93,9 @@ fn print_table(report: &TaskReport) {
             } else {
                 &t.submitter
             },
-            format_micros(t.created_micros),
-            queued.map_or_else(|| "-".to_owned(), duration),
-            run.map_or_else(|| "-".to_owned(), duration),
+            fmt::time(t.created_micros),
+            queued.map_or_else(|| "-".to_owned(), fmt::duration),
+            run.map_or_else(|| "-".to_owned(), fmt::duration),
             t.count.map_or_else(|| "-".to_owned(), |c| c.to_string()),
             t.query
         );
@@ -118,31 +119,8 @@ fn durations(t: &TaskInfo, reported: u64) -> (Option<u64>, Option<u64>) {
     }
 }
 
-/// A duration for people: `850 us`, `12.3 ms`, `4.56 s`, `3 min 20 s`.
-fn duration(micros: u64) -> String {
-    match micros {
-        m if m < 1_000 => format!("{m} us"),
-        m if m < 1_000_000 => format!("{:.1} ms", m as f64 / 1e3),
-        m if m < 60_000_000 => format!("{:.2} s", m as f64 / 1e6),
-        m => format!("{} min {} s", m / 60_000_000, m / 1_000_000 % 60),
-    }
-}
-
 /// Whether the process that wrote the report has ended, where `/proc` tells (Linux); a
 /// reused pid reads as running.
 fn process_gone(pid: u32) -> bool {
     Path::new("/proc/self").exists() && !Path::new(&format!("/proc/{pid}")).exists()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::duration;
-
-    #[test]
-    fn durations_read_well() {
-        assert_eq!(duration(850), "850 us");
-        assert_eq!(duration(12_345), "12.3 ms");
-        assert_eq!(duration(4_560_000), "4.56 s");
-        assert_eq!(duration(200_000_000), "3 min 20 s");
-    }
 }

@@ -1,47 +1,69 @@
-//! RFC 3339 <-> microseconds since the Unix epoch, in UTC; RFC 3339 is read by the query
-//! crate's rule (`strata::parse_rfc3339`), the one that decides which body strings are dates.
+//! Times people write on the command line (`--at` and every other time flag) -> microseconds
+//! since the Unix epoch. RFC 3339 is read by the query crate's rule (`strata::parse_rfc3339`),
+//! the one that decides which body strings are dates; times are printed by `fmt::time`.
 
-/// Formats microseconds since the epoch as `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
-pub(crate) fn format_micros(micros: u64) -> String {
-    let secs = micros / 1_000_000;
-    let frac = micros % 1_000_000;
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let (y, m, d) = strata::civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{frac:06}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
-}
+/// The forms a time flag accepts, for error messages and help.
+pub(crate) const TIME_FORMS: &str =
+    "RFC 3339 (2026-01-02T03:04:05Z, 2026-01-02T03:04:05.25+01:00), \
+a UTC date (2026-01-02) or minute (2026-01-02T03:04), microseconds since the epoch \
+(1767225600000000), or a time before now (-30s, -10m, -2h, -7d)";
 
 /// The clock now, in microseconds since the epoch.
 pub(crate) fn now_micros() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
-/// Parses a time given as microseconds since the epoch or as RFC 3339
-/// (`2026-01-02T03:04:05Z`, optional fraction, `Z` or `+hh:mm` offset), by the same rule as dates
-/// in queries (`strata::parse_rfc3339`): an impossible date such as `2026-02-30` is an error.
+/// Parses a time flag: see [`TIME_FORMS`]. A date without a time is its midnight in UTC, a
+/// minute without an offset is UTC; an impossible date such as `2026-02-30` is an error.
 pub(crate) fn parse_time(s: &str) -> Result<u64, String> {
+    parse_time_at(s, now_micros())
+}
+
+/// [`parse_time`] with relative times counted back from `now`.
+pub(crate) fn parse_time_at(s: &str, now: u64) -> Result<u64, String> {
+    let bad = |why: &str| format!("bad time {s:?}: {why}; expected {TIME_FORMS}");
     if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
-        return s.parse().map_err(|e| format!("bad time {s:?}: {e}"));
+        return s
+            .parse()
+            .map_err(|_| bad("too large for microseconds since the epoch"));
     }
-    let t = strata::parse_rfc3339(s).map_err(|e| {
-        format!(
-            "bad time {s:?}: {}; expected microseconds or RFC 3339 like 2026-01-02T03:04:05Z",
-            e.reason()
-        )
-    })?;
-    u64::try_from(t.micros()).map_err(|_| format!("time {s:?} is before 1970"))
+    if let Some(relative) = s.strip_prefix('-') {
+        let split = relative
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(relative.len());
+        let (n, unit) = relative.split_at(split);
+        let unit_micros: u64 = match unit {
+            "s" => 1_000_000,
+            "m" => 60_000_000,
+            "h" => 3_600_000_000,
+            "d" => 86_400_000_000,
+            _ => return Err(bad("a relative time is -N followed by s, m, h or d")),
+        };
+        let n: u64 = n
+            .parse()
+            .map_err(|_| bad("a relative time is -N followed by s, m, h or d"))?;
+        return n
+            .checked_mul(unit_micros)
+            .and_then(|back| now.checked_sub(back))
+            .ok_or_else(|| bad("that is before 1970"));
+    }
+    // A date, or a date and a minute (or second) without an offset: UTC.
+    let full = match s.len() {
+        10 => format!("{s}T00:00:00Z"),
+        16 => format!("{s}:00Z"),
+        19 if !s.ends_with(['z', 'Z']) => format!("{s}Z"),
+        _ => s.to_owned(),
+    };
+    let t = strata::parse_rfc3339(&full).map_err(|e| bad(e.reason()))?;
+    u64::try_from(t.micros()).map_err(|_| bad("that is before 1970"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use strata::format_rfc3339 as format_micros;
 
     #[test]
     fn round_trips() {
@@ -84,5 +106,50 @@ mod tests {
         // Regression: a multi-byte character where a digit or separator belongs panicked.
         assert!(parse_time("2026-01-01T00:00:00+0é00").is_err());
         assert!(parse_time("2026-01-01T00:00:0é").is_err());
+    }
+
+    /// Regression: `--at` took only RFC 3339 with seconds and an offset, or microseconds.
+    #[test]
+    fn dates_minutes_and_relative_times() {
+        let midnight = 1_686_355_200_000_000; // 2023-06-10T00:00:00Z
+        assert_eq!(parse_time("2023-06-10"), Ok(midnight));
+        assert_eq!(
+            parse_time("2023-06-10T12:00"),
+            Ok(midnight + 12 * 3_600_000_000)
+        );
+        assert_eq!(
+            parse_time("2023-06-10 12:00:30"),
+            Ok(midnight + 12 * 3_600_000_000 + 30_000_000)
+        );
+        let now = 1_767_225_600_000_000;
+        for (text, back) in [
+            ("-10s", 10_000_000),
+            ("-30m", 1_800_000_000),
+            ("-2h", 7_200_000_000),
+            ("-7d", 604_800_000_000),
+            ("-0s", 0),
+        ] {
+            assert_eq!(parse_time_at(text, now), Ok(now - back), "{text}");
+        }
+        for bad in [
+            "-2",
+            "-h",
+            "-2w",
+            "-2 h",
+            "--2h",
+            "-2h ago",
+            "2023-06-1",
+            "2023-06-10T12",
+            "2023-06-31",
+            "-99999999999999999999d",
+            "-1000000d",
+            "",
+        ] {
+            let err = parse_time_at(bad, now).unwrap_err();
+            assert!(
+                err.contains(&format!("{bad:?}")) && err.contains("-7d"),
+                "{err}"
+            );
+        }
     }
 }

@@ -7,13 +7,14 @@ use clap::Args;
 use serde_json::json;
 use strata::{Event, EventKind, QuerySpec, SortKey, Store, SubscribeOptions};
 
-use super::time::format_micros;
+use super::fmt;
 use super::{Failure, Format};
 
 /// Arguments of `strata watch`.
 #[derive(Args)]
 #[command(after_help = "\
-Each event is one line, flushed at once: `ADDED /id v3 seq 17 at TIME {body}` (EXISTING, \
+Each event is one line, flushed at once: `ADDED /id v3 seq 17 at TIME {body}` (the body cut \
+to 60 characters with an ellipsis; --format json has it whole) (EXISTING, \
 ADDED, UPDATED, DELETED, STOPPED_MATCHING; `count N` before the body with --count), or with \
 --format json one object per line: {\"kind\", \"id\", \"doc_kind\", \"version\", \"seq\", \
 \"time\", \"time_micros\", \"count\", \"body\"}.
@@ -30,14 +31,18 @@ pub(crate) struct WatchArgs {
     /// First print the documents that match now (EXISTING events), in --sort order.
     #[arg(long)]
     replay: bool,
-    /// Also print STOPPED_MATCHING when an update makes a matching document leave the result.
-    #[arg(long)]
+    /// Print STOPPED_MATCHING when an update makes a matching document leave the result (the
+    /// default; kept for scripts that ask for it).
+    #[arg(long, hide = true, conflicts_with = "no_stopped")]
     stopped: bool,
+    /// Do not print STOPPED_MATCHING events: only documents that match, and their deletion.
+    #[arg(long)]
+    no_stopped: bool,
     /// Print the number of matches after each event (a live count).
     #[arg(long)]
     count: bool,
     /// Print the changes after this seq: every version since then that matches, or that
-    /// deletes (or, with --stopped, unmatches) a matching document. Resume a feed with the seq
+    /// deletes (or, without --no-stopped, unmatches) a matching document. Resume a feed with the seq
     /// of the last event printed.
     #[arg(long, value_name = "N")]
     from_seq: Option<u64>,
@@ -67,7 +72,7 @@ pub(crate) fn run(store: &Store, args: WatchArgs, format: Format) -> Result<(), 
     }
     let mut options = SubscribeOptions::default()
         .replay(args.replay)
-        .stopped_matching(args.stopped)
+        .stopped_matching(args.stopped || !args.no_stopped)
         .live_count(args.count);
     if let Some(seq) = args.from_seq {
         options = options.from_seq(seq);
@@ -121,7 +126,7 @@ fn print_event(format: Format, e: &Event) {
                 "doc_kind": m.kind,
                 "version": m.version,
                 "seq": m.seq,
-                "time": format_micros(m.update_time_micros),
+                "time": fmt::time(m.update_time_micros),
                 "time_micros": m.update_time_micros,
                 "count": e.count,
                 "body": e.document.body,
@@ -133,12 +138,12 @@ fn print_event(format: Format, e: &Event) {
             m.id,
             m.version,
             m.seq,
-            format_micros(m.update_time_micros),
+            fmt::time(m.update_time_micros),
             e.count.map_or_else(String::new, |c| format!(" count {c}")),
             if m.deleted {
                 String::new()
             } else {
-                format!(" {}", e.document.body)
+                format!(" {}", fmt::body_line(&e.document.body, fmt::BODY_WIDTH))
             }
         ),
     }

@@ -209,6 +209,24 @@ pub fn civil_from_days(z: i64) -> (i64, i64, i64) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// Formats microseconds since the Unix epoch as RFC 3339 in UTC with six fraction digits,
+/// `2026-01-02T03:04:05.000006Z`: the inverse of [`parse_rfc3339`] for every time from 1970 to
+/// 9999 (whole microseconds, so `parse_rfc3339(&format_rfc3339(t))?.micros() == t`). Later
+/// times (beyond RFC 3339's four-digit years) print their year in full.
+pub fn format_rfc3339(micros: u64) -> String {
+    let secs = micros / 1_000_000;
+    let frac = micros % 1_000_000;
+    let days = i64::try_from(secs / 86_400).unwrap_or(i64::MAX);
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{frac:06}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
 /// Reads an RFC 3339 date-time (RFC 3339 §5.6). This is the one definition of which strings are
 /// dates, for the index, the matcher, `_updated` bounds and the CLI's times:
 ///
@@ -473,6 +491,32 @@ pub(crate) fn path_at_or_below(path: &str, prefix: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn format_rfc3339_is_the_inverse_of_parse_rfc3339() {
+        assert_eq!(format_rfc3339(0), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(
+            format_rfc3339(1_767_225_600_000_006),
+            "2026-01-01T00:00:00.000006Z"
+        );
+        assert_eq!(
+            format_rfc3339(951_782_400_000_000),
+            "2000-02-29T00:00:00.000000Z"
+        );
+        for micros in [
+            0u64,
+            1,
+            951_782_400_000_000,
+            1_764_000_000_123_456,
+            253_402_300_799_999_999,
+        ] {
+            let back = parse_rfc3339(&format_rfc3339(micros)).unwrap().micros();
+            assert_eq!(back, i128::from(micros));
+        }
+        // Past year 9999 the year is printed in full; nothing panics at the end of u64.
+        let last = format_rfc3339(u64::MAX);
+        assert!(last.find('-') == Some(6) && last.ends_with('Z'), "{last}");
+    }
     use serde_json::json;
 
     #[test]

@@ -36,13 +36,15 @@ mod plan;
 mod schema;
 mod search;
 mod spec;
+mod timestamp;
+pub mod token;
 mod translate;
 
 pub use ast::{
     check_path, BoolQuery, Field, Query, Range, Scalar, SystemField, MAX_PATH_BYTES,
     MAX_QUERY_DEPTH,
 };
-pub use convert::{civil_from_days, parse_rfc3339, DateError, UnixTime};
+pub use convert::{civil_from_days, format_rfc3339, parse_rfc3339, DateError, UnixTime};
 pub use error::{Error, Result};
 #[doc(hidden)]
 #[cfg(feature = "test-support")]
@@ -59,6 +61,7 @@ pub use search::{GroupOutput, Hit, QueryOutput};
 pub use spec::{
     GroupBy, QuerySpec, Snapshot, SortKey, DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET, SCORE,
 };
+pub use timestamp::Timestamp;
 
 /// Longest string, in bytes, indexed as an exact keyword; longer strings are searchable as text.
 pub const MAX_KEYWORD_BYTES: usize = 256;

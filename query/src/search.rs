@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use storage::{Engine, SeqColumns};
 use tantivy::collector::{Collector, SegmentCollector};
@@ -22,6 +21,7 @@ use crate::matcher::Matcher;
 use crate::plan;
 use crate::schema::VersionInfo;
 use crate::spec::{QuerySpec, Snapshot, SortTarget};
+use crate::token;
 use crate::translate::translate;
 
 /// One matching version.
@@ -122,7 +122,7 @@ impl Interrupt {
 }
 
 /// Which versions count, at snapshot seq `at`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 struct Visibility {
     at: u64,
     all_versions: bool,
@@ -150,18 +150,16 @@ impl Visibility {
     }
 }
 
-/// A page token: the pinned snapshot, what the query was, and where the last page ended.
-#[derive(Debug, Serialize, Deserialize)]
+/// A page token: the pinned snapshot and where the last page ended; the query, sort and
+/// snapshot it belongs to are its check's key ([`crate::token`]), not part of it.
+#[derive(Debug)]
 struct PageToken {
-    v: u8,
-    fingerprint: u64,
     vis: Visibility,
     key: Vec<SortValue>,
     seq: u64,
 }
 
-const TOKEN_VERSION: u8 = 1;
-
+/// A fingerprint of what a page token is good for: query, sort, snapshot, deleted or not.
 fn fingerprint(spec: &QuerySpec) -> u64 {
     let text = serde_json::to_string(&(
         &spec.query,
@@ -176,35 +174,64 @@ fn fingerprint(spec: &QuerySpec) -> u64 {
     })
 }
 
-fn encode_token(token: &PageToken) -> String {
-    let json = serde_json::to_vec(token).unwrap_or_default();
-    json.iter().map(|b| format!("{b:02x}")).collect()
+fn encode_token(token: &PageToken, fingerprint: u64) -> String {
+    let mut w = token::Writer::new();
+    let vis = &token.vis;
+    w.u64(vis.at)
+        .u8(u8::from(vis.all_versions) | (u8::from(vis.include_deleted) << 1))
+        .u64(vis.expiry_at.map_or(0, |x| x.saturating_add(1)))
+        .u64(token.seq)
+        .u64(token.key.len() as u64);
+    for v in &token.key {
+        match v {
+            SortValue::Bool(b) => w.u8(0).u8(u8::from(*b)),
+            SortValue::I(i) => w.u8(1).i64(*i),
+            SortValue::U(u) => w.u8(2).u64(*u),
+            SortValue::F(f) => w.u8(3).f64(*f),
+            SortValue::Date(d) => w.u8(4).i64(*d),
+            SortValue::Str(s) => w.u8(5).str(s),
+            SortValue::Missing => w.u8(6),
+        };
+    }
+    token::seal(token::QUERY, &fingerprint.to_le_bytes(), &w.finish())
 }
 
 fn decode_token(text: &str, fingerprint: u64) -> Result<PageToken> {
-    let bad = |reason: &str| Error::InvalidPageToken {
-        reason: reason.to_owned(),
-    };
-    if !text.len().is_multiple_of(2) || text.len() > 1 << 20 {
-        return Err(bad("not a token this store issued"));
+    let payload = token::open(text, token::QUERY, &fingerprint.to_le_bytes())?;
+    let mut r = token::Reader::new(&payload);
+    let at = r.u64()?;
+    let flags = r.u8()?;
+    let expiry_at = r.u64()?.checked_sub(1);
+    let seq = r.u64()?;
+    let len = r.u64()?;
+    let mut key = Vec::new();
+    for _ in 0..len {
+        key.push(match r.u8()? {
+            0 => SortValue::Bool(r.u8()? != 0),
+            1 => SortValue::I(r.i64()?),
+            2 => SortValue::U(r.u64()?),
+            3 => SortValue::F(r.f64()?),
+            4 => SortValue::Date(r.i64()?),
+            5 => SortValue::Str(r.str()?),
+            6 => SortValue::Missing,
+            _ => {
+                return Err(Error::InvalidPageToken {
+                    reason: "malformed payload".to_owned(),
+                })
+            }
+        });
     }
-    let bytes = (0..text.len())
-        .step_by(2)
-        .map(|i| {
-            text.get(i..i + 2)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        })
-        .collect::<Option<Vec<u8>>>()
-        .ok_or_else(|| bad("not a token this store issued"))?;
-    let token: PageToken =
-        serde_json::from_slice(&bytes).map_err(|_| bad("not a token this store issued"))?;
-    if token.v != TOKEN_VERSION {
-        return Err(bad("issued by another version of strata"));
-    }
-    if token.fingerprint != fingerprint {
-        return Err(bad("issued for another query, sort or snapshot"));
-    }
-    Ok(token)
+    r.end()?;
+    Ok(PageToken {
+        vis: Visibility {
+            at,
+            all_versions: flags & 1 != 0,
+            include_deleted: flags & 2 != 0,
+            expiry_at,
+        },
+        key,
+        seq,
+    })
 }
 
 /// A candidate result: its sort key, then seq as the tie-breaker.
@@ -725,13 +752,14 @@ fn finish(spec: &QuerySpec, plan: &Plan, acc: Acc, fp: u64) -> QueryOutput {
     let page: Vec<&Entry> = acc.top.iter().skip(spec.offset).take(spec.limit).collect();
     let more = acc.top.len() > spec.offset + spec.limit;
     let next_page = match (more, page.last()) {
-        (true, Some(last)) => Some(encode_token(&PageToken {
-            v: TOKEN_VERSION,
-            fingerprint: fp,
-            vis: plan.vis,
-            key: last.key.clone(),
-            seq: last.seq,
-        })),
+        (true, Some(last)) => Some(encode_token(
+            &PageToken {
+                vis: plan.vis,
+                key: last.key.clone(),
+                seq: last.seq,
+            },
+            fp,
+        )),
         _ => None,
     };
     let mut groups: Vec<(SortValue, Group)> = acc

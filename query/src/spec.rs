@@ -21,6 +21,21 @@ pub enum Snapshot {
     AllVersions,
 }
 
+impl Snapshot {
+    /// [`Snapshot::AsOf`] a time given as microseconds, a [`std::time::SystemTime`] or a
+    /// [`crate::Timestamp`].
+    ///
+    /// ```
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// use strata_query::Snapshot;
+    /// let t = UNIX_EPOCH + Duration::from_secs(1_767_225_600);
+    /// assert_eq!(Snapshot::as_of(t), Snapshot::AsOf(1_767_225_600_000_000));
+    /// ```
+    pub fn as_of(time: impl Into<crate::Timestamp>) -> Snapshot {
+        Snapshot::AsOf(time.into().as_micros())
+    }
+}
+
 /// One sort criterion.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SortKey {

@@ -321,3 +321,48 @@ fn a_failure_creating_a_new_store_is_io_and_a_retry_works() {
         }
     }
 }
+
+/// Regression: a background expiry run that failed (here on a store poisoned by a failed write)
+/// was swallowed: nothing in `Store::stats()` said so. It is counted and recorded once, however
+/// often the maintenance thread retries.
+#[test]
+fn a_failed_background_expiry_is_counted_and_recorded() {
+    let sim = SimBackend::new();
+    let store = open(&sim, &support::small_segments(), "background expiry");
+    let soon = strata::Timestamp::from(
+        std::time::SystemTime::now() + std::time::Duration::from_millis(300),
+    );
+    store
+        .write(Batch::new().put_with(
+            "/expiring",
+            "probe",
+            json!({}),
+            strata::WriteOptions::default().expires_at(soon),
+        ))
+        .unwrap();
+    sim.inject(Fault {
+        op: FaultOp::Write,
+        nth: 0,
+        kind: EIO,
+        sticky: true,
+    });
+    assert!(store.put("/fails", "probe", json!({})).is_err());
+    // The maintenance thread tries to expire `/expiring` once it is due and meets the poison.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let stats = loop {
+        let stats = store.stats();
+        if stats.lifecycle.expiry_failures >= 2 || std::time::Instant::now() > deadline {
+            break stats;
+        }
+        // Polling a condition with a bound, not a synchronisation.
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    assert!(stats.lifecycle.expiry_failures >= 1, "{stats:?}");
+    let recorded: Vec<&String> = stats
+        .background_failures
+        .iter()
+        .filter(|f| f.starts_with("maintenance: expiry failed"))
+        .collect();
+    assert_eq!(recorded.len(), 1, "{:?}", stats.background_failures);
+    assert!(recorded[0].contains("poisoned"), "{recorded:?}");
+}

@@ -325,7 +325,7 @@ fn restore_child() {
     let mut args = args.split('\n');
     let (backup, dest) = (args.next().unwrap(), args.next().unwrap());
     let mut options = RestoreOptions::default();
-    if let Some(at) = args.next().and_then(|at| at.parse().ok()) {
+    if let Some(at) = args.next().and_then(|at| at.parse::<u64>().ok()) {
         options = options.at(at);
     }
     Store::restore(Path::new(backup), Path::new(dest), options).expect("the child's restore");

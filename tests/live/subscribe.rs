@@ -27,7 +27,10 @@ fn is_queued(body: &Value) -> bool {
 fn added_updated_deleted_carry_the_new_version() {
     let store = mem();
     let mut sub = store
-        .subscribe(&queued(), SubscribeOptions::default())
+        .subscribe(
+            &queued(),
+            SubscribeOptions::default().stopped_matching(false),
+        )
         .unwrap();
     assert_eq!(sub.start_seq(), store.last_seq());
     assert_eq!(sub.live_count(), None);
@@ -120,16 +123,18 @@ fn non_matching_writes_give_no_event() {
 }
 
 #[test]
-fn stopped_matching_only_when_asked() {
+fn stopped_matching_by_default_and_off_when_asked() {
     let store = mem();
+    // Regression: the default subscription was silent when a document left the result (a
+    // subscriber to "active users" never heard that one became inactive).
     let mut asked = store
-        .subscribe(
-            &queued(),
-            SubscribeOptions::default().stopped_matching(true),
-        )
+        .subscribe(&queued(), SubscribeOptions::default())
         .unwrap();
     let mut plain = store
-        .subscribe(&queued(), SubscribeOptions::default())
+        .subscribe(
+            &queued(),
+            SubscribeOptions::default().stopped_matching(false),
+        )
         .unwrap();
 
     let added = store
@@ -190,7 +195,10 @@ fn concurrent_writers_events_in_seq_order_equal_brute_force() {
         )
         .unwrap();
     let mut plain = store
-        .subscribe(&queued(), SubscribeOptions::default())
+        .subscribe(
+            &queued(),
+            SubscribeOptions::default().stopped_matching(false),
+        )
         .unwrap();
     let start = with_stops.start_seq();
     assert_eq!(plain.start_seq(), start);
@@ -298,7 +306,10 @@ fn replay_delivers_current_matches_first_then_live_events() {
     let mut sub = store
         .subscribe(
             &spec,
-            SubscribeOptions::default().replay(true).live_count(true),
+            SubscribeOptions::default()
+                .stopped_matching(false)
+                .replay(true)
+                .live_count(true),
         )
         .unwrap();
     let start = sub.start_seq();
@@ -357,7 +368,12 @@ fn replay_of_many_matches_delivers_each_once_in_order() {
         .collect();
 
     let mut sub = store
-        .subscribe(&queued(), SubscribeOptions::default().replay(true))
+        .subscribe(
+            &queued(),
+            SubscribeOptions::default()
+                .stopped_matching(false)
+                .replay(true),
+        )
         .unwrap();
     let got = take(&mut sub, 2000);
     assert!(got.iter().all(|e| e.kind == EventKind::Existing));
@@ -369,7 +385,9 @@ fn replay_of_many_matches_delivers_each_once_in_order() {
     let mut sorted = store
         .subscribe(
             &queued().sort(SortKey::desc("i")),
-            SubscribeOptions::default().replay(true),
+            SubscribeOptions::default()
+                .stopped_matching(false)
+                .replay(true),
         )
         .unwrap();
     let got = take(&mut sorted, 2000);
@@ -391,7 +409,12 @@ fn live_count_equals_query_count_after_each_event() {
             .unwrap();
     }
     let mut sub = store
-        .subscribe(&queued(), SubscribeOptions::default().live_count(true))
+        .subscribe(
+            &queued(),
+            SubscribeOptions::default()
+                .stopped_matching(false)
+                .live_count(true),
+        )
         .unwrap();
     assert_eq!(sub.live_count(), Some(5));
     let count_now = |store: &Store| {
@@ -438,10 +461,16 @@ fn live_count_equals_query_count_after_each_event() {
 fn from_seq_resumes_with_exactly_the_missed_events() {
     let store = mem();
     let mut reference = store
-        .subscribe(&queued(), SubscribeOptions::default())
+        .subscribe(
+            &queued(),
+            SubscribeOptions::default().stopped_matching(false),
+        )
         .unwrap();
     let mut sub = store
-        .subscribe(&queued(), SubscribeOptions::default())
+        .subscribe(
+            &queued(),
+            SubscribeOptions::default().stopped_matching(false),
+        )
         .unwrap();
     let write = |i: u64| {
         let id = format!("/r/{}", i % 4);
@@ -470,7 +499,12 @@ fn from_seq_resumes_with_exactly_the_missed_events() {
     assert_eq!(keys(&seen), keys(&all[..3]));
 
     let mut resumed = store
-        .subscribe(&queued(), SubscribeOptions::default().from_seq(last))
+        .subscribe(
+            &queued(),
+            SubscribeOptions::default()
+                .stopped_matching(false)
+                .from_seq(last),
+        )
         .unwrap();
     assert_eq!(resumed.start_seq(), last);
     let rest = take(&mut resumed, all.len() - 3);
@@ -481,7 +515,10 @@ fn from_seq_resumes_with_exactly_the_missed_events() {
     let mut counted = store
         .subscribe(
             &queued(),
-            SubscribeOptions::default().from_seq(last).live_count(true),
+            SubscribeOptions::default()
+                .stopped_matching(false)
+                .from_seq(last)
+                .live_count(true),
         )
         .unwrap();
     let at = |seq: u64| {
@@ -498,11 +535,21 @@ fn from_seq_resumes_with_exactly_the_missed_events() {
     // from_seq(0) is the whole changes feed; a seq beyond the end is an error (the log the
     // consumer saw is not this one, or lost writes that were never synced).
     let mut feed = store
-        .subscribe(&queued(), SubscribeOptions::default().from_seq(0))
+        .subscribe(
+            &queued(),
+            SubscribeOptions::default()
+                .stopped_matching(false)
+                .from_seq(0),
+        )
         .unwrap();
     assert_eq!(take(&mut feed, all.len()), all);
     assert_quiet(&mut feed);
-    let future = store.subscribe(&queued(), SubscribeOptions::default().from_seq(1_000_000));
+    let future = store.subscribe(
+        &queued(),
+        SubscribeOptions::default()
+            .stopped_matching(false)
+            .from_seq(1_000_000),
+    );
     assert!(
         matches!(future, Err(Error::Query(QueryError::InvalidSpec { .. }))),
         "{future:?}"
@@ -510,7 +557,9 @@ fn from_seq_resumes_with_exactly_the_missed_events() {
     let at_end = store
         .subscribe(
             &queued(),
-            SubscribeOptions::default().from_seq(store.last_seq()),
+            SubscribeOptions::default()
+                .stopped_matching(false)
+                .from_seq(store.last_seq()),
         )
         .unwrap();
     assert_eq!(at_end.start_seq(), store.last_seq());
@@ -531,7 +580,10 @@ fn until_seq_ends_a_bounded_changes_feed() {
     let mut sub = store
         .subscribe(
             &queued(),
-            SubscribeOptions::default().from_seq(0).until_seq(end - 2),
+            SubscribeOptions::default()
+                .stopped_matching(false)
+                .from_seq(0)
+                .until_seq(end - 2),
         )
         .unwrap();
     // The matching puts are seqs 1, 3, 5, 7 and 9; the feed ends at seq 8.
@@ -540,7 +592,12 @@ fn until_seq_ends_a_bounded_changes_feed() {
     assert!(matches!(sub.recv(), Err(Error::SubscriptionEnded { seq }) if seq == end - 2));
     // A feed bounded in the future waits for the log to get there.
     let mut later = store
-        .subscribe(&queued(), SubscribeOptions::default().until_seq(end + 2))
+        .subscribe(
+            &queued(),
+            SubscribeOptions::default()
+                .stopped_matching(false)
+                .until_seq(end + 2),
+        )
         .unwrap();
     store
         .put("/u/a", "job", json!({"state": "queued"}))
@@ -569,7 +626,10 @@ fn from_seq_resumes_across_close_and_reopen() {
         let store = Store::open(dir.path(), Options::default()).unwrap();
         write(&store, 100);
         let mut sub = store
-            .subscribe(&queued(), SubscribeOptions::default())
+            .subscribe(
+                &queued(),
+                SubscribeOptions::default().stopped_matching(false),
+            )
             .unwrap();
         for i in 0..8 {
             write(&store, i);
@@ -589,7 +649,12 @@ fn from_seq_resumes_across_close_and_reopen() {
     let expected = expected_events(&store, &ids, is_queued, last, false);
     assert!(expected.len() > 6);
     let mut resumed = store
-        .subscribe(&queued(), SubscribeOptions::default().from_seq(last))
+        .subscribe(
+            &queued(),
+            SubscribeOptions::default()
+                .stopped_matching(false)
+                .from_seq(last),
+        )
         .unwrap();
     let got = take(&mut resumed, expected.len());
     assert_eq!(keys(&got), expected);
@@ -612,10 +677,20 @@ fn slow_consumer_pauses_and_catches_up_without_blocking_writers() {
     const WRITES: u64 = 500;
     let store = mem();
     let mut slow = store
-        .subscribe(&queued(), SubscribeOptions::default().buffer(4))
+        .subscribe(
+            &queued(),
+            SubscribeOptions::default()
+                .stopped_matching(false)
+                .buffer(4),
+        )
         .unwrap();
     let mut fast = store
-        .subscribe(&queued(), SubscribeOptions::default().buffer(16))
+        .subscribe(
+            &queued(),
+            SubscribeOptions::default()
+                .stopped_matching(false)
+                .buffer(16),
+        )
         .unwrap();
     let start = slow.start_seq();
 
@@ -679,6 +754,7 @@ fn tiny_buffers_under_concurrent_writers_lose_nothing() {
                 .subscribe(
                     &queued(),
                     SubscribeOptions::default()
+                        .stopped_matching(false)
                         .buffer(buffer)
                         .stopped_matching(true),
                 )
@@ -745,13 +821,26 @@ fn dropping_a_subscription_does_not_disturb_writers_or_others() {
     const WRITES: u64 = 300;
     let store = mem();
     let mut keep = store
-        .subscribe(&queued(), SubscribeOptions::default())
+        .subscribe(
+            &queued(),
+            SubscribeOptions::default().stopped_matching(false),
+        )
         .unwrap();
     let mut dropped = store
-        .subscribe(&queued(), SubscribeOptions::default().buffer(1))
+        .subscribe(
+            &queued(),
+            SubscribeOptions::default()
+                .stopped_matching(false)
+                .buffer(1),
+        )
         .unwrap();
     let never_read = store
-        .subscribe(&queued(), SubscribeOptions::default().buffer(2))
+        .subscribe(
+            &queued(),
+            SubscribeOptions::default()
+                .stopped_matching(false)
+                .buffer(2),
+        )
         .unwrap();
     let (done_tx, done_rx) = crossbeam_channel::bounded(1);
     let writer = {
@@ -774,7 +863,12 @@ fn dropping_a_subscription_does_not_disturb_writers_or_others() {
     // Subscriptions come and go while the writer runs.
     for _ in 0..20 {
         let mut s = store
-            .subscribe(&queued(), SubscribeOptions::default().buffer(1))
+            .subscribe(
+                &queued(),
+                SubscribeOptions::default()
+                    .stopped_matching(false)
+                    .buffer(1),
+            )
             .unwrap();
         let _ = s.try_recv().unwrap();
     }
@@ -811,19 +905,27 @@ fn invalid_specs_and_options_are_typed_errors() {
         ("bad select", queued().select(["a..b"])),
     ];
     for (what, spec) in bad_specs {
-        match store.subscribe(&spec, SubscribeOptions::default()) {
+        match store.subscribe(&spec, SubscribeOptions::default().stopped_matching(false)) {
             Err(Error::Query(QueryError::InvalidSpec { .. } | QueryError::InvalidField { .. })) => {
             }
             other => panic!("{what}: {other:?}"),
         }
     }
-    match store.subscribe(&queued(), SubscribeOptions::default().buffer(0)) {
+    match store.subscribe(
+        &queued(),
+        SubscribeOptions::default()
+            .stopped_matching(false)
+            .buffer(0),
+    ) {
         Err(Error::Query(QueryError::InvalidSpec { .. })) => {}
         other => panic!("buffer 0: {other:?}"),
     }
     // A good spec still works, and nothing was left registered by the refused ones.
     let mut sub = store
-        .subscribe(&queued(), SubscribeOptions::default())
+        .subscribe(
+            &queued(),
+            SubscribeOptions::default().stopped_matching(false),
+        )
         .unwrap();
     let m = store.put("/y", "job", json!({"state": "queued"})).unwrap();
     assert_eq!(next(&mut sub).document.meta, m);
@@ -841,7 +943,12 @@ fn select_projects_event_documents() {
         .unwrap();
     let spec = queued().select(["state", "a.b"]);
     let mut sub = store
-        .subscribe(&spec, SubscribeOptions::default().replay(true))
+        .subscribe(
+            &spec,
+            SubscribeOptions::default()
+                .stopped_matching(false)
+                .replay(true),
+        )
         .unwrap();
     let m = store
         .put(
@@ -873,7 +980,10 @@ fn dropping_the_store_ends_the_subscription() {
     // recv: Error::Closed.
     let store = mem();
     let mut sub = store
-        .subscribe(&queued(), SubscribeOptions::default())
+        .subscribe(
+            &queued(),
+            SubscribeOptions::default().stopped_matching(false),
+        )
         .unwrap();
     store.put("/a", "job", json!({"state": "queued"})).unwrap();
     assert_eq!(next(&mut sub).document.meta.id, "/a");
@@ -885,7 +995,10 @@ fn dropping_the_store_ends_the_subscription() {
     // A blocked consumer is woken by the close.
     let store = mem();
     let mut sub = store
-        .subscribe(&queued(), SubscribeOptions::default())
+        .subscribe(
+            &queued(),
+            SubscribeOptions::default().stopped_matching(false),
+        )
         .unwrap();
     let consumer = thread::spawn(move || sub.recv());
     drop(store);
@@ -895,7 +1008,10 @@ fn dropping_the_store_ends_the_subscription() {
     // The iterator ends after the events.
     let store = mem();
     let mut waiting = store
-        .subscribe(&queued(), SubscribeOptions::default())
+        .subscribe(
+            &queued(),
+            SubscribeOptions::default().stopped_matching(false),
+        )
         .unwrap();
     store.put("/c", "job", json!({"state": "queued"})).unwrap();
     assert_eq!(next(&mut waiting).document.meta.id, "/c");
@@ -907,7 +1023,12 @@ fn dropping_the_store_ends_the_subscription() {
     // A paused subscription (full buffer) ends too: it yields a prefix of its events, in order.
     let store = mem();
     let paused = store
-        .subscribe(&queued(), SubscribeOptions::default().buffer(2))
+        .subscribe(
+            &queued(),
+            SubscribeOptions::default()
+                .stopped_matching(false)
+                .buffer(2),
+        )
         .unwrap();
     let metas: Vec<_> = (0..10)
         .map(|i| {
@@ -936,7 +1057,12 @@ fn dropping_the_store_ends_the_subscription() {
     let store = Store::open(dir.path(), Options::default()).unwrap();
     store.put("/b", "job", json!({"state": "queued"})).unwrap();
     let mut sub = store
-        .subscribe(&queued(), SubscribeOptions::default().replay(true))
+        .subscribe(
+            &queued(),
+            SubscribeOptions::default()
+                .stopped_matching(false)
+                .replay(true),
+        )
         .unwrap();
     drop(store);
     let reopened = Store::open(dir.path(), Options::default()).unwrap();
@@ -972,7 +1098,10 @@ fn recreating_an_expired_document_is_added_and_counted() {
     let mut sub = store
         .subscribe(
             &queued(),
-            SubscribeOptions::default().replay(true).live_count(true),
+            SubscribeOptions::default()
+                .stopped_matching(false)
+                .replay(true)
+                .live_count(true),
         )
         .unwrap();
     assert_eq!(sub.live_count(), Some(1));
@@ -1002,7 +1131,12 @@ fn ids_only_shapes_replayed_and_live_events_alike() {
     let store = mem();
     store.put("/a", "job", json!({"state": "queued"})).unwrap();
     let spec = queued().ids_only(true);
-    let mut sub = match store.subscribe(&spec, SubscribeOptions::default().replay(true)) {
+    let mut sub = match store.subscribe(
+        &spec,
+        SubscribeOptions::default()
+            .stopped_matching(false)
+            .replay(true),
+    ) {
         Err(Error::Query(QueryError::InvalidSpec { .. })) => return, // refused: consistent
         other => other.unwrap(),
     };
@@ -1066,7 +1200,10 @@ fn gated_and_ungated_subscriptions_agree_with_the_index() {
         store
             .subscribe(
                 &QuerySpec::new(q.clone()),
-                SubscribeOptions::default().from_seq(0).until_seq(last),
+                SubscribeOptions::default()
+                    .stopped_matching(false)
+                    .from_seq(0)
+                    .until_seq(last),
             )
             .unwrap()
     };

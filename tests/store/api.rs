@@ -1006,3 +1006,103 @@ fn max_depth_is_bounded_by_what_can_be_read_back() {
         assert!(matches!(err, Error::InvalidOption(_)), "{depth}: {err}");
     }
 }
+
+/// Regression: errors printed times as microseconds since the epoch (`history before
+/// 1767225600000000 us was dropped`); they print RFC 3339 dates, the typed fields stay µs.
+#[test]
+fn errors_print_times_as_rfc3339_dates() {
+    let store = Store::open_in_memory(Options::default()).unwrap();
+    let t = 1_767_225_600_000_000; // 2026-01-01T00:00:00Z
+    store
+        .write(Batch::new().put("/a", "thing", json!({})).at_time(t))
+        .unwrap();
+    let err = store
+        .write(Batch::new().put("/a", "thing", json!({})).at_time(t - 1))
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::TimeNotLater { requested, last } if requested == t - 1 && last == t),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "update time 2025-12-31T23:59:59.999999Z is not later than the last update time before \
+         it, 2026-01-01T00:00:00.000000Z"
+    );
+    let trimmed = Error::HistoryTrimmed {
+        id: Some("/a".to_owned()),
+        oldest_complete: t,
+    };
+    assert_eq!(
+        trimmed.to_string(),
+        "history of /a before 2026-01-01T00:00:00.000000Z was dropped by retention; history is \
+         complete from that time on"
+    );
+    let ahead = Error::TimeTooFarAhead {
+        requested: t + 86_400_000_000,
+        limit: t,
+    };
+    assert!(
+        ahead.to_string().contains("2026-01-02T00:00:00.000000Z")
+            && !ahead.to_string().contains(" us"),
+        "{ahead}"
+    );
+    assert_eq!(strata::format_rfc3339(t), "2026-01-01T00:00:00.000000Z");
+}
+
+/// Regression: the API took times only as microseconds since the epoch; every call taking a
+/// time also takes a `SystemTime` (and a `Timestamp`), and metas give theirs back as both.
+#[test]
+fn times_are_taken_as_system_time_or_micros() {
+    use std::time::SystemTime;
+    use strata::{Query, QuerySpec, Snapshot, Timestamp};
+    let store = Store::open_in_memory(Options::default()).unwrap();
+    let t0 = SystemTime::now() + Duration::from_secs(5);
+    let put = store
+        .write(Batch::new().put("/a", "thing", json!({"v": 1})).at_time(t0))
+        .unwrap();
+    assert_eq!(put[0].update_time(), Timestamp::from(t0));
+    assert_eq!(put[0].update_time_micros, Timestamp::from(t0).as_micros());
+    let later = put[0].update_time_micros + 10;
+    store
+        .write(
+            Batch::new()
+                .put_with(
+                    "/a",
+                    "thing",
+                    json!({"v": 2}),
+                    WriteOptions::default().expires_at(t0 + Duration::from_secs(3600)),
+                )
+                .at_time(Timestamp::from(later)),
+        )
+        .unwrap();
+    let newest = store.get("/a").unwrap().unwrap();
+    assert_eq!(
+        newest.meta.expiry(),
+        Some(Timestamp::from(t0 + Duration::from_secs(3600)))
+    );
+    // get_at: the same instant as SystemTime, µs and Timestamp.
+    let before = t0 - Duration::from_micros(1);
+    assert_eq!(store.get_at("/a", before).unwrap(), None);
+    for doc in [
+        store.get_at("/a", t0).unwrap(),
+        store.get_at("/a", put[0].update_time_micros).unwrap(),
+        store.get_at("/a", put[0].update_time()).unwrap(),
+    ] {
+        assert_eq!(doc.unwrap().body, json!({"v": 1}));
+    }
+    let spec = QuerySpec::new(Query::kind("thing")).snapshot(Snapshot::as_of(t0));
+    let r = store.query(&spec).unwrap();
+    assert_eq!(r.documents[0].body, json!({"v": 1}));
+    assert_eq!(
+        Snapshot::as_of(t0),
+        Snapshot::AsOf(put[0].update_time_micros)
+    );
+    assert_eq!(put[0].update_time().to_system_time(), {
+        // SystemTime keeps nanoseconds; a Timestamp whole microseconds.
+        let micros = t0
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_micros();
+        std::time::UNIX_EPOCH + Duration::from_micros(micros as u64)
+    });
+}

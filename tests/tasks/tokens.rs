@@ -34,9 +34,16 @@ fn a_token_with_any_digit_changed_is_refused() {
     let page = tasks.page(&token).unwrap();
     let page2 = page.next_page.clone().unwrap();
     for valid in [&token, &page2] {
-        assert!(valid.bytes().all(|b| b.is_ascii_hexdigit()), "{valid}");
+        // Regression: task tokens were 56 hex characters.
+        assert!(valid.len() <= 16, "{} characters: {valid}", valid.len());
+        assert!(
+            valid
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+            "{valid}"
+        );
         for i in 0..valid.len() {
-            for other in [b'0', b'7', b'f'] {
+            for other in [b'0', b'7', b'f', b'A', b'_'] {
                 let mut bytes = valid.clone().into_bytes();
                 if bytes[i] != other {
                     bytes[i] = other;
@@ -80,7 +87,8 @@ fn garbage_tokens_are_refused() {
         "é".repeat(n / 2),
         format!("{}é", &token[..n - 2]),
         format!("{}\0", &token[..n - 1]),
-        token.replace(|c: char| c.is_ascii_digit(), "x"),
+        token.replace(|c: char| c.is_ascii_digit(), "x") + "x",
+        token.replace(|c: char| c.is_ascii_lowercase(), "-") + "-",
         // A token of the query layer, not of a task.
         store
             .query(&QuerySpec::new(Query::kind("k")).limit(5))

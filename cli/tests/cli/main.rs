@@ -6,6 +6,7 @@ mod dates;
 mod import;
 mod live;
 mod ops;
+mod output;
 mod query;
 mod tasks;
 mod watch;
@@ -108,8 +109,8 @@ fn stats_reports_counts_sizes_and_the_open() {
         stats["index_bytes"].as_u64().is_some_and(|b| b > 0),
         "{stats}"
     );
-    // This process wrote and queried nothing.
-    assert_eq!(stats["writes"]["count"], 0);
+    // Per-process counters (always zero here) are not printed.
+    assert!(stats.get("writes").is_none(), "{stats}");
     let table = strata(dir.path(), &["stats"], None);
     assert_eq!(table.code, 0, "{}", table.stderr);
     assert!(

@@ -127,8 +127,8 @@ fn from_seq_dumps_the_changes_feed_and_resumes() {
     );
     assert!(all[3]["body"].is_null(), "a deletion has no body");
 
-    // A query's feed: with --stopped, /p/c leaving `lang:rust` is an event; with --count every
-    // event carries the number of matches after it.
+    // A query's feed: /p/c leaving `lang:rust` is an event (by default; --stopped is still
+    // accepted); with --count every event carries the number of matches after it.
     let rust = watch(
         dir.path(),
         &[
@@ -136,7 +136,6 @@ fn from_seq_dumps_the_changes_feed_and_resumes() {
             "--from-seq",
             "0",
             "--until-caught-up",
-            "--stopped",
             "--count",
         ],
     );
@@ -151,14 +150,33 @@ fn from_seq_dumps_the_changes_feed_and_resumes() {
     );
     let counts: Vec<u64> = rust.iter().map(|e| e["count"].as_u64().unwrap()).collect();
     assert_eq!(counts, [1, 1, 2, 1]);
+    let stopped = watch(
+        dir.path(),
+        &[
+            "lang:rust",
+            "--from-seq",
+            "0",
+            "--until-caught-up",
+            "--stopped",
+        ],
+    );
+    assert_eq!(events(&stopped), events(&rust));
+    // Regression: stopped-matching events were off unless asked for; --no-stopped turns
+    // them off.
     let quiet = watch(
         dir.path(),
-        &["lang:rust", "--from-seq", "0", "--until-caught-up"],
+        &[
+            "lang:rust",
+            "--from-seq",
+            "0",
+            "--until-caught-up",
+            "--no-stopped",
+        ],
     );
     assert_eq!(
         quiet.len(),
         3,
-        "no stopped-matching event without --stopped"
+        "no stopped-matching event with --no-stopped"
     );
 
     // Resuming after the third event gives the rest; --limit stops early.
@@ -190,6 +208,7 @@ fn from_seq_dumps_the_changes_feed_and_resumes() {
             "--from-seq",
             "4",
             "--until-caught-up",
+            "--no-stopped",
         ],
     );
     assert_eq!(
