@@ -56,7 +56,7 @@ pub use query::Error as QueryError;
 pub use query::{civil_from_days, parse_rfc3339, DateError, UnixTime};
 pub use search::{
     parse_query, BoolQuery, Field, Group, GroupBy, IndexOpenReport, IndexProgress, Query,
-    QueryResult, QuerySpec, Range, Scalar, Snapshot, SortKey, SystemField,
+    QueryResult, QuerySpec, Range, Scalar, Snapshot, SortKey, SystemField, Trimmed,
 };
 pub use stats::{OpStats, Stats};
 pub use store::{List, OpenStats, Store};

@@ -8,6 +8,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::ops::Bound;
 use std::sync::Arc;
 
+use crate::types::{IdScope, Unknown};
+
 /// `end` of a version that nothing has superseded yet.
 pub const OPEN_END: u64 = u64::MAX;
 
@@ -91,6 +93,8 @@ pub(crate) struct VersionIndex {
     live: u64,
     /// Seqs whose version compaction dropped.
     dropped: u64,
+    /// The smallest of them ([`OPEN_END`] while there is none).
+    first_dropped: u64,
     /// `(expires_at, seq)` of versions with an expiry that were newest when noted; entries go
     /// stale as documents change and are checked when taken.
     expiries: BTreeSet<(u64, u64)>,
@@ -105,6 +109,7 @@ impl VersionIndex {
             base_seq,
             live: 0,
             dropped: 0,
+            first_dropped: OPEN_END,
             expiries: BTreeSet::new(),
         }
     }
@@ -214,6 +219,7 @@ impl VersionIndex {
             expires: false,
         });
         self.dropped += 1;
+        self.first_dropped = self.first_dropped.min(seq);
     }
 
     /// Forgets `seqs`, the oldest versions of `id`'s chain, which compaction dropped; their
@@ -237,6 +243,7 @@ impl VersionIndex {
                 e.offset = 0;
                 e.len = 0;
                 self.dropped += 1;
+                self.first_dropped = self.first_dropped.min(seq);
             }
         }
         true
@@ -260,6 +267,59 @@ impl VersionIndex {
         }
         let first = *chain.seqs.as_slice().first()?;
         Some((first, self.entry(first)?.time))
+    }
+
+    /// Whether `id`'s state at snapshot seq `at` is known from the versions the log keeps: its
+    /// history is complete (nothing of it was dropped, or it never existed), or the newest of
+    /// its versions at or before `at` is kept (its oldest kept seq is at or before `at`), or no
+    /// version at or before `at` was dropped at all (then it did not exist yet). Retention drops
+    /// only a prefix of a chain, so these are the only ways to know.
+    pub(crate) fn known_at(&self, id: &str, at: u64) -> bool {
+        let Some(chain) = self.docs.get(id) else {
+            return true;
+        };
+        chain.first_version == 0
+            || at < self.first_dropped
+            || chain.seqs.as_slice().first().is_some_and(|&s| s <= at)
+    }
+
+    /// The documents (of `scope`, or all) whose state at snapshot seq `at` is not known (see
+    /// [`VersionIndex::known_at`]): their number, and the first `list` of their ids in id order.
+    pub(crate) fn unknown_at(&self, at: u64, scope: Option<&IdScope>, list: usize) -> Unknown {
+        let mut out = Unknown::default();
+        if at < self.first_dropped {
+            return out;
+        }
+        let mut note = |id: &Arc<str>| {
+            if !self.known_at(id, at) {
+                out.count += 1;
+                if out.ids.len() < list {
+                    out.ids.push(id.to_string());
+                }
+            }
+        };
+        match scope {
+            None => self.order.iter().for_each(&mut note),
+            Some(scope) => {
+                // Ids in order, each once, whether named or under a prefix (or several).
+                let mut ids: BTreeSet<&Arc<str>> = BTreeSet::new();
+                for id in &scope.ids {
+                    if let Some(key) = self.order.get(id.as_str()) {
+                        ids.insert(key);
+                    }
+                }
+                for prefix in &scope.prefixes {
+                    ids.extend(
+                        self.order
+                            .range::<str, _>((Bound::Included(prefix.as_str()), Bound::Unbounded))
+                            .take_while(|id| id.starts_with(prefix.as_str()))
+                            .filter(|id| !self.known_at(id, at)),
+                    );
+                }
+                ids.into_iter().for_each(&mut note);
+            }
+        }
+        out
     }
 
     /// Number of documents whose newest version is not a tombstone.
