@@ -47,7 +47,12 @@ pub(crate) struct QueryArgs {
     #[arg(long)]
     allow_trimmed: bool,
     /// With `--allow-trimmed`: also list up to N ids of the unknown documents.
-    #[arg(long, value_name = "N", default_value_t = 0, requires = "allow_trimmed")]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        requires = "allow_trimmed"
+    )]
     unknown_ids: usize,
 }
 

@@ -478,4 +478,37 @@ mod tests {
         assert_eq!(ix.ids_with_prefix("/", None, 10).len(), 2);
         assert_eq!(&*ix.ids_with_prefix("/", Some("/a"), 10)[0], "/b");
     }
+
+    #[test]
+    fn a_document_is_known_when_its_kept_versions_cover_the_snapshot() {
+        let mut ix = VersionIndex::new(1);
+        ix.push("/long", 0, 1, entry(10, false));
+        ix.push("/long", 1, 2, entry(20, false));
+        ix.push("/short", 0, 3, entry(30, false));
+        ix.push("/long", 2, 4, entry(40, false));
+        ix.push("/long", 3, 5, entry(50, false));
+        ix.push("/late", 0, 6, entry(60, false));
+        assert_eq!(ix.unknown_at(3, None, 10), Unknown::default());
+        // Retention keeps the last two versions of /long: seqs 1 and 2 go.
+        assert!(ix.drop_oldest("/long", &[1, 2]));
+        for at in 0..=6 {
+            let unknown = ix.unknown_at(at, None, 10);
+            // Before seq 1 nothing had been dropped yet: every state is known (absent).
+            let want: &[&str] = if (1..4).contains(&at) {
+                &["/long"]
+            } else {
+                &[]
+            };
+            assert_eq!(unknown.ids, want, "at {at}");
+            assert_eq!(unknown.count, want.len() as u64);
+            assert!(ix.known_at("/short", at) && ix.known_at("/late", at));
+            assert!(ix.known_at("/never", at));
+        }
+        assert_eq!(ix.unknown_at(2, None, 0).ids, Vec::<String>::new());
+        assert_eq!(ix.unknown_at(2, None, 0).count, 1);
+        let short = IdScope::new(vec!["/short".into(), "/never".into()], Vec::new());
+        assert_eq!(ix.unknown_at(2, Some(&short), 10).count, 0);
+        let both = IdScope::new(vec!["/long".into()], vec!["/l".into(), "/".into()]);
+        assert_eq!(ix.unknown_at(2, Some(&both), 10).ids, ["/long"]);
+    }
 }
