@@ -1,7 +1,7 @@
 //! Disk usage: compaction gives back the bytes of the versions it drops, and the index does
 //! not grow.
 
-use strata::Retention;
+use strata::{Retention, Store};
 
 use crate::*;
 
