@@ -1198,6 +1198,7 @@ impl Indexer {
         }
         // A merge of segments that a background merge took meanwhile fails harmlessly.
         let _ = self.writer.merge(&ids).wait();
+        let _ = self.writer.garbage_collect_files().wait();
         self.shared.reader.reload()?;
         let searcher = self.shared.reader.searcher();
         self.shared.publish(|p| Published {
@@ -1206,11 +1207,6 @@ impl Indexer {
             tail: p.tail.clone(),
             indexed: p.indexed,
         });
-        // Only now: tantivy keeps the files of every segment a searcher still holds, and the
-        // published searcher held the merged segments until the line above (their files
-        // stayed on disk beside the merged ones until some later commit's collection). A query
-        // still running on an older searcher keeps its files until the next collection.
-        let _ = self.writer.garbage_collect_files().wait();
         Ok(())
     }
 
