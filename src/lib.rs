@@ -64,7 +64,7 @@ pub use query::{
 };
 pub use search::{
     parse_query, BoolQuery, Field, Group, GroupBy, IndexOpenReport, IndexProgress, Query,
-    QueryResult, QuerySpec, Range, Scalar, Snapshot, SortKey, SystemField,
+    QueryResult, QuerySpec, Range, Scalar, Snapshot, SortKey, SystemField, Trimmed,
 };
 pub use stats::{OpStats, Stats};
 pub use store::{List, OpenStats, Store};

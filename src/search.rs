@@ -10,7 +10,7 @@ use crate::store::Store;
 
 pub use query::{
     BoolQuery, Field, GroupBy, IndexOpenReport, IndexProgress, Query, QuerySpec, Range, Scalar,
-    Snapshot, SortKey, SystemField,
+    Snapshot, SortKey, SystemField, Trimmed,
 };
 
 /// What one document was sorted by: its value for each sort key ([`QueryResult::sort_values`]).
@@ -37,6 +37,10 @@ pub struct QueryResult {
     pub groups: Vec<Group>,
     /// The seq of the snapshot the query read.
     pub snapshot_seq: u64,
+    /// Set when the snapshot is before the retention horizon and the answer (asked for with
+    /// [`QuerySpec::allow_trimmed`]) leaves out documents whose state then is unknown: how
+    /// many, and which (up to [`QuerySpec::unknown_ids`]).
+    pub trimmed: Option<Trimmed>,
 }
 
 /// One group of a grouped query.
@@ -188,6 +192,7 @@ impl Store {
                 })
                 .collect::<Result<_>>()?,
             snapshot_seq: out.snapshot_seq,
+            trimmed: out.trimmed,
         })
     }
 

@@ -44,6 +44,18 @@ pub(crate) struct QueryArgs {
     /// `--limit 0`, the counts only).
     #[arg(long, value_name = "F")]
     group_by: Option<String>,
+    /// With `--at` before the retention horizon: answer with the documents whose state then is
+    /// known and say how many are unknown, instead of failing (exit 8).
+    #[arg(long)]
+    allow_trimmed: bool,
+    /// With `--allow-trimmed`: also list up to N ids of the unknown documents.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        requires = "allow_trimmed"
+    )]
+    unknown_ids: usize,
 }
 
 pub(crate) fn run(store: &Store, args: QueryArgs, format: Format) -> Result<(), Failure> {
@@ -58,7 +70,9 @@ pub(crate) fn run(store: &Store, args: QueryArgs, format: Format) -> Result<(), 
         .include_deleted(args.include_deleted)
         .count(args.count)
         .limit(args.limit)
-        .offset(args.offset);
+        .offset(args.offset)
+        .allow_trimmed(args.allow_trimmed)
+        .unknown_ids(args.unknown_ids);
     for s in &args.sort {
         spec = spec.sort(SortKey::parse(s).map_err(strata::Error::from)?);
     }
@@ -105,6 +119,13 @@ pub(crate) fn print_result(format: Format, r: &QueryResult) {
             if let Some(count) = r.count {
                 out["count"] = json!(count);
             }
+            if let Some(t) = &r.trimmed {
+                out["trimmed"] = json!({
+                    "unknown": t.unknown,
+                    "unknown_ids": t.unknown_ids,
+                    "oldest_complete": t.oldest_complete,
+                });
+            }
             if !r.groups.is_empty() {
                 out["groups"] = r
                     .groups
@@ -129,6 +150,16 @@ pub(crate) fn print_result(format: Format, r: &QueryResult) {
             }
             if let Some(token) = &r.next_page {
                 out!("more: --page {token}");
+            }
+            if let Some(t) = &r.trimmed {
+                out!(
+                    "{} documents left out: their state then is unknown (history before {} was dropped by retention)",
+                    t.unknown,
+                    super::fmt::time(t.oldest_complete)
+                );
+                for id in &t.unknown_ids {
+                    out!("    unknown: {id}");
+                }
             }
         }
     }

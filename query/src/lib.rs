@@ -57,9 +57,10 @@ pub use matcher::{Flat, Matcher, Required};
 pub use parser::parse;
 pub use schema::VersionInfo;
 pub use search::Interrupt;
-pub use search::{GroupOutput, Hit, QueryOutput};
+pub use search::{GroupOutput, Hit, QueryOutput, Trimmed};
 pub use spec::{
-    GroupBy, QuerySpec, Snapshot, SortKey, DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET, SCORE,
+    GroupBy, QuerySpec, Snapshot, SortKey, DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET, MAX_UNKNOWN_IDS,
+    SCORE,
 };
 pub use timestamp::Timestamp;
 

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use storage::{Engine, SeqColumns};
 use tantivy::collector::{Collector, SegmentCollector};
@@ -64,6 +65,28 @@ pub struct QueryOutput {
     pub next_page: Option<String>,
     /// Groups, largest first, if asked.
     pub groups: Vec<GroupOutput>,
+    /// Set when the snapshot is before the retention horizon and the answer (asked for with
+    /// [`QuerySpec::allow_trimmed`]) leaves out documents whose state then is unknown.
+    pub trimmed: Option<Trimmed>,
+}
+
+/// What an answer of a snapshot before the retention horizon leaves out: the documents whose
+/// state at the snapshot is unknown because compaction dropped the versions that would tell it.
+/// A document's state at the snapshot is known when nothing of its history was dropped, when the
+/// newest of its versions at or before the snapshot is kept, or when no version at or before the
+/// snapshot was dropped at all (it did not exist yet). Unknown documents are counted whatever
+/// their kind (a dropped version's kind is not kept); a query naming ids (`_id:` terms, an id
+/// prefix) counts only those.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Trimmed {
+    /// How many documents are unknown.
+    pub unknown: u64,
+    /// The first of their ids in id order, as many as [`QuerySpec::unknown_ids`] asked for.
+    pub unknown_ids: Vec<String>,
+    /// The time (microseconds since the epoch) from which the history the query needs is
+    /// complete.
+    pub oldest_complete: u64,
 }
 
 /// Stops a running query: cancelled from another thread, or past a deadline. The search checks
@@ -551,6 +574,44 @@ fn required_kind(query: &Query) -> Option<&str> {
     }
 }
 
+/// The documents every match must be among, if the query names them (`_id` terms, id
+/// prefixes, alone, among the `must` clauses, or in every `should` clause).
+fn required_ids(query: &Query) -> Option<storage::IdScope> {
+    let id = Field::System(SystemField::Id);
+    match query {
+        Query::Term {
+            field,
+            value: Scalar::Str(value),
+            case_insensitive: false,
+        } if *field == id => Some(storage::IdScope::new(vec![value.clone()], Vec::new())),
+        Query::Terms { field, values } if *field == id => {
+            let ids = values
+                .iter()
+                .map(|v| match v {
+                    Scalar::Str(s) => Some(s.clone()),
+                    _ => None,
+                })
+                .collect::<Option<Vec<String>>>()?;
+            Some(storage::IdScope::new(ids, Vec::new()))
+        }
+        Query::Prefix { field, prefix } if *field == id => {
+            Some(storage::IdScope::new(Vec::new(), vec![prefix.clone()]))
+        }
+        Query::IdPrefix(prefix) => Some(storage::IdScope::new(Vec::new(), vec![prefix.clone()])),
+        Query::Bool(b) if !b.must.is_empty() => b.must.iter().find_map(required_ids),
+        Query::Bool(b) if !b.should.is_empty() => {
+            let mut all = storage::IdScope::default();
+            for clause in &b.should {
+                let scope = required_ids(clause)?;
+                all.ids.extend(scope.ids);
+                all.prefixes.extend(scope.prefixes);
+            }
+            Some(all)
+        }
+        _ => None,
+    }
+}
+
 fn visibility(spec: &QuerySpec, engine: &Engine, now: u64) -> Visibility {
     let last = engine.last_seq();
     let (at, all_versions, expiry_at) = match spec.snapshot {
@@ -600,8 +661,12 @@ pub(crate) fn search(
         None => (visibility(spec, &shared.engine, now), None),
     };
     // A snapshot before the horizon of the kind asked for (of the store, when the query names
-    // no kind) could miss versions retention dropped: say so instead (docs/DESIGN.md §2).
-    check_horizon(shared, spec, &vis)?;
+    // no kind) could miss versions retention dropped: say so instead (docs/DESIGN.md §2), unless no
+    // document the query can match is unknown then. With `allow_trimmed` the known part is
+    // answered; what it leaves out is computed after the search.
+    if !spec.allow_trimmed {
+        check_horizon(shared, spec, &vis)?;
+    }
     let group = match &spec.group_by {
         Some(g) => Some((Field::parse(&g.field)?, g.top)),
         None => None,
@@ -650,23 +715,47 @@ pub(crate) fn search(
     }
     // A compaction that ran meanwhile may have dropped a version the snapshot shows (it raises
     // the horizon before it repoints the version index): then the answer may be partial.
-    check_horizon(shared, spec, &plan.vis)?;
-    Ok(finish(spec, &plan, acc, fp))
+    let trimmed = check_horizon(shared, spec, &plan.vis)?;
+    let mut out = finish(spec, &plan, acc, fp);
+    out.trimmed = trimmed;
+    Ok(out)
 }
 
-/// [`Error`] `HistoryTrimmed` when the snapshot is before the horizon of the kind the query
-/// names (of the store, when it names none).
-fn check_horizon(shared: &Shared, spec: &QuerySpec, vis: &Visibility) -> Result<()> {
+/// Whether the answer at `vis` may leave out documents whose state then is unknown: [`Error`]
+/// `HistoryTrimmed` when the snapshot is before the horizon of the kind the query names (of the
+/// store, when it names none) and some document the query can match (those it names by id, or
+/// all) is unknown then; with [`QuerySpec::allow_trimmed`], what the answer leaves out.
+fn check_horizon(shared: &Shared, spec: &QuerySpec, vis: &Visibility) -> Result<Option<Trimmed>> {
     if vis.all_versions {
-        return Ok(());
+        return Ok(None);
     }
-    match shared.engine.horizon(required_kind(&spec.query)) {
-        Some((seq, time)) if vis.at < seq => Err(Error::Storage(storage::Error::HistoryTrimmed {
+    let Some((seq, time)) = shared.engine.horizon(required_kind(&spec.query)) else {
+        return Ok(None);
+    };
+    if vis.at >= seq {
+        return Ok(None);
+    }
+    let list = if spec.allow_trimmed {
+        spec.unknown_ids
+    } else {
+        0
+    };
+    let scope = required_ids(&spec.query);
+    let unknown = shared.engine.unknown_at(vis.at, scope.as_ref(), list);
+    if unknown.count == 0 {
+        return Ok(None);
+    }
+    if !spec.allow_trimmed {
+        return Err(Error::Storage(storage::Error::HistoryTrimmed {
             id: None,
             oldest_complete: time,
-        })),
-        _ => Ok(()),
+        }));
     }
+    Ok(Some(Trimmed {
+        unknown: unknown.count,
+        unknown_ids: unknown.ids,
+        oldest_complete: time,
+    }))
 }
 
 /// Matches the versions after the last commit, up to the snapshot.
@@ -783,5 +872,6 @@ fn finish(spec: &QuerySpec, plan: &Plan, acc: Acc, fp: u64) -> QueryOutput {
                 hits: g.top.iter().map(hit).collect(),
             })
             .collect(),
+        trimmed: None,
     }
 }

@@ -141,6 +141,8 @@ pub const DEFAULT_LIMIT: usize = 100;
 pub const MAX_LIMIT: usize = 10_000;
 /// Largest offset; page with `next_page` beyond it.
 pub const MAX_OFFSET: usize = 100_000;
+/// Most ids of unknown documents an answer lists ([`QuerySpec::unknown_ids`]).
+pub const MAX_UNKNOWN_IDS: usize = 10_000;
 
 /// A query and its options.
 ///
@@ -180,6 +182,13 @@ pub struct QuerySpec {
     pub ids_only: bool,
     /// Group the matches by a field.
     pub group_by: Option<GroupBy>,
+    /// A snapshot before the retention horizon answers with the documents whose state then is
+    /// known, and says how many are unknown ([`crate::Trimmed`]), instead of failing with
+    /// `HistoryTrimmed`.
+    pub allow_trimmed: bool,
+    /// With `allow_trimmed`, list up to this many ids of the unknown documents (at most
+    /// [`MAX_UNKNOWN_IDS`]).
+    pub unknown_ids: usize,
 }
 
 impl Default for QuerySpec {
@@ -196,6 +205,8 @@ impl Default for QuerySpec {
             select: None,
             ids_only: false,
             group_by: None,
+            allow_trimmed: false,
+            unknown_ids: 0,
         }
     }
 }
@@ -279,6 +290,21 @@ impl QuerySpec {
         self
     }
 
+    /// Answers a snapshot before the retention horizon with what is known (see
+    /// [`QuerySpec::allow_trimmed`]).
+    #[must_use]
+    pub fn allow_trimmed(mut self, yes: bool) -> Self {
+        self.allow_trimmed = yes;
+        self
+    }
+
+    /// Lists up to `n` ids of the documents whose state is unknown (with `allow_trimmed`).
+    #[must_use]
+    pub fn unknown_ids(mut self, n: usize) -> Self {
+        self.unknown_ids = n;
+        self
+    }
+
     /// Checks the options and their combinations.
     pub fn validate(&self) -> Result<()> {
         let bad = |reason: &str| {
@@ -303,6 +329,12 @@ impl QuerySpec {
         }
         if self.group_by.is_some() && self.page.is_some() {
             return bad("group_by is computed on the first page only; drop it when paging");
+        }
+        if self.unknown_ids > MAX_UNKNOWN_IDS {
+            return bad("unknown_ids lists at most 10000 ids");
+        }
+        if self.unknown_ids > 0 && !self.allow_trimmed {
+            return bad("unknown_ids needs allow_trimmed");
         }
         if self.sort.len() > 8 {
             return bad("at most 8 sort keys");

@@ -20,7 +20,9 @@ use crate::log::record::Record;
 use crate::log::segment;
 use crate::options::{Durability, EngineOptions};
 use crate::recovery;
-use crate::types::{Action, Expect, OpenStats, Selector, Version, VersionMeta, WriteOp};
+use crate::types::{
+    Action, Expect, IdScope, OpenStats, Selector, Unknown, Version, VersionMeta, WriteOp,
+};
 use crate::writer::{Committer, Writer};
 
 /// How a segment is read.
@@ -475,6 +477,16 @@ impl Engine {
     /// whether they have removed every dropped version.
     pub fn compaction_generation(&self) -> u64 {
         self.shared.horizon.read().generation
+    }
+
+    /// The documents (of `scope`, or all) whose state at snapshot seq `at` is not known because
+    /// compaction dropped versions: their number and the first `list` ids in id order. A
+    /// document's state at `at` is known when nothing of its history was dropped, when the newest
+    /// of its versions at or before `at` is kept, or when no version at or before `at` was
+    /// dropped at all (it did not exist yet). Costs a pass over the documents in scope (none
+    /// when no version at or before `at` was dropped).
+    pub fn unknown_at(&self, at: u64, scope: Option<&IdScope>, list: usize) -> Unknown {
+        self.shared.state.read().index.unknown_at(at, scope, list)
     }
 
     /// The seqs, up to `up_to`, of the versions compaction dropped.

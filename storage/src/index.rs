@@ -8,6 +8,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::ops::Bound;
 use std::sync::Arc;
 
+use crate::types::{IdScope, Unknown};
+
 /// `end` of a version that nothing has superseded yet.
 pub const OPEN_END: u64 = u64::MAX;
 
@@ -91,6 +93,8 @@ pub(crate) struct VersionIndex {
     live: u64,
     /// Seqs whose version compaction dropped.
     dropped: u64,
+    /// The smallest of them ([`OPEN_END`] while there is none).
+    first_dropped: u64,
     /// `(expires_at, seq)` of versions with an expiry that were newest when noted; entries go
     /// stale as documents change and are checked when taken.
     expiries: BTreeSet<(u64, u64)>,
@@ -105,6 +109,7 @@ impl VersionIndex {
             base_seq,
             live: 0,
             dropped: 0,
+            first_dropped: OPEN_END,
             expiries: BTreeSet::new(),
         }
     }
@@ -214,6 +219,7 @@ impl VersionIndex {
             expires: false,
         });
         self.dropped += 1;
+        self.first_dropped = self.first_dropped.min(seq);
     }
 
     /// Forgets `seqs`, the oldest versions of `id`'s chain, which compaction dropped; their
@@ -237,6 +243,7 @@ impl VersionIndex {
                 e.offset = 0;
                 e.len = 0;
                 self.dropped += 1;
+                self.first_dropped = self.first_dropped.min(seq);
             }
         }
         true
@@ -260,6 +267,59 @@ impl VersionIndex {
         }
         let first = *chain.seqs.as_slice().first()?;
         Some((first, self.entry(first)?.time))
+    }
+
+    /// Whether `id`'s state at snapshot seq `at` is known from the versions the log keeps: its
+    /// history is complete (nothing of it was dropped, or it never existed), or the newest of
+    /// its versions at or before `at` is kept (its oldest kept seq is at or before `at`), or no
+    /// version at or before `at` was dropped at all (then it did not exist yet). Retention drops
+    /// only a prefix of a chain, so these are the only ways to know.
+    pub(crate) fn known_at(&self, id: &str, at: u64) -> bool {
+        let Some(chain) = self.docs.get(id) else {
+            return true;
+        };
+        chain.first_version == 0
+            || at < self.first_dropped
+            || chain.seqs.as_slice().first().is_some_and(|&s| s <= at)
+    }
+
+    /// The documents (of `scope`, or all) whose state at snapshot seq `at` is not known (see
+    /// [`VersionIndex::known_at`]): their number, and the first `list` of their ids in id order.
+    pub(crate) fn unknown_at(&self, at: u64, scope: Option<&IdScope>, list: usize) -> Unknown {
+        let mut out = Unknown::default();
+        if at < self.first_dropped {
+            return out;
+        }
+        let mut note = |id: &Arc<str>| {
+            if !self.known_at(id, at) {
+                out.count += 1;
+                if out.ids.len() < list {
+                    out.ids.push(id.to_string());
+                }
+            }
+        };
+        match scope {
+            None => self.order.iter().for_each(&mut note),
+            Some(scope) => {
+                // Ids in order, each once, whether named or under a prefix (or several).
+                let mut ids: BTreeSet<&Arc<str>> = BTreeSet::new();
+                for id in &scope.ids {
+                    if let Some(key) = self.order.get(id.as_str()) {
+                        ids.insert(key);
+                    }
+                }
+                for prefix in &scope.prefixes {
+                    ids.extend(
+                        self.order
+                            .range::<str, _>((Bound::Included(prefix.as_str()), Bound::Unbounded))
+                            .take_while(|id| id.starts_with(prefix.as_str()))
+                            .filter(|id| !self.known_at(id, at)),
+                    );
+                }
+                ids.into_iter().for_each(&mut note);
+            }
+        }
+        out
     }
 
     /// Number of documents whose newest version is not a tombstone.
@@ -417,5 +477,38 @@ mod tests {
         assert_eq!(ix.live_documents(), 1);
         assert_eq!(ix.ids_with_prefix("/", None, 10).len(), 2);
         assert_eq!(&*ix.ids_with_prefix("/", Some("/a"), 10)[0], "/b");
+    }
+
+    #[test]
+    fn a_document_is_known_when_its_kept_versions_cover_the_snapshot() {
+        let mut ix = VersionIndex::new(1);
+        ix.push("/long", 0, 1, entry(10, false));
+        ix.push("/long", 1, 2, entry(20, false));
+        ix.push("/short", 0, 3, entry(30, false));
+        ix.push("/long", 2, 4, entry(40, false));
+        ix.push("/long", 3, 5, entry(50, false));
+        ix.push("/late", 0, 6, entry(60, false));
+        assert_eq!(ix.unknown_at(3, None, 10), Unknown::default());
+        // Retention keeps the last two versions of /long: seqs 1 and 2 go.
+        assert!(ix.drop_oldest("/long", &[1, 2]));
+        for at in 0..=6 {
+            let unknown = ix.unknown_at(at, None, 10);
+            // Before seq 1 nothing had been dropped yet: every state is known (absent).
+            let want: &[&str] = if (1..4).contains(&at) {
+                &["/long"]
+            } else {
+                &[]
+            };
+            assert_eq!(unknown.ids, want, "at {at}");
+            assert_eq!(unknown.count, want.len() as u64);
+            assert!(ix.known_at("/short", at) && ix.known_at("/late", at));
+            assert!(ix.known_at("/never", at));
+        }
+        assert_eq!(ix.unknown_at(2, None, 0).ids, Vec::<String>::new());
+        assert_eq!(ix.unknown_at(2, None, 0).count, 1);
+        let short = IdScope::new(vec!["/short".into(), "/never".into()], Vec::new());
+        assert_eq!(ix.unknown_at(2, Some(&short), 10).count, 0);
+        let both = IdScope::new(vec!["/long".into()], vec!["/l".into(), "/".into()]);
+        assert_eq!(ix.unknown_at(2, Some(&both), 10).ids, ["/long"]);
     }
 }

@@ -50,5 +50,7 @@ pub use log::{FORMAT_VERSION, OLDEST_SUPPORTED_FORMAT_VERSION};
 pub use options::{Durability, EngineOptions, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE};
 pub use recovery::{cut_log_after, cut_log_after_locked, cut_log_after_on};
 pub use time::{deadline_after, micros_of};
-pub use types::{Action, Expect, OpenStats, Selector, UpdateFn, Version, VersionMeta, WriteOp};
+pub use types::{
+    Action, Expect, IdScope, OpenStats, Selector, Unknown, UpdateFn, Version, VersionMeta, WriteOp,
+};
 pub use verify::{verify_log, verify_log_with, LogCheck, Problem};

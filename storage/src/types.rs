@@ -131,3 +131,32 @@ pub struct OpenStats {
     /// Time spent opening, in microseconds.
     pub open_micros: u64,
 }
+
+/// Which documents a query can match, when it names them: those with one of `ids`, or an id
+/// starting with one of `prefixes`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct IdScope {
+    /// Exact ids.
+    pub ids: Vec<String>,
+    /// Id prefixes.
+    pub prefixes: Vec<String>,
+}
+
+impl IdScope {
+    /// The documents with these ids or an id under these prefixes.
+    pub fn new(ids: Vec<String>, prefixes: Vec<String>) -> IdScope {
+        IdScope { ids, prefixes }
+    }
+}
+
+/// Documents whose state at a snapshot is not known, because compaction dropped the versions
+/// that would tell it ([`crate::Engine::unknown_at`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Unknown {
+    /// How many.
+    pub count: u64,
+    /// The first of their ids, in id order, as many as were asked for.
+    pub ids: Vec<String>,
+}

@@ -26,6 +26,7 @@ mod options;
 mod past;
 mod reopen;
 mod retention;
+mod trimmed;
 
 use std::collections::BTreeMap;
 use std::path::Path;

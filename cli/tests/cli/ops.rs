@@ -442,3 +442,67 @@ fn the_demo_writes_to_the_default_directory_and_says_where() {
         "{ignored}"
     );
 }
+
+// `query --at` before the retention horizon exited 8 although most documents kept their whole
+// history; `--allow-trimmed` answers the known ones and says how many are unknown.
+#[test]
+fn query_allow_trimmed_answers_what_is_known() {
+    let dir = tempdir();
+    let data = dir.path().join("db");
+    let t = {
+        let store = Store::open(&data, Options::default().with_segment_size(4096)).unwrap();
+        let b = store.put("/sensors/b", "reading", json!({"n": 0})).unwrap();
+        for n in 0..80 {
+            store
+                .put(
+                    "/sensors/a",
+                    "reading",
+                    json!({"n": n, "pad": "x".repeat(200)}),
+                )
+                .unwrap();
+        }
+        store.wait_for_index().unwrap();
+        b.update_time_micros + 1
+    };
+    let run = strata(&data, &["compact", "--retention", "reading=max=2"], None);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let at = t.to_string();
+    let run = strata(&data, &["query", "*", "--at", &at], None);
+    assert_eq!(run.code, 8, "{}", run.stderr);
+    let run = strata(
+        &data,
+        &[
+            "--format",
+            "json",
+            "query",
+            "*",
+            "--at",
+            &at,
+            "--allow-trimmed",
+            "--unknown-ids",
+            "5",
+        ],
+        None,
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let out: Value = run.json();
+    assert_eq!(out["documents"][0]["meta"]["id"], "/sensors/b");
+    assert_eq!(out["documents"].as_array().unwrap().len(), 1, "{out}");
+    assert_eq!(out["trimmed"]["unknown"], 1, "{out}");
+    assert_eq!(
+        out["trimmed"]["unknown_ids"],
+        json!(["/sensors/a"]),
+        "{out}"
+    );
+    let run = strata(&data, &["query", "*", "--at", &at, "--allow-trimmed"], None);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("1 documents left out"),
+        "{}",
+        run.stdout
+    );
+    // A query naming only documents whose history is complete needs no option.
+    let run = strata(&data, &["query", "_id:/sensors/b", "--at", &at], None);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("/sensors/b"), "{}", run.stdout);
+}
