@@ -141,7 +141,9 @@ fn backups_after_retention_restore_the_same_answers_and_refuse_times_before_the_
     }
     drop(restored);
 
-    // Points in time: refused where the original's reads are, else the original then.
+    // Points in time: refused before the horizon (where the original's reads of the whole store
+    // are, and also before the first dropped version, which a query of the original still
+    // answers: a restore needs the whole history up to its time), else the original then.
     let points = [
         ("before the first batch", base),
         ("at the first batch", at(1)),
@@ -156,6 +158,12 @@ fn backups_after_retention_restore_the_same_answers_and_refuse_times_before_the_
         let dest = dir.path().join(format!("at{k}"));
         let result = Store::restore(&backup, &dest, RestoreOptions::default().at(t));
         if original_trimmed_at(&store, t) {
+            assert!(
+                t < horizon,
+                "{what}: the original refuses a time after the horizon"
+            );
+        }
+        if t < horizon {
             match result {
                 Err(Error::HistoryTrimmed {
                     id: None,
