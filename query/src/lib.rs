@@ -28,6 +28,7 @@
 mod ast;
 mod convert;
 mod error;
+mod forward;
 mod index;
 mod keys;
 mod matcher;

@@ -11,6 +11,7 @@ use tantivy::Term;
 
 use crate::convert::Num;
 use crate::error::{Error, Result};
+use crate::forward::Forward;
 use crate::plan::{KwRange, KwValue, Node, StrOp, SysNum, SysStr};
 use crate::schema::Fields;
 
@@ -192,7 +193,8 @@ pub(crate) fn translate(node: &Node, f: &Fields) -> Result<Boxed> {
                 clauses.push((Occur::Should, translate(n, f)?));
             }
             for n in must_not {
-                clauses.push((Occur::MustNot, translate(n, f)?));
+                // tantivy probes an exclusion backward (see `Forward`).
+                clauses.push((Occur::MustNot, Box::new(Forward(translate(n, f)?))));
             }
             if must.is_empty() && should.is_empty() {
                 clauses.push((Occur::Must, Box::new(AllQuery)));

@@ -1177,3 +1177,96 @@ fn big_integers_in_a_field_of_integers_compare_exactly() {
         assert_eq!(r.groups.len(), 5);
     });
 }
+
+/// Regression: a phrase under `NOT` panicked in a debug build of tantivy 0.27 ("target (0)
+/// should be greater than or equal to doc (1)", its own backward seek into the phrase scorer,
+/// quickwit-oss/tantivy#2811) when an earlier document was a candidate; the workspace turned
+/// tantivy's debug assertions off, so only an embedder's debug build met it. The tests now run
+/// with them on.
+#[test]
+fn a_phrase_under_not_answers_when_an_earlier_document_is_a_candidate() {
+    in_all_modes(|db| {
+        db.store
+            .put("/0", "note", json!({"w": "yes", "s": "nothing here"}))
+            .unwrap();
+        db.store
+            .put("/1", "note", json!({"w": "yes", "s": "b c"}))
+            .unwrap();
+        db.store
+            .put("/2", "note", json!({"w": "yes", "s": "c b"}))
+            .unwrap();
+        db.step();
+        for text in [
+            r#"w:yes AND NOT s:"b c""#,
+            r#"w:yes -s:"b c""#,
+            r#"NOT s:"b c""#,
+        ] {
+            let spec = QuerySpec::new(parse_query(text).unwrap()).count(true);
+            let r = db.query(&spec);
+            assert_eq!(ids(&r), ["/0", "/2"], "{text}");
+            assert_eq!(r.count, Some(2), "{text}");
+        }
+    });
+}
+
+/// Ranges under `NOT`, nested in intersections and other negations, on one segment of 400
+/// documents. A debug build of tantivy 0.27 overflowed ("attempt to subtract with overflow" in
+/// its fast-field range scorer, probed backward by an exclusion) on a random query of
+/// tests/store/query_model.rs of such a shape; these shapes answer as the brute force does.
+#[test]
+fn a_range_under_not_answers_when_an_earlier_document_is_a_candidate() {
+    in_all_modes(|db| {
+        let mut batch = Batch::new();
+        for i in 0..400u64 {
+            let w = if i % 3 == 0 { "no" } else { "yes" };
+            let k = if i % 2 == 0 { "a" } else { "b" };
+            let body = json!({"w": w, "k": k, "n": i % 10});
+            batch = batch.put(format!("/{i:03}"), "note", body);
+        }
+        db.store.write(batch).unwrap();
+        db.step();
+        for text in [
+            "w:yes AND NOT n:[1 TO 5]",
+            "w:yes AND (k:a AND NOT n:[1 TO 5])",
+            "(w:yes OR k:b) AND (k:a OR n:>2) AND NOT (n:[1 TO 5] OR w:no)",
+            "w:yes AND NOT n:<3 AND NOT n:>8",
+            "w:yes AND NOT (n:[2 TO 6] AND NOT n:[3 TO 4])",
+            "(k:a OR w:no) AND NOT (n:[2 TO 6] AND NOT n:[3 TO 4] AND NOT w:no)",
+        ] {
+            let q = parse_query(text).unwrap();
+            let spec = QuerySpec::new(q).count(true).limit(1000);
+            let want = db
+                .store
+                .query(&QuerySpec::new(Query::All).limit(1000))
+                .unwrap()
+                .documents
+                .into_iter()
+                .filter(|d| {
+                    let (w, k, n) = (&d.body["w"], &d.body["k"], d.body["n"].as_u64().unwrap());
+                    match text {
+                        "w:yes AND NOT n:[1 TO 5]" => w == "yes" && !(1..=5).contains(&n),
+                        "w:yes AND (k:a AND NOT n:[1 TO 5])" => {
+                            w == "yes" && k == "a" && !(1..=5).contains(&n)
+                        }
+                        "w:yes AND NOT n:<3 AND NOT n:>8" => w == "yes" && (3..=8).contains(&n),
+                        "w:yes AND NOT (n:[2 TO 6] AND NOT n:[3 TO 4])" => {
+                            w == "yes" && (!(2..=6).contains(&n) || (3..=4).contains(&n))
+                        }
+                        "(k:a OR w:no) AND NOT (n:[2 TO 6] AND NOT n:[3 TO 4] AND NOT w:no)" => {
+                            (k == "a" || w == "no")
+                                && !((2..=6).contains(&n) && !(3..=4).contains(&n) && w != "no")
+                        }
+                        _ => {
+                            (w == "yes" || k == "b")
+                                && (k == "a" || n > 2)
+                                && !((1..=5).contains(&n) || w == "no")
+                        }
+                    }
+                })
+                .count();
+            let r = db.query(&spec);
+            assert_eq!(r.count, Some(want as u64), "{text}");
+            assert_eq!(r.documents.len(), want, "{text}");
+        }
+    });
+}
