@@ -1156,7 +1156,7 @@ impl Indexer {
     /// Replaces the writer after a failure and goes back to the last commit: what was indexed
     /// since is indexed again (queries read it from the log meanwhile).
     fn reset(&mut self) {
-        if !self.writer.as_mut().is_some_and(|w| w.rollback().is_ok()) {
+        if self.writer.as_mut().is_none_or(|w| w.rollback().is_err()) {
             // The failed rollback released the writer's lock (or there was no writer, after a
             // restart that failed): a new writer can take it. If that fails too, the next
             // attempt fails and tries again.
