@@ -212,6 +212,10 @@ struct State {
     generation_wanted: u64,
     /// The generation the last commit reached.
     generation: u64,
+    /// The generation whose removal's disk space was last reclaimed (or tried:
+    /// `reclaim_error` then says why it failed); [`Index::remove_dropped`] waits for it.
+    reclaimed: u64,
+    reclaim_error: Option<String>,
     /// Queries and `rebuild` want a commit covering this seq.
     commit_wanted: u64,
     rebuild_wanted: bool,
@@ -544,6 +548,11 @@ impl Index {
             let index = watch(index, &location, &failure)?;
             index.tokenizers().register(TEXT_TOKENIZER, text_analyzer());
             let writer: IndexWriter = index.writer_with_num_threads(threads, memory)?;
+            // Files of merges another process cut short by exiting, and of segments it
+            // merged away without collecting them, are named in tantivy's list of the files
+            // it wrote: delete them now rather than at the next commit (which a process that
+            // only reads may never make). A failure leaves them for the next collection.
+            let _ = writer.garbage_collect_files().wait();
             let reader: IndexReader = index
                 .reader_builder()
                 .reload_policy(ReloadPolicy::Manual)
@@ -605,6 +614,8 @@ impl Index {
                 deletes,
                 generation_wanted,
                 generation: report.compaction_generation,
+                reclaimed: report.compaction_generation,
+                reclaim_error: None,
                 commit_wanted: 0,
                 rebuild_wanted: false,
                 stop: false,
@@ -624,7 +635,7 @@ impl Index {
             .spawn(move || {
                 let mut indexer = Indexer {
                     shared: worker,
-                    writer,
+                    writer: Some(writer),
                     rings,
                     uncommitted: 0,
                     first_uncommitted: None,
@@ -722,6 +733,8 @@ impl Index {
                 deletes: Vec::new(),
                 generation_wanted: report.compaction_generation,
                 generation: report.compaction_generation,
+                reclaimed: report.compaction_generation,
+                reclaim_error: None,
                 commit_wanted: 0,
                 rebuild_wanted: false,
                 stop: false,
@@ -873,7 +886,9 @@ impl Index {
     }
 
     /// Removes versions compaction dropped (their seqs) from the index and returns once a
-    /// commit reaching `generation` ([`storage::Engine::compaction_generation`]) is done.
+    /// commit reaching `generation` ([`storage::Engine::compaction_generation`]) is done and
+    /// their disk space is given back (segments at least 30% deleted rewritten, files no
+    /// segment uses deleted); an error if that failed (the removal itself stands).
     pub fn remove_dropped(&self, seqs: Vec<u64>, generation: u64) -> Result<()> {
         self.refuse_read_only("removing dropped versions from the index")?;
         {
@@ -884,11 +899,19 @@ impl Index {
         }
         ring(&self.shared.doorbell);
         let mut st = self.shared.state.lock();
-        while st.generation < generation {
+        while st.reclaimed < generation {
             st.check()?;
             self.shared.published.wait(&mut st);
         }
-        Ok(())
+        match &st.reclaim_error {
+            Some(e) => Err(Error::Index {
+                message: format!(
+                    "the dropped versions are removed from the index, but reclaiming their \
+                     disk space failed: {e}"
+                ),
+            }),
+            None => Ok(()),
+        }
     }
 
     /// The seqs of every version in the last commit, in order (for verification), and the
@@ -1054,7 +1077,8 @@ const STEP: u64 = 1024;
 
 struct Indexer {
     shared: Arc<Shared>,
-    writer: IndexWriter,
+    /// None only while [`Indexer::settle_merges`] replaces it, or after that failed.
+    writer: Option<IndexWriter>,
     rings: Receiver<()>,
     uncommitted: u64,
     first_uncommitted: Option<Instant>,
@@ -1132,16 +1156,16 @@ impl Indexer {
     /// Replaces the writer after a failure and goes back to the last commit: what was indexed
     /// since is indexed again (queries read it from the log meanwhile).
     fn reset(&mut self) {
-        if self.writer.rollback().is_err() {
-            // The failed rollback released the writer's lock: a new writer can take it. If
-            // that fails too, the next attempt fails and tries again.
-            if let Ok(writer) = self
+        if self.writer.as_mut().is_none_or(|w| w.rollback().is_err()) {
+            // The failed rollback released the writer's lock (or there was no writer, after a
+            // restart that failed): a new writer can take it. If that fails too, the next
+            // attempt fails and tries again.
+            self.writer = None;
+            self.writer = self
                 .shared
                 .tantivy
                 .writer_with_num_threads(self.threads, self.memory)
-            {
-                self.writer = writer;
-            }
+                .ok();
         }
         self.uncommitted = 0;
         self.first_uncommitted = None;
@@ -1268,8 +1292,8 @@ impl Indexer {
                 })?
             };
             let info = VersionInfo::from_meta(&version.meta);
-            self.writer
-                .add_document(index_document(&self.shared.fields, &info, &body))?;
+            let document = index_document(&self.shared.fields, &info, &body);
+            self.writer()?.add_document(document)?;
             chunk.push(TailDoc::new(info, body));
         }
         let chunk: Arc<[TailDoc]> = chunk.into();
@@ -1300,7 +1324,7 @@ impl Indexer {
         .map_err(|e| Error::Index {
             message: e.to_string(),
         })?;
-        let mut prepared = self.writer.prepare_commit()?;
+        let mut prepared = self.writer()?.prepare_commit()?;
         prepared.set_payload(&payload);
         prepared.commit()?;
         self.shared.reader.reload()?;
@@ -1334,25 +1358,48 @@ impl Indexer {
             }
             (st.deletes.clone(), st.generation_wanted)
         };
+        let seq_field = self.shared.fields.seq;
+        let writer = self.writer()?;
         for &seq in &deletes {
-            self.writer
-                .delete_term(tantivy::Term::from_field_u64(self.shared.fields.seq, seq));
+            writer.delete_term(tantivy::Term::from_field_u64(seq_field, seq));
         }
         self.generation = self.generation.max(wanted);
         self.uncommitted += 1;
         let indexed = self.shared.current_indexed();
         self.commit(indexed)?;
-        self.shared.state.lock().deletes.drain(..deletes.len());
-        self.merge_deleted()?;
-        let mut st = self.shared.state.lock();
-        st.generation = st.generation.max(wanted);
-        self.shared.published.notify_all();
+        // The removal is committed: the index holds no dropped version (a failure from here
+        // on does not queue the removal again). Reclaiming its space follows; its outcome is
+        // what `Index::remove_dropped` returns, and a failure is also the indexer's, like any
+        // failed index write (recorded, and the writer replaced).
+        {
+            let mut st = self.shared.state.lock();
+            st.deletes.drain(..deletes.len());
+            st.generation = st.generation.max(wanted);
+        }
+        let reclaimed = self.reclaim();
+        {
+            let mut st = self.shared.state.lock();
+            st.reclaimed = st.reclaimed.max(wanted);
+            st.reclaim_error = reclaimed.as_ref().err().map(ToString::to_string);
+            self.shared.published.notify_all();
+        }
+        reclaimed?;
         Ok(true)
     }
 
-    /// Rewrites the segments that removals left mostly deleted, so the disk space of dropped
-    /// versions is reclaimed now rather than whenever tantivy would merge them.
-    fn merge_deleted(&mut self) -> Result<()> {
+    /// Gives back the disk space of removed versions before returning: rewrites the segments
+    /// that removals left at least 30% deleted and deletes every file no segment of the
+    /// commit uses.
+    ///
+    /// tantivy's own merge policy may have started merges at the removal's commit (on the
+    /// same segments: tantivy does not stop an explicit merge from taking segments a
+    /// background merge holds, and the one that ends second is discarded), and its garbage
+    /// collection keeps the files of every segment a merge in progress holds. So this waits
+    /// for those merges first, merges, waits for the merges that merge started, and only then
+    /// collects: nothing is left for a later commit to collect (a `strata compact` process
+    /// exits right after), and no merge is cut short by the process exiting.
+    fn reclaim(&mut self) -> Result<()> {
+        self.settle_merges()?;
         let ids: Vec<tantivy::index::SegmentId> = self
             .shared
             .tantivy
@@ -1361,12 +1408,11 @@ impl Indexer {
             .filter(|m| m.max_doc() > 0 && m.num_deleted_docs() * 10 >= m.max_doc() * 3)
             .map(|m| m.id())
             .collect();
-        if ids.is_empty() {
-            return Ok(());
+        if !ids.is_empty() {
+            self.writer()?.merge(&ids).wait()?;
+            self.settle_merges()?;
         }
-        // A merge of segments that a background merge took meanwhile fails harmlessly.
-        let _ = self.writer.merge(&ids).wait();
-        let _ = self.writer.garbage_collect_files().wait();
+        self.writer()?.garbage_collect_files().wait()?;
         self.shared.reader.reload()?;
         let searcher = self.shared.reader.searcher();
         self.shared.publish(|p| Published {
@@ -1378,11 +1424,33 @@ impl Indexer {
         Ok(())
     }
 
+    /// Waits until no merge runs: tantivy waits for its merges only as a writer's last act,
+    /// so the writer is replaced by a new one (with nothing uncommitted: callers commit first).
+    fn settle_merges(&mut self) -> Result<()> {
+        if let Some(writer) = self.writer.take() {
+            writer.wait_merging_threads()?;
+        }
+        self.writer = Some(
+            self.shared
+                .tantivy
+                .writer_with_num_threads(self.threads, self.memory)?,
+        );
+        Ok(())
+    }
+
+    /// The writer; none only after replacing it failed (the indexer's retry makes a new one).
+    fn writer(&mut self) -> Result<&mut IndexWriter> {
+        self.writer.as_mut().ok_or_else(|| Error::Index {
+            message: "the index writer could not be restarted".to_owned(),
+        })
+    }
+
     fn rebuild(&mut self) -> Result<()> {
         self.rebuilding = true;
         // Documents added since the last commit survive `delete_all_documents`: drop them first.
-        self.writer.rollback()?;
-        self.writer.delete_all_documents()?;
+        let writer = self.writer()?;
+        writer.rollback()?;
+        writer.delete_all_documents()?;
         // The log holds no dropped version, so the rebuilt index holds none either.
         self.generation = self.shared.engine.compaction_generation();
         self.uncommitted = 1;
