@@ -11,9 +11,10 @@ use crossbeam_channel::Sender;
 use parking_lot::{Mutex, RwLock};
 
 use crate::backend::{Backend, BackendFile, LockGuard, Mapped, OsBackend};
-use crate::compact::{self, CompactOptions, CompactReport, Horizon, Rules};
+use crate::compact::{self, CompactOptions, CompactReport, Rules};
 use crate::error::{CorruptionKind, Error, Result};
 use crate::follow::{self, Follower};
+use crate::horizon::Horizon;
 use crate::index::{SeqEntry, VersionIndex};
 use crate::log::frame;
 use crate::log::record::Record;

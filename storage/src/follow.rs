@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::backend::{Backend, BackendFile};
-use crate::compact::{self, Horizon};
+use crate::horizon::{self, Horizon, HORIZON_FILE};
 use crate::engine::{SegmentReader, Shared, State};
 use crate::error::{CorruptionKind, Error, Result};
 use crate::index::VersionIndex;
@@ -142,10 +142,10 @@ fn load_once(backend: &dyn Backend, dir: &Path) -> Result<Loaded> {
     // Read after the segments: compaction raises the horizon before it renames a rewritten
     // segment into place, so a segment read above never has dropped versions the horizon read
     // here does not cover (FORMAT.md §9).
-    let horizon = compact::read_horizon(backend, dir)?;
+    let horizon = horizon::read_horizon(backend, dir)?;
     if replay.index.dropped() > 0 && horizon.is_none() {
         return Err(Error::corruption(
-            dir.join(compact::HORIZON_FILE),
+            dir.join(HORIZON_FILE),
             0,
             CorruptionKind::BadSegment("the log has dropped versions but no horizon file"),
         ));
@@ -283,7 +283,7 @@ fn append(shared: &Shared, follower: &mut Follower) -> Result<Option<bool>> {
         .file
         .len()
         .map_err(|e| Error::io("stat segment", tail_path.clone(), e))?;
-    let generation = compact::read_horizon(backend, dir)?.map_or(0, |h| h.generation);
+    let generation = horizon::read_horizon(backend, dir)?.map_or(0, |h| h.generation);
     if generation != follower.generation {
         return Ok(None);
     }

@@ -29,6 +29,7 @@ mod compact;
 mod engine;
 mod error;
 mod follow;
+mod horizon;
 #[cfg(feature = "test-support")]
 #[doc(hidden)]
 pub mod fuzzing;

@@ -6,7 +6,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::backend::{Backend, BackendFile, LockGuard};
-use crate::compact::{self, Horizon};
+use crate::compact;
+use crate::horizon::{self, Horizon, HORIZON_FILE};
 use crate::engine::{SegmentReader, State};
 use crate::error::{CorruptionKind, Error, Result};
 use crate::index::{SeqEntry, VersionIndex, OPEN_END};
@@ -217,7 +218,7 @@ pub(crate) fn recover(backend: &dyn Backend, dir: &Path) -> Result<Recovered> {
         .list_dir(dir)
         .map_err(|e| Error::io("list directory", dir, e))?;
     compact::remove_leftovers(backend, dir, &names)?;
-    let horizon = compact::read_horizon(backend, dir)?;
+    let horizon = horizon::read_horizon(backend, dir)?;
     let mut numbers: Vec<u64> = names
         .iter()
         .filter_map(|name| segment::parse_file_name(name))
@@ -371,7 +372,7 @@ pub(crate) fn recover(backend: &dyn Backend, dir: &Path) -> Result<Recovered> {
     // could not tell a complete answer from one missing dropped versions.
     if replay.index.dropped() > 0 && horizon.is_none() {
         return Err(Error::corruption(
-            dir.join(compact::HORIZON_FILE),
+            dir.join(HORIZON_FILE),
             0,
             CorruptionKind::BadSegment("the log has dropped versions but no horizon file"),
         ));
@@ -522,11 +523,11 @@ pub fn cut_log_after_locked(
             .map_err(|e| Error::io("remove segment", path, e))?;
     }
     if keep_segment == 0 {
-        let horizon = dir.join(compact::HORIZON_FILE);
+        let horizon = dir.join(HORIZON_FILE);
         let names = backend
             .list_dir(dir)
             .map_err(|e| Error::io("list directory", dir, e))?;
-        if names.iter().any(|n| n == compact::HORIZON_FILE) {
+        if names.iter().any(|n| n == HORIZON_FILE) {
             backend
                 .remove_file(&horizon)
                 .map_err(|e| Error::io("remove", horizon, e))?;

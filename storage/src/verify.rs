@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::backend::{Backend, OsBackend};
-use crate::compact::{self, COMPACT_SUFFIX};
+use crate::compact::COMPACT_SUFFIX;
+use crate::horizon::{self, HORIZON_FILE, HORIZON_TMP};
 use crate::engine::lock_dir;
 use crate::error::{Error, Result};
 use crate::log::segment::{self, ScanItem, Scanner, SegmentHeader, SEGMENT_HEADER_LEN};
@@ -73,7 +74,7 @@ pub fn verify_log_with(
         .map_err(|e| Error::io("list directory", dir, e))?;
     let mut check = LogCheck::default();
     for name in &names {
-        if name.ends_with(COMPACT_SUFFIX) || name == compact::HORIZON_TMP {
+        if name.ends_with(COMPACT_SUFFIX) || name == HORIZON_TMP {
             check.notes.push(Problem {
                 file: dir.join(name),
                 offset: 0,
@@ -118,9 +119,9 @@ pub fn verify_log_with(
         check.bytes += len;
         progress(check.bytes, total);
     }
-    match compact::read_horizon(backend, dir) {
+    match horizon::read_horizon(backend, dir) {
         Ok(None) if check.dropped > 0 => check.problems.push(Problem {
-            file: dir.join(compact::HORIZON_FILE),
+            file: dir.join(HORIZON_FILE),
             offset: 0,
             message: "the log has dropped versions but no horizon file".into(),
         }),
