@@ -12,12 +12,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::backend::{Backend, BackendFile};
-use crate::horizon::{self, Horizon, HORIZON_FILE};
-use crate::engine::{SegmentReader, Shared, State};
 use crate::error::{CorruptionKind, Error, Result};
+use crate::horizon::{self, Horizon, HORIZON_FILE};
 use crate::index::VersionIndex;
 use crate::log::segment::{self, ScanItem, Scanner, SEGMENT_HEADER_LEN};
 use crate::recovery::{check_header, Replay};
+use crate::shared::{SegmentReader, Shared, State};
 use crate::types::OpenStats;
 
 /// How often a load starts over because a file vanished between listing and opening it.

@@ -7,13 +7,13 @@ use std::sync::Arc;
 
 use crate::backend::{Backend, BackendFile, LockGuard};
 use crate::compact;
-use crate::horizon::{self, Horizon, HORIZON_FILE};
-use crate::engine::{SegmentReader, State};
 use crate::error::{CorruptionKind, Error, Result};
+use crate::horizon::{self, Horizon, HORIZON_FILE};
 use crate::index::{SeqEntry, VersionIndex, OPEN_END};
 use crate::log::frame;
 use crate::log::record::Record;
 use crate::log::segment::{self, ScanItem, Scanner, SegmentHeader, SEGMENT_HEADER_LEN};
+use crate::shared::{lock_dir, SegmentReader, State};
 use crate::types::OpenStats;
 
 /// The segment the writer appends to.
@@ -483,7 +483,7 @@ fn end_batch_at(file: &dyn BackendFile, path: &Path, offset: u64, len: u32) -> R
 /// Not atomic: a crash part way leaves some later segments removed and others not, which is
 /// why a restore marks its directory unfinished until the cut is synced (FORMAT.md §11).
 pub fn cut_log_after_on(backend: &dyn Backend, dir: &Path, time: u64) -> Result<u64> {
-    let lock = crate::engine::lock_dir(backend, dir)?;
+    let lock = lock_dir(backend, dir)?;
     cut_log_after_locked(backend, dir, time, &lock)
 }
 

@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 
 use crate::backend::{Backend, OsBackend};
 use crate::compact::COMPACT_SUFFIX;
-use crate::horizon::{self, HORIZON_FILE, HORIZON_TMP};
-use crate::engine::lock_dir;
 use crate::error::{Error, Result};
+use crate::horizon::{self, HORIZON_FILE, HORIZON_TMP};
 use crate::log::segment::{self, ScanItem, Scanner, SegmentHeader, SEGMENT_HEADER_LEN};
 use crate::recovery;
+use crate::shared::lock_dir;
 
 /// One problem [`verify_log`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,7 +9,6 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use crossbeam_channel::Sender;
 use parking_lot::Mutex;
 
-use crate::engine::{SegmentReader, Shared};
 use crate::error::{CorruptionKind, Error, Result};
 use crate::index::{SeqEntry, OPEN_END};
 use crate::log::frame::{self, FRAME_HEADER_LEN, MAX_PAYLOAD_LEN};
@@ -17,6 +16,7 @@ use crate::log::record::{Record, MAX_ID_LEN, MAX_KIND_LEN, RECORD_HEADER_LEN};
 use crate::log::segment::{self, SEGMENT_HEADER_LEN};
 use crate::options::Durability;
 use crate::recovery::{create_segment, ActiveSegment};
+use crate::shared::{SegmentReader, Shared};
 use crate::time::{deadline_after, micros_of};
 use crate::types::{Action, Expect, VersionMeta, WriteOp};
 

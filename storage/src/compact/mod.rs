@@ -15,11 +15,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::backend::Backend;
-use crate::engine::{SegmentReader, Shared};
 use crate::error::{CorruptionKind, Error, Result};
 use crate::horizon::{write_horizon, HORIZON_TMP};
 use crate::log::frame;
 use crate::log::segment::{self, ScanItem, Scanner, SegmentHeader, SEGMENT_HEADER_LEN};
+use crate::shared::{SegmentReader, Shared};
 
 /// Suffix of a segment being rewritten; such files are removed when a store opens.
 pub(crate) const COMPACT_SUFFIX: &str = ".compact";
@@ -127,7 +127,6 @@ pub struct CompactReport {
     /// Wall time of the run, in microseconds.
     pub micros: u64,
 }
-
 
 /// Removes what an interrupted compaction left (called on open, under the lock).
 pub(crate) fn remove_leftovers(backend: &dyn Backend, dir: &Path, names: &[String]) -> Result<()> {
