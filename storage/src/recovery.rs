@@ -12,54 +12,17 @@ use crate::horizon::{self, Horizon, HORIZON_FILE};
 use crate::index::{SeqEntry, VersionIndex, OPEN_END};
 use crate::log::frame;
 use crate::log::record::Record;
-use crate::log::segment::{self, ScanItem, Scanner, SegmentHeader, SEGMENT_HEADER_LEN};
+use crate::log::segment::{
+    self, ActiveSegment, ScanItem, Scanner, SegmentHeader, SEGMENT_HEADER_LEN,
+};
 use crate::shared::{lock_dir, SegmentReader, State};
 use crate::types::OpenStats;
-
-/// The segment the writer appends to.
-#[derive(Debug)]
-pub(crate) struct ActiveSegment {
-    pub number: u32,
-    pub file: Arc<dyn BackendFile>,
-    pub len: u64,
-}
 
 pub(crate) struct Recovered {
     pub state: State,
     pub active: ActiveSegment,
     pub stats: OpenStats,
     pub horizon: Horizon,
-}
-
-/// Creates segment `number` whose first record will have `first_seq`, durably (FORMAT.md §5).
-pub(crate) fn create_segment(
-    backend: &dyn Backend,
-    dir: &Path,
-    number: u32,
-    first_seq: u64,
-) -> Result<ActiveSegment> {
-    let path = segment::path(dir, u64::from(number));
-    let file = backend
-        .open(&path, true)
-        .map_err(|e| Error::io("create segment", path.clone(), e))?;
-    let header = SegmentHeader {
-        number: u64::from(number),
-        first_seq,
-        compacted: false,
-    }
-    .encode();
-    file.set_len(0)
-        .and_then(|()| file.write_all_at(&header, 0))
-        .and_then(|()| file.sync())
-        .map_err(|e| Error::io("write segment header", path.clone(), e))?;
-    backend
-        .sync_dir(dir)
-        .map_err(|e| Error::io("sync directory", dir, e))?;
-    Ok(ActiveSegment {
-        number,
-        file,
-        len: SEGMENT_HEADER_LEN as u64,
-    })
 }
 
 /// A record of an unfinished batch: id, version, columns and expiry.
@@ -236,7 +199,7 @@ pub(crate) fn recover(backend: &dyn Backend, dir: &Path) -> Result<Recovered> {
     };
     let mut segments = BTreeMap::new();
     let Some(&last_number) = numbers.last() else {
-        let active = create_segment(backend, dir, 1, 1)?;
+        let active = segment::create(backend, dir, 1, 1)?;
         // A new log directory: make its own entry durable too (FORMAT.md §5), or a power loss
         // could drop the directory with everything acknowledged in it.
         if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -306,7 +269,7 @@ pub(crate) fn recover(backend: &dyn Backend, dir: &Path) -> Result<Recovered> {
             // with bad fields) is refused, never rewritten.
             Err(_) if is_interrupted_creation(&bytes) => {
                 stats.truncated_bytes += len;
-                let fresh = create_segment(backend, dir, number32, replay.next_seq)?;
+                let fresh = segment::create(backend, dir, number32, replay.next_seq)?;
                 segments.insert(number32, SegmentReader::File(Arc::clone(&fresh.file)));
                 active = Some(fresh);
                 break;

@@ -13,9 +13,8 @@ use crate::error::{CorruptionKind, Error, Result};
 use crate::index::{SeqEntry, OPEN_END};
 use crate::log::frame::{self, FRAME_HEADER_LEN, MAX_PAYLOAD_LEN};
 use crate::log::record::{Record, MAX_ID_LEN, MAX_KIND_LEN, RECORD_HEADER_LEN};
-use crate::log::segment::{self, SEGMENT_HEADER_LEN};
+use crate::log::segment::{self, ActiveSegment, SEGMENT_HEADER_LEN};
 use crate::options::Durability;
-use crate::recovery::{create_segment, ActiveSegment};
 use crate::shared::{SegmentReader, Shared};
 use crate::time::{deadline_after, micros_of};
 use crate::types::{Action, Expect, VersionMeta, WriteOp};
@@ -476,7 +475,7 @@ impl Writer {
                 "segment {sealed} is full and is the last segment number"
             )))
         })?;
-        let next = create_segment(
+        let next = segment::create(
             shared.backend.as_ref(),
             &shared.dir,
             next_number,
