@@ -16,7 +16,7 @@ use crate::error::{CorruptionKind, Error, Result};
 use crate::horizon::{self, Horizon, HORIZON_FILE};
 use crate::index::VersionIndex;
 use crate::log::segment::{self, ScanItem, Scanner, SEGMENT_HEADER_LEN};
-use crate::recovery::{check_header, Replay};
+use crate::replay::{check_header, Replay};
 use crate::shared::{SegmentReader, Shared, State};
 use crate::types::OpenStats;
 

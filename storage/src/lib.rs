@@ -37,6 +37,7 @@ mod index;
 mod log;
 mod options;
 mod recovery;
+mod replay;
 mod shared;
 mod time;
 mod types;

@@ -6,10 +6,11 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::backend::{Backend, OsBackend};
-use crate::compact::COMPACT_SUFFIX;
 use crate::error::{Error, Result};
 use crate::horizon::{self, HORIZON_FILE, HORIZON_TMP};
-use crate::log::segment::{self, ScanItem, Scanner, SegmentHeader, SEGMENT_HEADER_LEN};
+use crate::log::segment::{
+    self, ScanItem, Scanner, SegmentHeader, COMPACT_SUFFIX, SEGMENT_HEADER_LEN,
+};
 use crate::recovery;
 use crate::shared::lock_dir;
 

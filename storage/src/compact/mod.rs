@@ -9,20 +9,18 @@
 //! Readers that located a version in the old file keep reading its map, which stays valid.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::backend::Backend;
 use crate::error::{CorruptionKind, Error, Result};
-use crate::horizon::{write_horizon, HORIZON_TMP};
+use crate::horizon::write_horizon;
 use crate::log::frame;
-use crate::log::segment::{self, ScanItem, Scanner, SegmentHeader, SEGMENT_HEADER_LEN};
+use crate::log::segment::{
+    self, ScanItem, Scanner, SegmentHeader, COMPACT_SUFFIX, SEGMENT_HEADER_LEN,
+};
 use crate::shared::{SegmentReader, Shared};
-
-/// Suffix of a segment being rewritten; such files are removed when a store opens.
-pub(crate) const COMPACT_SUFFIX: &str = ".compact";
 
 /// How many versions of a document compaction keeps. The newest version is always kept;
 /// [`RetentionRule::default`] keeps everything.
@@ -126,19 +124,6 @@ pub struct CompactReport {
     pub generation: u64,
     /// Wall time of the run, in microseconds.
     pub micros: u64,
-}
-
-/// Removes what an interrupted compaction left (called on open, under the lock).
-pub(crate) fn remove_leftovers(backend: &dyn Backend, dir: &Path, names: &[String]) -> Result<()> {
-    for name in names {
-        if name.ends_with(COMPACT_SUFFIX) || name == HORIZON_TMP {
-            let path = dir.join(name);
-            backend
-                .remove_file(&path)
-                .map_err(|e| Error::io("remove", path, e))?;
-        }
-    }
-    Ok(())
 }
 
 /// Keeps a write rate: sleeps after each chunk until the bytes written fit the budget.

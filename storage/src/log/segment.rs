@@ -16,6 +16,8 @@ pub(crate) const SEGMENT_MAGIC: [u8; 8] = *b"STRATSEG";
 pub(crate) const SEGMENT_HEADER_LEN: usize = 40;
 /// Segment files are named `<number, 20 digits>.log`.
 const SEGMENT_SUFFIX: &str = ".log";
+/// Suffix of a segment being rewritten; such files are removed when a store opens.
+pub(crate) const COMPACT_SUFFIX: &str = ".compact";
 /// Header flag of a segment rewritten by compaction, whose seqs may have gaps (FORMAT.md §2).
 const FLAG_COMPACTED: u32 = 1;
 
