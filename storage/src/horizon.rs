@@ -153,6 +153,21 @@ pub(crate) fn read_horizon(backend: &dyn Backend, dir: &Path) -> Result<Option<H
         .map_err(|kind| Error::corruption(path, 0, kind))
 }
 
+/// The horizon an open log goes on with: the file's, or an empty one for a log from which
+/// nothing was dropped. Compaction writes the horizon before it drops anything: a log with
+/// `dropped` versions but no horizon file is damaged, since reads of the past could not tell a
+/// complete answer from one missing dropped versions.
+pub(crate) fn required(dir: &Path, dropped: u64, horizon: Option<Horizon>) -> Result<Horizon> {
+    if dropped > 0 && horizon.is_none() {
+        return Err(Error::corruption(
+            dir.join(HORIZON_FILE),
+            0,
+            CorruptionKind::BadSegment("the log has dropped versions but no horizon file"),
+        ));
+    }
+    Ok(horizon.unwrap_or_default())
+}
+
 /// Replaces the horizon file durably: temporary file, sync, rename, directory sync.
 pub(crate) fn write_horizon(backend: &dyn Backend, dir: &Path, horizon: &Horizon) -> Result<()> {
     let tmp = dir.join(HORIZON_TMP);

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::backend::{Backend, BackendFile, LockGuard};
+use crate::backend::{Backend, BackendFile, LockGuard, Mapped};
 use crate::error::{CorruptionKind, Error, Result};
 use crate::horizon::{self, Horizon, HORIZON_FILE, HORIZON_TMP};
 use crate::index::VersionIndex;
@@ -25,7 +25,39 @@ pub(crate) struct Recovered {
     pub horizon: Horizon,
 }
 
+/// Opens the log in `dir` (under its lock): finds the segments, replays the sealed ones,
+/// then reads the active one and decides its tail (FORMAT.md §6).
 pub(crate) fn recover(backend: &dyn Backend, dir: &Path) -> Result<Recovered> {
+    let (numbers, horizon) = scan_dir(backend, dir)?;
+    let Some((&last_number, sealed)) = numbers.split_last() else {
+        return new_log(backend, dir, horizon.unwrap_or_default());
+    };
+    let mut stats = OpenStats::default();
+    let mut replay = Replay::resume(VersionIndex::new(1), false);
+    let mut segments = BTreeMap::new();
+    for &number in sealed {
+        let (number32, map) = replay_sealed(backend, dir, number, &mut replay)?;
+        stats.segments += 1;
+        segments.insert(number32, SegmentReader::Mapped(map));
+    }
+    let active = open_active(backend, dir, last_number, &mut replay, &mut stats)?;
+    segments.insert(active.number, SegmentReader::File(Arc::clone(&active.file)));
+    stats.records = replay.records;
+    let horizon = horizon::required(dir, replay.index.dropped(), horizon)?;
+    Ok(Recovered {
+        state: State {
+            index: replay.index,
+            segments,
+        },
+        active,
+        stats,
+        horizon,
+    })
+}
+
+/// The scan of the log directory: removes what an interrupted compaction left, and returns the
+/// segment numbers in order and the horizon file, if any.
+fn scan_dir(backend: &dyn Backend, dir: &Path) -> Result<(Vec<u64>, Option<Horizon>)> {
     let names = backend
         .list_dir(dir)
         .map_err(|e| Error::io("list directory", dir, e))?;
@@ -36,160 +68,168 @@ pub(crate) fn recover(backend: &dyn Backend, dir: &Path) -> Result<Recovered> {
         .filter_map(|name| segment::parse_file_name(name))
         .collect();
     numbers.sort_unstable();
-    let mut stats = OpenStats::default();
-    let mut replay = Replay::resume(VersionIndex::new(1), false);
-    let mut segments = BTreeMap::new();
-    let Some(&last_number) = numbers.last() else {
-        let active = segment::create(backend, dir, 1, 1)?;
-        // A new log directory: make its own entry durable too (FORMAT.md §5), or a power loss
-        // could drop the directory with everything acknowledged in it.
-        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-            backend
-                .sync_dir(parent)
-                .map_err(|e| Error::io("sync directory", parent, e))?;
-        }
-        segments.insert(1, SegmentReader::File(Arc::clone(&active.file)));
-        return Ok(Recovered {
-            state: State {
-                index: replay.index,
-                segments,
-            },
-            active,
-            stats,
-            horizon: horizon.unwrap_or_default(),
-        });
-    };
-    let mut active = None;
-    for &number in &numbers {
-        let path = segment::path(dir, number);
-        let corrupt = |offset, kind| Error::corruption(path.clone(), offset, kind);
-        let number32 = u32::try_from(number)
-            .map_err(|_| corrupt(0, CorruptionKind::BadSegment("segment number too large")))?;
-        let file = backend
-            .open(&path, false)
-            .map_err(|e| Error::io("open segment", path.clone(), e))?;
-        stats.segments += 1;
-        if number != last_number {
-            let map = file
-                .map()
-                .map_err(|e| Error::io("map segment", path.clone(), e))?;
-            let header = check_header(&map, number, &mut replay).map_err(|k| corrupt(0, k))?;
-            replay.gaps_allowed = header.compacted;
-            for item in Scanner::new(&map, SEGMENT_HEADER_LEN) {
-                match item {
-                    ScanItem::Record {
-                        offset,
-                        len,
-                        record,
-                    } => replay
-                        .record(number32, offset, len, &record)
-                        .map_err(|k| corrupt(offset, k))?,
-                    ScanItem::Bad { offset, kind } => return Err(corrupt(offset, kind)),
-                }
-            }
-            if replay.has_pending_versions() {
-                return Err(corrupt(map.len() as u64, CorruptionKind::IncompleteBatch));
-            }
-            // A compacted segment's last batch may have lost every record but dropped seqs.
-            replay.apply_pending();
-            segments.insert(number32, SegmentReader::Mapped(map));
-            continue;
-        }
-        // The active segment: read it whole, since it will be written again.
-        let len = file
-            .len()
-            .map_err(|e| Error::io("stat segment", path.clone(), e))?;
-        let mut bytes = vec![0u8; len as usize];
-        file.read_exact_at(&mut bytes, 0)
-            .map_err(|e| Error::io("read segment", path.clone(), e))?;
-        let header = match check_header(&bytes, number, &mut replay) {
-            Ok(header) => header,
-            // A crash while the segment was being created (FORMAT.md §6): start it again.
-            // Only a header that is short or whose magic or checksum fails can be an
-            // interrupted write; a whole, well-checksummed header of another format version (or
-            // with bad fields) is refused, never rewritten.
-            Err(_) if is_interrupted_creation(&bytes) => {
-                stats.truncated_bytes += len;
-                let fresh = segment::create(backend, dir, number32, replay.next_seq())?;
-                segments.insert(number32, SegmentReader::File(Arc::clone(&fresh.file)));
-                active = Some(fresh);
-                break;
-            }
-            Err(kind) => return Err(corrupt(0, kind)),
-        };
-        replay.gaps_allowed = header.compacted;
-        let mut valid_end = SEGMENT_HEADER_LEN as u64;
-        let mut last_good: Option<(u64, u64)> = None;
-        for item in Scanner::new(&bytes, SEGMENT_HEADER_LEN) {
-            match item {
-                ScanItem::Record {
-                    offset,
-                    len,
-                    record,
-                } => {
-                    replay
-                        .record(number32, offset, len, &record)
-                        .map_err(|k| corrupt(offset, k))?;
-                    last_good = Some((record.seq, record.group));
-                    if record.batch_end {
-                        valid_end = offset + u64::from(len);
-                    }
-                }
-                ScanItem::Bad { offset, kind } => {
-                    if !is_torn_tail(&bytes, offset, last_good, header.first_seq) {
-                        return Err(corrupt(offset, kind));
-                    }
-                    break;
-                }
-            }
-        }
-        stats.truncated_records += replay.drop_pending();
-        if valid_end < len {
-            stats.truncated_bytes += len - valid_end;
-            file.set_len(valid_end)
-                .and_then(|()| file.sync())
-                .map_err(|e| Error::io("truncate torn tail", path.clone(), e))?;
-        } else {
-            // What recovery accepted must be durable before writes build on it: an earlier
-            // process may have died, or failed a sync, after writing these bytes (FORMAT.md §6.4).
-            file.sync()
-                .map_err(|e| Error::io("sync active segment", path.clone(), e))?;
-        }
-        // Likewise the segment's directory entry: a failed open or roll may have created the
-        // file and never synced the directory, and syncing the file alone does not make its
-        // name durable.
+    Ok((numbers, horizon))
+}
+
+/// A log directory without segments: creates the first one.
+fn new_log(backend: &dyn Backend, dir: &Path, horizon: Horizon) -> Result<Recovered> {
+    let active = segment::create(backend, dir, 1, 1)?;
+    // A new log directory: make its own entry durable too (FORMAT.md §5), or a power loss
+    // could drop the directory with everything acknowledged in it.
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
         backend
-            .sync_dir(dir)
-            .map_err(|e| Error::io("sync directory", dir, e))?;
-        segments.insert(number32, SegmentReader::File(Arc::clone(&file)));
-        active = Some(ActiveSegment {
-            number: number32,
-            file,
-            len: valid_end,
-        });
+            .sync_dir(parent)
+            .map_err(|e| Error::io("sync directory", parent, e))?;
     }
-    stats.records = replay.records;
-    let active = active.ok_or_else(|| {
-        Error::corruption(dir, 0, CorruptionKind::BadSegment("no active segment"))
-    })?;
-    // Compaction writes the horizon before it drops anything: without it, reads of the past
-    // could not tell a complete answer from one missing dropped versions.
-    if replay.index.dropped() > 0 && horizon.is_none() {
-        return Err(Error::corruption(
-            dir.join(HORIZON_FILE),
-            0,
-            CorruptionKind::BadSegment("the log has dropped versions but no horizon file"),
-        ));
-    }
+    let mut segments = BTreeMap::new();
+    segments.insert(1, SegmentReader::File(Arc::clone(&active.file)));
     Ok(Recovered {
         state: State {
-            index: replay.index,
+            index: VersionIndex::new(1),
             segments,
         },
         active,
-        stats,
-        horizon: horizon.unwrap_or_default(),
+        stats: OpenStats::default(),
+        horizon,
     })
+}
+
+/// Replays sealed segment `number`, which must be whole and perfect (FORMAT.md §6.3), and
+/// returns its map.
+fn replay_sealed(
+    backend: &dyn Backend,
+    dir: &Path,
+    number: u64,
+    replay: &mut Replay,
+) -> Result<(u32, Arc<dyn Mapped>)> {
+    let path = segment::path(dir, number);
+    let corrupt = |offset, kind| Error::corruption(path.clone(), offset, kind);
+    let number32 = segment::number32(&path, number)?;
+    let file = backend
+        .open(&path, false)
+        .map_err(|e| Error::io("open segment", path.clone(), e))?;
+    let map = file
+        .map()
+        .map_err(|e| Error::io("map segment", path.clone(), e))?;
+    let header = check_header(&map, number, replay).map_err(|k| corrupt(0, k))?;
+    replay.gaps_allowed = header.compacted;
+    for item in Scanner::new(&map, SEGMENT_HEADER_LEN) {
+        match item {
+            ScanItem::Record {
+                offset,
+                len,
+                record,
+            } => replay
+                .record(number32, offset, len, &record)
+                .map_err(|k| corrupt(offset, k))?,
+            ScanItem::Bad { offset, kind } => return Err(corrupt(offset, kind)),
+        }
+    }
+    if replay.has_pending_versions() {
+        return Err(corrupt(map.len() as u64, CorruptionKind::IncompleteBatch));
+    }
+    // A compacted segment's last batch may have lost every record but dropped seqs.
+    replay.apply_pending();
+    Ok((number32, map))
+}
+
+/// Reads the active segment `number` whole (it will be written again), replays its complete
+/// batches and decides its tail: a torn tail is cut, damage before durable data refused, and
+/// what is kept made durable (FORMAT.md §6.4).
+fn open_active(
+    backend: &dyn Backend,
+    dir: &Path,
+    number: u64,
+    replay: &mut Replay,
+    stats: &mut OpenStats,
+) -> Result<ActiveSegment> {
+    let path = segment::path(dir, number);
+    let number32 = segment::number32(&path, number)?;
+    let file = backend
+        .open(&path, false)
+        .map_err(|e| Error::io("open segment", path.clone(), e))?;
+    stats.segments += 1;
+    let len = file
+        .len()
+        .map_err(|e| Error::io("stat segment", path.clone(), e))?;
+    let mut bytes = vec![0u8; len as usize];
+    file.read_exact_at(&mut bytes, 0)
+        .map_err(|e| Error::io("read segment", path.clone(), e))?;
+    let header = match check_header(&bytes, number, replay) {
+        Ok(header) => header,
+        // A crash while the segment was being created (FORMAT.md §6): start it again.
+        // Only a header that is short or whose magic or checksum fails can be an
+        // interrupted write; a whole, well-checksummed header of another format version (or
+        // with bad fields) is refused, never rewritten.
+        Err(_) if is_interrupted_creation(&bytes) => {
+            stats.truncated_bytes += len;
+            return segment::create(backend, dir, number32, replay.next_seq());
+        }
+        Err(kind) => return Err(Error::corruption(path, 0, kind)),
+    };
+    replay.gaps_allowed = header.compacted;
+    let valid_end = replay_active(&bytes, number32, header.first_seq, replay)
+        .map_err(|(offset, kind)| Error::corruption(path.clone(), offset, kind))?;
+    stats.truncated_records += replay.drop_pending();
+    if valid_end < len {
+        stats.truncated_bytes += len - valid_end;
+        file.set_len(valid_end)
+            .and_then(|()| file.sync())
+            .map_err(|e| Error::io("truncate torn tail", path.clone(), e))?;
+    } else {
+        // What recovery accepted must be durable before writes build on it: an earlier
+        // process may have died, or failed a sync, after writing these bytes (FORMAT.md §6.4).
+        file.sync()
+            .map_err(|e| Error::io("sync active segment", path.clone(), e))?;
+    }
+    // Likewise the segment's directory entry: a failed open or roll may have created the
+    // file and never synced the directory, and syncing the file alone does not make its
+    // name durable.
+    backend
+        .sync_dir(dir)
+        .map_err(|e| Error::io("sync directory", dir, e))?;
+    Ok(ActiveSegment {
+        number: number32,
+        file,
+        len: valid_end,
+    })
+}
+
+/// Replays the frames of the active segment's `bytes` up to the first that does not decode,
+/// and returns the end of the last complete batch. A frame that does not decode must start a
+/// torn tail; anything else is damage, refused with its offset.
+fn replay_active(
+    bytes: &[u8],
+    number32: u32,
+    first_seq: u64,
+    replay: &mut Replay,
+) -> Result<u64, (u64, CorruptionKind)> {
+    let mut valid_end = SEGMENT_HEADER_LEN as u64;
+    let mut last_good: Option<(u64, u64)> = None;
+    for item in Scanner::new(bytes, SEGMENT_HEADER_LEN) {
+        match item {
+            ScanItem::Record {
+                offset,
+                len,
+                record,
+            } => {
+                replay
+                    .record(number32, offset, len, &record)
+                    .map_err(|k| (offset, k))?;
+                last_good = Some((record.seq, record.group));
+                if record.batch_end {
+                    valid_end = offset + u64::from(len);
+                }
+            }
+            ScanItem::Bad { offset, kind } => {
+                if !is_torn_tail(bytes, offset, last_good, first_seq) {
+                    return Err((offset, kind));
+                }
+                break;
+            }
+        }
+    }
+    Ok(valid_end)
 }
 
 /// Removes what an interrupted compaction left (called on open, under the lock).

@@ -225,6 +225,17 @@ impl<'a> Iterator for ValidFramesAfter<'a> {
     }
 }
 
+/// The number of the segment at `path` as the index holds it (file names allow 20 digits).
+pub(crate) fn number32(path: &Path, number: u64) -> Result<u32> {
+    u32::try_from(number).map_err(|_| {
+        Error::corruption(
+            path,
+            0,
+            CorruptionKind::BadSegment("segment number too large"),
+        )
+    })
+}
+
 /// The segment the writer appends to.
 #[derive(Debug)]
 pub(crate) struct ActiveSegment {
