@@ -1,4 +1,7 @@
-//! The engine: the log, its version index and its single writer, behind one handle.
+//! What does the rest of the system call? The engine: the log, its version index and its single
+//! writer, behind one handle. It stands on top of the storage crate: it opens through
+//! `recovery` (or `follow`, read-only), writes through `writer` and shrinks through `compact`,
+//! and none of them imports it (ARCHITECTURE.md).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;

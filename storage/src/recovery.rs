@@ -1,5 +1,7 @@
-//! Opening the log: read every segment, rebuild the version index, cut a torn tail
-//! (FORMAT.md §6).
+//! What happens on open after a crash? Opening the log under its lock: remove what an
+//! interrupted compaction left, replay every segment into the version index, and decide the
+//! active segment's tail: a torn tail is cut, damage refused (FORMAT.md §6). Also the cut of a
+//! restored log at a point in time (`cut_log_after`).
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -1,5 +1,5 @@
-//! The single writer: group commit of concurrent batches into one append and one sync
-//! (FORMAT.md §5).
+//! How does a write become durable? The single writer: group commit of concurrent batches into
+//! one append and one sync (FORMAT.md §5).
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
