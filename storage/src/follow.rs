@@ -12,12 +12,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::backend::{Backend, BackendFile};
-use crate::compact::{self, Horizon};
-use crate::engine::{SegmentReader, Shared, State};
 use crate::error::{CorruptionKind, Error, Result};
+use crate::horizon::{self, Horizon};
 use crate::index::VersionIndex;
 use crate::log::segment::{self, ScanItem, Scanner, SEGMENT_HEADER_LEN};
-use crate::recovery::{check_header, Replay};
+use crate::replay::{check_header, Replay};
+use crate::shared::{SegmentReader, Shared, State};
 use crate::types::OpenStats;
 
 /// How often a load starts over because a file vanished between listing and opening it.
@@ -92,16 +92,6 @@ fn segment_numbers(backend: &dyn Backend, dir: &Path) -> Result<Vec<u64>> {
     Ok(numbers)
 }
 
-fn number32(path: &Path, number: u64) -> Result<u32> {
-    u32::try_from(number).map_err(|_| {
-        Error::corruption(
-            path,
-            0,
-            CorruptionKind::BadSegment("segment number too large"),
-        )
-    })
-}
-
 fn open(backend: &dyn Backend, path: &Path) -> Result<Arc<dyn BackendFile>> {
     backend
         .open_read(path)
@@ -116,7 +106,7 @@ fn load_once(backend: &dyn Backend, dir: &Path) -> Result<Loaded> {
     let mut tail = None;
     for (i, &number) in numbers.iter().enumerate() {
         let path = segment::path(dir, number);
-        let n32 = number32(&path, number)?;
+        let n32 = segment::number32(&path, number)?;
         let file = open(backend, &path)?;
         stats.segments += 1;
         if i + 1 < numbers.len() {
@@ -142,15 +132,8 @@ fn load_once(backend: &dyn Backend, dir: &Path) -> Result<Loaded> {
     // Read after the segments: compaction raises the horizon before it renames a rewritten
     // segment into place, so a segment read above never has dropped versions the horizon read
     // here does not cover (FORMAT.md §9).
-    let horizon = compact::read_horizon(backend, dir)?;
-    if replay.index.dropped() > 0 && horizon.is_none() {
-        return Err(Error::corruption(
-            dir.join(compact::HORIZON_FILE),
-            0,
-            CorruptionKind::BadSegment("the log has dropped versions but no horizon file"),
-        ));
-    }
-    let horizon = horizon.unwrap_or_default();
+    let horizon = horizon::read_horizon(backend, dir)?;
+    let horizon = horizon::required(dir, replay.index.dropped(), horizon)?;
     stats.records = replay.records;
     Ok(Loaded {
         follower: Follower {
@@ -193,7 +176,7 @@ fn scan(
     base: u64,
     sealed: bool,
 ) -> Result<u64> {
-    let n32 = number32(path, number)?;
+    let n32 = segment::number32(path, number)?;
     let corrupt = |offset, kind| Error::corruption(path, offset, kind);
     let mut start = 0;
     if base == 0 {
@@ -283,7 +266,7 @@ fn append(shared: &Shared, follower: &mut Follower) -> Result<Option<bool>> {
         .file
         .len()
         .map_err(|e| Error::io("stat segment", tail_path.clone(), e))?;
-    let generation = compact::read_horizon(backend, dir)?.map_or(0, |h| h.generation);
+    let generation = horizon::read_horizon(backend, dir)?.map_or(0, |h| h.generation);
     if generation != follower.generation {
         return Ok(None);
     }
@@ -352,7 +335,7 @@ fn append(shared: &Shared, follower: &mut Follower) -> Result<Option<bool>> {
         .insert(tail.number, SegmentReader::Mapped(map));
     let mut new_tail = None;
     for (segment, bytes) in later.into_iter().zip(new_bytes) {
-        let n32 = number32(&segment.path, segment.number)?;
+        let n32 = segment::number32(&segment.path, segment.number)?;
         match bytes {
             Bytes::Mapped(map) => {
                 state.segments.insert(n32, SegmentReader::Mapped(map));

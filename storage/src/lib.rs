@@ -32,23 +32,27 @@ mod follow;
 #[cfg(feature = "test-support")]
 #[doc(hidden)]
 pub mod fuzzing;
+mod horizon;
 mod index;
 mod log;
 mod options;
 mod recovery;
+mod replay;
+mod shared;
 mod time;
 mod types;
 mod verify;
 mod writer;
 
 pub use compact::{CompactOptions, CompactReport, RetentionRule, Rules};
-pub use engine::{lock_dir, Engine, EngineCounts, LogFile, LogSnapshot, SeqColumns, LOCK_FILE};
+pub use engine::{Engine, EngineCounts, LogFile, LogSnapshot, SeqColumns};
 pub use error::{BoxError, CorruptionKind, Error, Result};
 pub use index::OPEN_END;
 pub use log::record::{MAX_ID_LEN, MAX_KIND_LEN};
 pub use log::{FORMAT_VERSION, OLDEST_SUPPORTED_FORMAT_VERSION};
 pub use options::{Durability, EngineOptions, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE};
 pub use recovery::{cut_log_after, cut_log_after_locked, cut_log_after_on};
+pub use shared::{lock_dir, LOCK_FILE};
 pub use time::{deadline_after, micros_of};
 pub use types::{
     Action, Expect, IdScope, OpenStats, Selector, Unknown, UpdateFn, Version, VersionMeta, WriteOp,

@@ -1,27 +1,24 @@
-//! Opening the log: read every segment, rebuild the version index, cut a torn tail
-//! (FORMAT.md §6).
+//! What happens on open after a crash? Opening the log under its lock: remove what an
+//! interrupted compaction left, replay every segment into the version index, and decide the
+//! active segment's tail: a torn tail is cut, damage refused (FORMAT.md §6). Also the cut of a
+//! restored log at a point in time (`cut_log_after`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::backend::{Backend, BackendFile, LockGuard};
-use crate::compact::{self, Horizon};
-use crate::engine::{SegmentReader, State};
+use crate::backend::{Backend, BackendFile, LockGuard, Mapped};
 use crate::error::{CorruptionKind, Error, Result};
-use crate::index::{SeqEntry, VersionIndex, OPEN_END};
+use crate::horizon::{self, Horizon, HORIZON_FILE, HORIZON_TMP};
+use crate::index::VersionIndex;
 use crate::log::frame;
 use crate::log::record::Record;
-use crate::log::segment::{self, ScanItem, Scanner, SegmentHeader, SEGMENT_HEADER_LEN};
+use crate::log::segment::{
+    self, ActiveSegment, ScanItem, Scanner, SegmentHeader, COMPACT_SUFFIX, SEGMENT_HEADER_LEN,
+};
+use crate::replay::{check_header, Replay};
+use crate::shared::{lock_dir, SegmentReader, State};
 use crate::types::OpenStats;
-
-/// The segment the writer appends to.
-#[derive(Debug)]
-pub(crate) struct ActiveSegment {
-    pub number: u32,
-    pub file: Arc<dyn BackendFile>,
-    pub len: u64,
-}
 
 pub(crate) struct Recovered {
     pub state: State,
@@ -30,352 +27,25 @@ pub(crate) struct Recovered {
     pub horizon: Horizon,
 }
 
-/// Creates segment `number` whose first record will have `first_seq`, durably (FORMAT.md §5).
-pub(crate) fn create_segment(
-    backend: &dyn Backend,
-    dir: &Path,
-    number: u32,
-    first_seq: u64,
-) -> Result<ActiveSegment> {
-    let path = segment::path(dir, u64::from(number));
-    let file = backend
-        .open(&path, true)
-        .map_err(|e| Error::io("create segment", path.clone(), e))?;
-    let header = SegmentHeader {
-        number: u64::from(number),
-        first_seq,
-        compacted: false,
-    }
-    .encode();
-    file.set_len(0)
-        .and_then(|()| file.write_all_at(&header, 0))
-        .and_then(|()| file.sync())
-        .map_err(|e| Error::io("write segment header", path.clone(), e))?;
-    backend
-        .sync_dir(dir)
-        .map_err(|e| Error::io("sync directory", dir, e))?;
-    Ok(ActiveSegment {
-        number,
-        file,
-        len: SEGMENT_HEADER_LEN as u64,
-    })
-}
-
-/// A record of an unfinished batch: id, version, columns and expiry.
-type PendingVersion = (String, u64, SeqEntry, Option<u64>);
-
-/// Checks each record against what came before and feeds complete batches to the index.
-pub(crate) struct Replay {
-    pub(crate) index: VersionIndex,
-    /// Records of the batch being read, applied when its last record arrives (`None`: a seq
-    /// whose version compaction dropped).
-    pending: Vec<(u64, Option<PendingVersion>)>,
-    /// The newest version of each id in `pending` (a batch may hold thousands of records).
-    pending_versions: HashMap<String, u64>,
-    next_seq: u64,
-    last_time: u64,
-    pub(crate) records: u64,
-    /// Whether the segment being read was compacted: its seqs may skip dropped ones.
-    pub(crate) gaps_allowed: bool,
-}
-
-impl Replay {
-    /// A replay that continues after the last batch `index` holds (`VersionIndex::new(1)`: from
-    /// the start of the log), e.g. a read-only open reading what was written since it last
-    /// looked.
-    pub(crate) fn resume(index: VersionIndex, gaps_allowed: bool) -> Self {
-        Replay {
-            next_seq: index.last_seq() + 1,
-            last_time: index.last_time(),
-            index,
-            pending: Vec::new(),
-            pending_versions: HashMap::new(),
-            records: 0,
-            gaps_allowed,
-        }
-    }
-
-    /// Whether records of an unfinished batch are waiting for its `BATCH_END`.
-    pub(crate) fn has_pending_versions(&self) -> bool {
-        self.pending.iter().any(|(_, v)| v.is_some())
-    }
-
-    pub(crate) fn record(
-        &mut self,
-        segment: u32,
-        offset: u64,
-        len: u32,
-        record: &Record<'_>,
-    ) -> Result<(), CorruptionKind> {
-        if record.seq != self.next_seq && !(self.gaps_allowed && record.seq > self.next_seq) {
-            return Err(CorruptionKind::SeqGap {
-                expected: self.next_seq,
-                found: record.seq,
-            });
-        }
-        while self.next_seq < record.seq {
-            self.pending.push((self.next_seq, None));
-            self.next_seq += 1;
-        }
-        if record.time < self.last_time {
-            return Err(CorruptionKind::TimeBackwards);
-        }
-        let newest = self
-            .pending_versions
-            .get(record.id)
-            .copied()
-            .or_else(|| self.index.chain(record.id).map(|c| c.newest_version()));
-        if let Some(newest) = newest {
-            let Some(expected) = newest.checked_add(1) else {
-                return Err(CorruptionKind::BadRecord(
-                    "a version follows version u64::MAX",
-                ));
-            };
-            if record.version != expected {
-                return Err(CorruptionKind::VersionGap {
-                    expected,
-                    found: record.version,
-                });
-            }
-        }
-        self.next_seq += 1;
-        self.last_time = record.time;
-        let offset = u32::try_from(offset).map_err(|_| CorruptionKind::BadLength(offset))?;
-        let entry = SeqEntry {
-            time: record.time,
-            end: OPEN_END,
-            segment,
-            offset,
-            len,
-            tombstone: record.tombstone,
-            expires: record.expires_at.is_some(),
-        };
-        if record.batch_end && self.pending.is_empty() {
-            // A batch of one record (the common case) needs no copy of its id.
-            self.index
-                .push(record.id, record.version, record.seq, entry);
-            if let Some(at) = record.expires_at {
-                self.index.note_expiry(at, record.seq);
-            }
-            self.records += 1;
-            return Ok(());
-        }
-        self.pending_versions
-            .insert(record.id.to_owned(), record.version);
-        self.pending.push((
-            record.seq,
-            Some((
-                record.id.to_owned(),
-                record.version,
-                entry,
-                record.expires_at,
-            )),
-        ));
-        if record.batch_end {
-            self.apply_pending();
-        }
-        Ok(())
-    }
-
-    pub(crate) fn apply_pending(&mut self) {
-        self.pending_versions.clear();
-        for (seq, version) in self.pending.drain(..) {
-            match version {
-                Some((id, version, entry, expires_at)) => {
-                    self.index.push(&id, version, seq, entry);
-                    if let Some(at) = expires_at {
-                        self.index.note_expiry(at, seq);
-                    }
-                    self.records += 1;
-                }
-                None => self.index.push_dropped(seq),
-            }
-        }
-    }
-
-    /// Seqs `next_seq..first_seq` were dropped from the end of the compacted segment before.
-    fn dropped_until(&mut self, first_seq: u64) {
-        while self.next_seq < first_seq {
-            self.index.push_dropped(self.next_seq);
-            self.next_seq += 1;
-        }
-    }
-
-    /// Forgets the records of an unfinished batch, rewinding the expectations.
-    pub(crate) fn drop_pending(&mut self) -> u64 {
-        let n = self.pending.iter().filter(|(_, v)| v.is_some()).count() as u64;
-        self.next_seq -= self.pending.len() as u64;
-        self.last_time = self.index.last_time();
-        self.pending.clear();
-        self.pending_versions.clear();
-        n
-    }
-}
-
+/// Opens the log in `dir` (under its lock): finds the segments, replays the sealed ones,
+/// then reads the active one and decides its tail (FORMAT.md §6).
 pub(crate) fn recover(backend: &dyn Backend, dir: &Path) -> Result<Recovered> {
-    let names = backend
-        .list_dir(dir)
-        .map_err(|e| Error::io("list directory", dir, e))?;
-    compact::remove_leftovers(backend, dir, &names)?;
-    let horizon = compact::read_horizon(backend, dir)?;
-    let mut numbers: Vec<u64> = names
-        .iter()
-        .filter_map(|name| segment::parse_file_name(name))
-        .collect();
-    numbers.sort_unstable();
+    let (numbers, horizon) = scan_dir(backend, dir)?;
+    let Some((&last_number, sealed)) = numbers.split_last() else {
+        return new_log(backend, dir, horizon.unwrap_or_default());
+    };
     let mut stats = OpenStats::default();
-    let mut replay = Replay {
-        index: VersionIndex::new(1),
-        pending: Vec::new(),
-        pending_versions: HashMap::new(),
-        next_seq: 1,
-        last_time: 0,
-        records: 0,
-        gaps_allowed: false,
-    };
+    let mut replay = Replay::resume(VersionIndex::new(1), false);
     let mut segments = BTreeMap::new();
-    let Some(&last_number) = numbers.last() else {
-        let active = create_segment(backend, dir, 1, 1)?;
-        // A new log directory: make its own entry durable too (FORMAT.md §5), or a power loss
-        // could drop the directory with everything acknowledged in it.
-        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-            backend
-                .sync_dir(parent)
-                .map_err(|e| Error::io("sync directory", parent, e))?;
-        }
-        segments.insert(1, SegmentReader::File(Arc::clone(&active.file)));
-        return Ok(Recovered {
-            state: State {
-                index: replay.index,
-                segments,
-            },
-            active,
-            stats,
-            horizon: horizon.unwrap_or_default(),
-        });
-    };
-    let mut active = None;
-    for &number in &numbers {
-        let path = segment::path(dir, number);
-        let corrupt = |offset, kind| Error::corruption(path.clone(), offset, kind);
-        let number32 = u32::try_from(number)
-            .map_err(|_| corrupt(0, CorruptionKind::BadSegment("segment number too large")))?;
-        let file = backend
-            .open(&path, false)
-            .map_err(|e| Error::io("open segment", path.clone(), e))?;
+    for &number in sealed {
+        let (number32, map) = replay_sealed(backend, dir, number, &mut replay)?;
         stats.segments += 1;
-        if number != last_number {
-            let map = file
-                .map()
-                .map_err(|e| Error::io("map segment", path.clone(), e))?;
-            let header = check_header(&map, number, &mut replay).map_err(|k| corrupt(0, k))?;
-            replay.gaps_allowed = header.compacted;
-            for item in Scanner::new(&map, SEGMENT_HEADER_LEN) {
-                match item {
-                    ScanItem::Record {
-                        offset,
-                        len,
-                        record,
-                    } => replay
-                        .record(number32, offset, len, &record)
-                        .map_err(|k| corrupt(offset, k))?,
-                    ScanItem::Bad { offset, kind } => return Err(corrupt(offset, kind)),
-                }
-            }
-            if replay.pending.iter().any(|(_, v)| v.is_some()) {
-                return Err(corrupt(map.len() as u64, CorruptionKind::IncompleteBatch));
-            }
-            // A compacted segment's last batch may have lost every record but dropped seqs.
-            replay.apply_pending();
-            segments.insert(number32, SegmentReader::Mapped(map));
-            continue;
-        }
-        // The active segment: read it whole, since it will be written again.
-        let len = file
-            .len()
-            .map_err(|e| Error::io("stat segment", path.clone(), e))?;
-        let mut bytes = vec![0u8; len as usize];
-        file.read_exact_at(&mut bytes, 0)
-            .map_err(|e| Error::io("read segment", path.clone(), e))?;
-        let header = match check_header(&bytes, number, &mut replay) {
-            Ok(header) => header,
-            // A crash while the segment was being created (FORMAT.md §6): start it again.
-            // Only a header that is short or whose magic or checksum fails can be an
-            // interrupted write; a whole, well-checksummed header of another format version (or
-            // with bad fields) is refused, never rewritten.
-            Err(_) if is_interrupted_creation(&bytes) => {
-                stats.truncated_bytes += len;
-                let fresh = create_segment(backend, dir, number32, replay.next_seq)?;
-                segments.insert(number32, SegmentReader::File(Arc::clone(&fresh.file)));
-                active = Some(fresh);
-                break;
-            }
-            Err(kind) => return Err(corrupt(0, kind)),
-        };
-        replay.gaps_allowed = header.compacted;
-        let mut valid_end = SEGMENT_HEADER_LEN as u64;
-        let mut last_good: Option<(u64, u64)> = None;
-        for item in Scanner::new(&bytes, SEGMENT_HEADER_LEN) {
-            match item {
-                ScanItem::Record {
-                    offset,
-                    len,
-                    record,
-                } => {
-                    replay
-                        .record(number32, offset, len, &record)
-                        .map_err(|k| corrupt(offset, k))?;
-                    last_good = Some((record.seq, record.group));
-                    if record.batch_end {
-                        valid_end = offset + u64::from(len);
-                    }
-                }
-                ScanItem::Bad { offset, kind } => {
-                    if !is_torn_tail(&bytes, offset, last_good, header.first_seq) {
-                        return Err(corrupt(offset, kind));
-                    }
-                    break;
-                }
-            }
-        }
-        stats.truncated_records += replay.drop_pending();
-        if valid_end < len {
-            stats.truncated_bytes += len - valid_end;
-            file.set_len(valid_end)
-                .and_then(|()| file.sync())
-                .map_err(|e| Error::io("truncate torn tail", path.clone(), e))?;
-        } else {
-            // What recovery accepted must be durable before writes build on it: an earlier
-            // process may have died, or failed a sync, after writing these bytes (FORMAT.md §6.4).
-            file.sync()
-                .map_err(|e| Error::io("sync active segment", path.clone(), e))?;
-        }
-        // Likewise the segment's directory entry: a failed open or roll may have created the
-        // file and never synced the directory, and syncing the file alone does not make its
-        // name durable.
-        backend
-            .sync_dir(dir)
-            .map_err(|e| Error::io("sync directory", dir, e))?;
-        segments.insert(number32, SegmentReader::File(Arc::clone(&file)));
-        active = Some(ActiveSegment {
-            number: number32,
-            file,
-            len: valid_end,
-        });
+        segments.insert(number32, SegmentReader::Mapped(map));
     }
+    let active = open_active(backend, dir, last_number, &mut replay, &mut stats)?;
+    segments.insert(active.number, SegmentReader::File(Arc::clone(&active.file)));
     stats.records = replay.records;
-    let active = active.ok_or_else(|| {
-        Error::corruption(dir, 0, CorruptionKind::BadSegment("no active segment"))
-    })?;
-    // Compaction writes the horizon before it drops anything: without it, reads of the past
-    // could not tell a complete answer from one missing dropped versions.
-    if replay.index.dropped() > 0 && horizon.is_none() {
-        return Err(Error::corruption(
-            dir.join(compact::HORIZON_FILE),
-            0,
-            CorruptionKind::BadSegment("the log has dropped versions but no horizon file"),
-        ));
-    }
+    let horizon = horizon::required(dir, replay.index.dropped(), horizon)?;
     Ok(Recovered {
         state: State {
             index: replay.index,
@@ -383,8 +53,198 @@ pub(crate) fn recover(backend: &dyn Backend, dir: &Path) -> Result<Recovered> {
         },
         active,
         stats,
-        horizon: horizon.unwrap_or_default(),
+        horizon,
     })
+}
+
+/// The scan of the log directory: removes what an interrupted compaction left, and returns the
+/// segment numbers in order and the horizon file, if any.
+fn scan_dir(backend: &dyn Backend, dir: &Path) -> Result<(Vec<u64>, Option<Horizon>)> {
+    let names = backend
+        .list_dir(dir)
+        .map_err(|e| Error::io("list directory", dir, e))?;
+    remove_leftovers(backend, dir, &names)?;
+    let horizon = horizon::read_horizon(backend, dir)?;
+    let mut numbers: Vec<u64> = names
+        .iter()
+        .filter_map(|name| segment::parse_file_name(name))
+        .collect();
+    numbers.sort_unstable();
+    Ok((numbers, horizon))
+}
+
+/// A log directory without segments: creates the first one.
+fn new_log(backend: &dyn Backend, dir: &Path, horizon: Horizon) -> Result<Recovered> {
+    let active = segment::create(backend, dir, 1, 1)?;
+    // A new log directory: make its own entry durable too (FORMAT.md §5), or a power loss
+    // could drop the directory with everything acknowledged in it.
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        backend
+            .sync_dir(parent)
+            .map_err(|e| Error::io("sync directory", parent, e))?;
+    }
+    let mut segments = BTreeMap::new();
+    segments.insert(1, SegmentReader::File(Arc::clone(&active.file)));
+    Ok(Recovered {
+        state: State {
+            index: VersionIndex::new(1),
+            segments,
+        },
+        active,
+        stats: OpenStats::default(),
+        horizon,
+    })
+}
+
+/// Replays sealed segment `number`, which must be whole and perfect (FORMAT.md §6.3), and
+/// returns its map.
+fn replay_sealed(
+    backend: &dyn Backend,
+    dir: &Path,
+    number: u64,
+    replay: &mut Replay,
+) -> Result<(u32, Arc<dyn Mapped>)> {
+    let path = segment::path(dir, number);
+    let corrupt = |offset, kind| Error::corruption(path.clone(), offset, kind);
+    let number32 = segment::number32(&path, number)?;
+    let file = backend
+        .open(&path, false)
+        .map_err(|e| Error::io("open segment", path.clone(), e))?;
+    let map = file
+        .map()
+        .map_err(|e| Error::io("map segment", path.clone(), e))?;
+    let header = check_header(&map, number, replay).map_err(|k| corrupt(0, k))?;
+    replay.gaps_allowed = header.compacted;
+    for item in Scanner::new(&map, SEGMENT_HEADER_LEN) {
+        match item {
+            ScanItem::Record {
+                offset,
+                len,
+                record,
+            } => replay
+                .record(number32, offset, len, &record)
+                .map_err(|k| corrupt(offset, k))?,
+            ScanItem::Bad { offset, kind } => return Err(corrupt(offset, kind)),
+        }
+    }
+    if replay.has_pending_versions() {
+        return Err(corrupt(map.len() as u64, CorruptionKind::IncompleteBatch));
+    }
+    // A compacted segment's last batch may have lost every record but dropped seqs.
+    replay.apply_pending();
+    Ok((number32, map))
+}
+
+/// Reads the active segment `number` whole (it will be written again), replays its complete
+/// batches and decides its tail: a torn tail is cut, damage before durable data refused, and
+/// what is kept made durable (FORMAT.md §6.4).
+fn open_active(
+    backend: &dyn Backend,
+    dir: &Path,
+    number: u64,
+    replay: &mut Replay,
+    stats: &mut OpenStats,
+) -> Result<ActiveSegment> {
+    let path = segment::path(dir, number);
+    let number32 = segment::number32(&path, number)?;
+    let file = backend
+        .open(&path, false)
+        .map_err(|e| Error::io("open segment", path.clone(), e))?;
+    stats.segments += 1;
+    let len = file
+        .len()
+        .map_err(|e| Error::io("stat segment", path.clone(), e))?;
+    let mut bytes = vec![0u8; len as usize];
+    file.read_exact_at(&mut bytes, 0)
+        .map_err(|e| Error::io("read segment", path.clone(), e))?;
+    let header = match check_header(&bytes, number, replay) {
+        Ok(header) => header,
+        // A crash while the segment was being created (FORMAT.md §6): start it again.
+        // Only a header that is short or whose magic or checksum fails can be an
+        // interrupted write; a whole, well-checksummed header of another format version (or
+        // with bad fields) is refused, never rewritten.
+        Err(_) if is_interrupted_creation(&bytes) => {
+            stats.truncated_bytes += len;
+            return segment::create(backend, dir, number32, replay.next_seq());
+        }
+        Err(kind) => return Err(Error::corruption(path, 0, kind)),
+    };
+    replay.gaps_allowed = header.compacted;
+    let valid_end = replay_active(&bytes, number32, header.first_seq, replay)
+        .map_err(|(offset, kind)| Error::corruption(path.clone(), offset, kind))?;
+    stats.truncated_records += replay.drop_pending();
+    if valid_end < len {
+        stats.truncated_bytes += len - valid_end;
+        file.set_len(valid_end)
+            .and_then(|()| file.sync())
+            .map_err(|e| Error::io("truncate torn tail", path.clone(), e))?;
+    } else {
+        // What recovery accepted must be durable before writes build on it: an earlier
+        // process may have died, or failed a sync, after writing these bytes (FORMAT.md §6.4).
+        file.sync()
+            .map_err(|e| Error::io("sync active segment", path.clone(), e))?;
+    }
+    // Likewise the segment's directory entry: a failed open or roll may have created the
+    // file and never synced the directory, and syncing the file alone does not make its
+    // name durable.
+    backend
+        .sync_dir(dir)
+        .map_err(|e| Error::io("sync directory", dir, e))?;
+    Ok(ActiveSegment {
+        number: number32,
+        file,
+        len: valid_end,
+    })
+}
+
+/// Replays the frames of the active segment's `bytes` up to the first that does not decode,
+/// and returns the end of the last complete batch. A frame that does not decode must start a
+/// torn tail; anything else is damage, refused with its offset.
+fn replay_active(
+    bytes: &[u8],
+    number32: u32,
+    first_seq: u64,
+    replay: &mut Replay,
+) -> Result<u64, (u64, CorruptionKind)> {
+    let mut valid_end = SEGMENT_HEADER_LEN as u64;
+    let mut last_good: Option<(u64, u64)> = None;
+    for item in Scanner::new(bytes, SEGMENT_HEADER_LEN) {
+        match item {
+            ScanItem::Record {
+                offset,
+                len,
+                record,
+            } => {
+                replay
+                    .record(number32, offset, len, &record)
+                    .map_err(|k| (offset, k))?;
+                last_good = Some((record.seq, record.group));
+                if record.batch_end {
+                    valid_end = offset + u64::from(len);
+                }
+            }
+            ScanItem::Bad { offset, kind } => {
+                if !is_torn_tail(bytes, offset, last_good, first_seq) {
+                    return Err((offset, kind));
+                }
+                break;
+            }
+        }
+    }
+    Ok(valid_end)
+}
+
+/// Removes what an interrupted compaction left (called on open, under the lock).
+pub(crate) fn remove_leftovers(backend: &dyn Backend, dir: &Path, names: &[String]) -> Result<()> {
+    for name in names {
+        if name.ends_with(COMPACT_SUFFIX) || name == HORIZON_TMP {
+            let path = dir.join(name);
+            backend
+                .remove_file(&path)
+                .map_err(|e| Error::io("remove", path, e))?;
+        }
+    }
+    Ok(())
 }
 
 /// Whether an active segment whose header does not decode is one whose creation was
@@ -423,32 +283,6 @@ pub(crate) fn is_torn_tail(
     !segment::valid_frames_after(bytes, from).any(|(_, later)| !same_write(later.group))
 }
 
-/// Checks a segment's header against what came before. After a compacted segment, whose last
-/// seqs may have been dropped, the header's first seq may be later than the next seq read;
-/// the seqs between are recorded as dropped.
-pub(crate) fn check_header(
-    bytes: &[u8],
-    number: u64,
-    replay: &mut Replay,
-) -> Result<SegmentHeader, CorruptionKind> {
-    let header = SegmentHeader::decode(bytes)?;
-    if header.number != number {
-        return Err(CorruptionKind::BadSegment(
-            "header number disagrees with the file name",
-        ));
-    }
-    let next_seq = replay.next_seq;
-    let gap_ok = replay.gaps_allowed && header.first_seq > next_seq;
-    if header.first_seq != next_seq && !gap_ok {
-        return Err(CorruptionKind::SeqGap {
-            expected: next_seq,
-            found: header.first_seq,
-        });
-    }
-    replay.dropped_until(header.first_seq);
-    Ok(header)
-}
-
 /// Cuts the log in `dir` after the last version written at or before `time` (a point-in-time
 /// restore): later segments are removed and the segment holding that version is truncated
 /// after it. Operations of one batch may carry increasing times (FORMAT.md §5), so the cut may
@@ -482,7 +316,7 @@ fn end_batch_at(file: &dyn BackendFile, path: &Path, offset: u64, len: u32) -> R
 /// Not atomic: a crash part way leaves some later segments removed and others not, which is
 /// why a restore marks its directory unfinished until the cut is synced (FORMAT.md §11).
 pub fn cut_log_after_on(backend: &dyn Backend, dir: &Path, time: u64) -> Result<u64> {
-    let lock = crate::engine::lock_dir(backend, dir)?;
+    let lock = lock_dir(backend, dir)?;
     cut_log_after_locked(backend, dir, time, &lock)
 }
 
@@ -522,11 +356,11 @@ pub fn cut_log_after_locked(
             .map_err(|e| Error::io("remove segment", path, e))?;
     }
     if keep_segment == 0 {
-        let horizon = dir.join(compact::HORIZON_FILE);
+        let horizon = dir.join(HORIZON_FILE);
         let names = backend
             .list_dir(dir)
             .map_err(|e| Error::io("list directory", dir, e))?;
-        if names.iter().any(|n| n == compact::HORIZON_FILE) {
+        if names.iter().any(|n| n == HORIZON_FILE) {
             backend
                 .remove_file(&horizon)
                 .map_err(|e| Error::io("remove", horizon, e))?;

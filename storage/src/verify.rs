@@ -6,11 +6,14 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::backend::{Backend, OsBackend};
-use crate::compact::{self, COMPACT_SUFFIX};
-use crate::engine::lock_dir;
 use crate::error::{Error, Result};
-use crate::log::segment::{self, ScanItem, Scanner, SegmentHeader, SEGMENT_HEADER_LEN};
+use crate::horizon::{self, HORIZON_FILE, HORIZON_TMP};
+use crate::log::record::Record;
+use crate::log::segment::{
+    self, ScanItem, Scanner, SegmentHeader, COMPACT_SUFFIX, SEGMENT_HEADER_LEN,
+};
 use crate::recovery;
+use crate::shared::lock_dir;
 
 /// One problem [`verify_log`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,7 +76,7 @@ pub fn verify_log_with(
         .map_err(|e| Error::io("list directory", dir, e))?;
     let mut check = LogCheck::default();
     for name in &names {
-        if name.ends_with(COMPACT_SUFFIX) || name == compact::HORIZON_TMP {
+        if name.ends_with(COMPACT_SUFFIX) || name == HORIZON_TMP {
             check.notes.push(Problem {
                 file: dir.join(name),
                 offset: 0,
@@ -118,9 +121,9 @@ pub fn verify_log_with(
         check.bytes += len;
         progress(check.bytes, total);
     }
-    match compact::read_horizon(backend, dir) {
+    match horizon::read_horizon(backend, dir) {
         Ok(None) if check.dropped > 0 => check.problems.push(Problem {
-            file: dir.join(compact::HORIZON_FILE),
+            file: dir.join(HORIZON_FILE),
             offset: 0,
             message: "the log has dropped versions but no horizon file".into(),
         }),
@@ -165,52 +168,9 @@ impl Walk {
         bytes: &[u8],
         active: bool,
     ) {
-        let mut problem = |offset: u64, message: String| {
-            check.problems.push(Problem {
-                file: path.to_path_buf(),
-                offset,
-                message,
-            })
+        let Some(header) = self.header(check, path, number, bytes, active) else {
+            return;
         };
-        let header = match SegmentHeader::decode(bytes) {
-            Ok(h) => h,
-            Err(_) if active && recovery::is_interrupted_creation(bytes) => {
-                check.tail_cut = true;
-                check.notes.push(Problem {
-                    file: path.to_path_buf(),
-                    offset: 0,
-                    message: format!(
-                        "a segment whose creation was interrupted ({} header bytes of {}); the \
-                         next open writes it again",
-                        bytes.len(),
-                        SEGMENT_HEADER_LEN
-                    ),
-                });
-                return;
-            }
-            Err(kind) => {
-                problem(0, format!("bad segment header: {kind}"));
-                return;
-            }
-        };
-        if header.number != number {
-            problem(0, "the header's number disagrees with the file name".into());
-        }
-        let gap_ok = self.previous_compacted && header.first_seq > self.next_seq;
-        if header.first_seq != self.next_seq && !gap_ok {
-            problem(
-                0,
-                format!(
-                    "the segment starts at seq {}, expected {}",
-                    header.first_seq, self.next_seq
-                ),
-            );
-        }
-        if header.first_seq > self.next_seq {
-            check.dropped += header.first_seq - self.next_seq;
-        }
-        self.next_seq = self.next_seq.max(header.first_seq);
-        self.previous_compacted = header.compacted;
         let mut pos = SEGMENT_HEADER_LEN;
         let mut open_batch: Option<u64> = None;
         // What recovery tracks to judge the active segment's end (FORMAT.md §6.4): the
@@ -231,35 +191,7 @@ impl Walk {
                         if record.batch_end {
                             valid_end = offset + u64::from(len);
                         }
-                        check.records += 1;
-                        let expected = self.next_seq;
-                        if record.seq < expected || (record.seq > expected && !header.compacted) {
-                            problem(
-                                offset,
-                                format!("seq {} where {expected} was expected", record.seq),
-                            );
-                        } else if record.seq > expected {
-                            check.dropped += record.seq - expected;
-                        }
-                        self.next_seq = self.next_seq.max(record.seq + 1);
-                        if record.time < self.last_time {
-                            problem(
-                                offset,
-                                format!("time {} goes back from {}", record.time, self.last_time),
-                            );
-                        }
-                        self.last_time = self.last_time.max(record.time);
-                        match self.versions.get(record.id) {
-                            Some(&v) if v.checked_add(1) != Some(record.version) => problem(
-                                offset,
-                                format!(
-                                    "{} version {} follows version {v}",
-                                    record.id, record.version
-                                ),
-                            ),
-                            _ => {}
-                        }
-                        self.versions.insert(record.id.to_owned(), record.version);
+                        self.record(check, path, offset, &record, header.compacted);
                         open_batch = (!record.batch_end).then_some(offset);
                     }
                     ScanItem::Bad { offset, .. }
@@ -275,7 +207,11 @@ impl Walk {
                         break;
                     }
                     ScanItem::Bad { offset, kind } => {
-                        problem(offset, format!("bad frame: {kind}"));
+                        check.problems.push(Problem {
+                            file: path.to_path_buf(),
+                            offset,
+                            message: format!("bad frame: {kind}"),
+                        });
                         // Go on from the next frame that checks out, if any.
                         resync = segment::find_valid_frame_after(bytes, offset as usize)
                             .map(|(at, _)| at as usize);
@@ -307,7 +243,111 @@ impl Walk {
                 ),
             });
         } else if let Some(offset) = open_batch {
-            problem(offset, "a batch without its last record".to_owned());
+            check.problems.push(Problem {
+                file: path.to_path_buf(),
+                offset,
+                message: "a batch without its last record".to_owned(),
+            });
         }
+    }
+
+    /// Checks the header of segment `number` against the file name and the seqs before it;
+    /// `None` when there is no header to go on from.
+    fn header(
+        &mut self,
+        check: &mut LogCheck,
+        path: &Path,
+        number: u64,
+        bytes: &[u8],
+        active: bool,
+    ) -> Option<SegmentHeader> {
+        let mut problem = |offset: u64, message: String| {
+            check.problems.push(Problem {
+                file: path.to_path_buf(),
+                offset,
+                message,
+            })
+        };
+        let header = match SegmentHeader::decode(bytes) {
+            Ok(h) => h,
+            Err(_) if active && recovery::is_interrupted_creation(bytes) => {
+                check.tail_cut = true;
+                check.notes.push(Problem {
+                    file: path.to_path_buf(),
+                    offset: 0,
+                    message: format!(
+                        "a segment whose creation was interrupted ({} header bytes of {}); the \
+                         next open writes it again",
+                        bytes.len(),
+                        SEGMENT_HEADER_LEN
+                    ),
+                });
+                return None;
+            }
+            Err(kind) => {
+                problem(0, format!("bad segment header: {kind}"));
+                return None;
+            }
+        };
+        if header.number != number {
+            problem(0, "the header's number disagrees with the file name".into());
+        }
+        let gap_ok = self.previous_compacted && header.first_seq > self.next_seq;
+        if header.first_seq != self.next_seq && !gap_ok {
+            problem(
+                0,
+                format!(
+                    "the segment starts at seq {}, expected {}",
+                    header.first_seq, self.next_seq
+                ),
+            );
+        }
+        if header.first_seq > self.next_seq {
+            check.dropped += header.first_seq - self.next_seq;
+        }
+        self.next_seq = self.next_seq.max(header.first_seq);
+        self.previous_compacted = header.compacted;
+        Some(header)
+    }
+
+    /// Checks one record's seq, time and version against those before it (FORMAT.md §4).
+    fn record(
+        &mut self,
+        check: &mut LogCheck,
+        path: &Path,
+        offset: u64,
+        record: &Record<'_>,
+        compacted: bool,
+    ) {
+        let mut problem = |message: String| {
+            check.problems.push(Problem {
+                file: path.to_path_buf(),
+                offset,
+                message,
+            })
+        };
+        check.records += 1;
+        let expected = self.next_seq;
+        if record.seq < expected || (record.seq > expected && !compacted) {
+            problem(format!("seq {} where {expected} was expected", record.seq));
+        } else if record.seq > expected {
+            check.dropped += record.seq - expected;
+        }
+        self.next_seq = self.next_seq.max(record.seq + 1);
+        if record.time < self.last_time {
+            problem(format!(
+                "time {} goes back from {}",
+                record.time, self.last_time
+            ));
+        }
+        self.last_time = self.last_time.max(record.time);
+        match self.versions.get(record.id) {
+            Some(&v) if v.checked_add(1) != Some(record.version) => problem(format!(
+                "{} version {} follows version {v}",
+                record.id, record.version
+            )),
+            _ => {}
+        }
+        self.versions.insert(record.id.to_owned(), record.version);
     }
 }

@@ -1,5 +1,5 @@
-//! The single writer: group commit of concurrent batches into one append and one sync
-//! (FORMAT.md §5).
+//! How does a write become durable? The single writer: group commit of concurrent batches into
+//! one append and one sync (FORMAT.md §5).
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -9,14 +9,13 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use crossbeam_channel::Sender;
 use parking_lot::Mutex;
 
-use crate::engine::{SegmentReader, Shared};
 use crate::error::{CorruptionKind, Error, Result};
 use crate::index::{SeqEntry, OPEN_END};
 use crate::log::frame::{self, FRAME_HEADER_LEN, MAX_PAYLOAD_LEN};
 use crate::log::record::{Record, MAX_ID_LEN, MAX_KIND_LEN, RECORD_HEADER_LEN};
-use crate::log::segment::{self, SEGMENT_HEADER_LEN};
-use crate::options::Durability;
-use crate::recovery::{create_segment, ActiveSegment};
+use crate::log::segment::{self, ActiveSegment, SEGMENT_HEADER_LEN};
+use crate::options::{Durability, EngineOptions};
+use crate::shared::{SegmentReader, Shared};
 use crate::time::{deadline_after, micros_of};
 use crate::types::{Action, Expect, VersionMeta, WriteOp};
 
@@ -217,6 +216,15 @@ impl NewRecord {
     }
 }
 
+/// A version written by a group, to publish to the version index once the group is durable.
+struct NewEntry {
+    id: String,
+    version: u64,
+    seq: u64,
+    entry: SeqEntry,
+    expires_at: Option<u64>,
+}
+
 pub(crate) struct Writer {
     shared: Arc<Shared>,
     active: ActiveSegment,
@@ -258,6 +266,124 @@ fn io_error_copy(e: &Error) -> Error {
         },
         _ => Error::Poisoned,
     }
+}
+
+/// The times of one batch's operations (FORMAT.md §5): each batch gets a time later than the
+/// store's last one; an operation without a time of its own shares the previous operation's,
+/// one with its own must be later.
+struct BatchTimes {
+    /// The store's newest time before the batch.
+    last: u64,
+    /// The batch's explicit time, if it asked for one.
+    batch: Option<u64>,
+    /// The latest time accepted: `max_time_ahead` past the clock.
+    limit: u64,
+    /// The time of the operation before the current one.
+    previous: Option<u64>,
+}
+
+impl BatchTimes {
+    /// Checks the batch's explicit `time`, if any, against the store's `last` time and the
+    /// clock.
+    fn new(last: u64, time: Option<u64>, options: &EngineOptions) -> Result<Self> {
+        // A time far ahead of the clock is almost always a unit mistake (nanoseconds for
+        // microseconds); accepting it would stamp every later write in the far future.
+        let limit = now_micros().saturating_add(micros_of(options.max_time_ahead));
+        match time {
+            Some(t) if t <= last => return Err(Error::TimeNotLater { requested: t, last }),
+            Some(t) if t > limit => {
+                return Err(Error::TimeTooFarAhead {
+                    requested: t,
+                    limit,
+                })
+            }
+            _ => {}
+        }
+        Ok(BatchTimes {
+            last,
+            batch: time,
+            limit,
+            previous: None,
+        })
+    }
+
+    /// The time of operation `i` on `id`, which asked for `own`.
+    fn next(&mut self, i: usize, id: &str, own: Option<u64>) -> Result<u64> {
+        let time = match (own, self.previous) {
+            (Some(t), previous) => {
+                let last = previous.unwrap_or(self.last);
+                if t <= last {
+                    return Err(Error::op(i, id, Error::TimeNotLater { requested: t, last }));
+                }
+                if t > self.limit {
+                    return Err(Error::op(
+                        i,
+                        id,
+                        Error::TimeTooFarAhead {
+                            requested: t,
+                            limit: self.limit,
+                        },
+                    ));
+                }
+                t
+            }
+            (None, Some(p)) => p,
+            (None, None) => match self.batch {
+                Some(t) => t,
+                // Every batch gets its own moment, so `AsOf(t)` of a batch's time sees exactly
+                // that batch. After a batch at `u64::MAX` (explicit, or read from the log)
+                // there is no later one.
+                None => match self.last.checked_add(1) {
+                    Some(next) => now_micros().max(next),
+                    None => {
+                        return Err(Error::TimeNotLater {
+                            requested: now_micros(),
+                            last: self.last,
+                        })
+                    }
+                },
+            },
+        };
+        self.previous = Some(time);
+        Ok(time)
+    }
+}
+
+/// Checks operation `i`'s expectation on `id` against the document's newest state `current`,
+/// at the operation's `time`, and returns that state if the document is live (neither deleted
+/// nor expired: expired is absent, for writes as for reads, so a document whose newest version
+/// expired by this time can be created again and cannot be patched).
+fn check_expect<'a>(
+    i: usize,
+    id: &str,
+    action: &Action,
+    expect: Expect,
+    current: Option<&'a DocState>,
+    time: u64,
+) -> Result<Option<&'a DocState>> {
+    let live = current.filter(|c| !c.tombstone && c.expires_at.is_none_or(|e| e > time));
+    let matches = match (action, expect) {
+        // An expiry tombstone names the expired version, which reads no longer see.
+        (Action::Expire, Expect::Version(v)) => current.is_some_and(|c| {
+            c.version == v && !c.tombstone && c.expires_at.is_some_and(|e| e <= time)
+        }),
+        (Action::Expire, _) => false,
+        (_, Expect::Any) => true,
+        (_, Expect::Version(v)) => live.is_some_and(|c| c.version == v),
+        (_, Expect::Absent) => live.is_none(),
+    };
+    if !matches {
+        let conflict = Error::Conflict {
+            id: id.to_owned(),
+            expected: match expect {
+                Expect::Version(v) => Some(v),
+                _ => None,
+            },
+            actual: live.map(|c| c.version),
+        };
+        return Err(Error::op(i, id, conflict));
+    }
+    Ok(live)
 }
 
 impl Writer {
@@ -310,7 +436,7 @@ impl Writer {
         // and unmapped by the allocator every time.
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
-        let mut entries: Vec<(String, u64, u64, SeqEntry, Option<u64>)> = Vec::new();
+        let mut entries: Vec<NewEntry> = Vec::new();
         let mut replies: Vec<(CommitReply, Result<Vec<VersionMeta>>)> = Vec::new();
         // Every record written since the last sync carries the same `group` (FORMAT.md §4): a
         // crash may tear any of those bytes, in any order, under every durability mode.
@@ -328,72 +454,14 @@ impl Writer {
                     continue;
                 }
             };
-            let size: usize = records
-                .iter()
-                .map(|r| {
-                    FRAME_HEADER_LEN + RECORD_HEADER_LEN + r.id.len() + r.kind.len() + r.body.len()
-                })
-                .sum();
-            let used = self.active.len + buf.len() as u64;
-            if used > SEGMENT_HEADER_LEN as u64
-                && used + size as u64 > self.shared.options.segment_size
-            {
-                // Seal the active segment between batches; a batch never spans segments.
-                let next_first_seq = records.first().map_or(self.last_seq + 1, |r| r.seq);
-                if let Err(e) = self
-                    .write_buf(&buf)
-                    .and_then(|()| self.roll(next_first_seq))
-                {
-                    // This batch's writer gets the IO error itself, like the writers of the
-                    // batches before it in the group; only later batches just see `Poisoned`.
-                    replies.push((reply, Err(io_error_copy(&e))));
-                    failure = Some(e);
-                    continue;
-                }
-                buf.clear();
-                // The roll synced: the records after it start a new group.
-                group_first_seq = *self
-                    .torn_group
-                    .get_or_insert(records.first().map_or(group_first_seq, |r| r.seq));
+            if let Err(e) = self.make_room(&records, &mut buf, &mut group_first_seq) {
+                // This batch's writer gets the IO error itself, like the writers of the
+                // batches before it in the group; only later batches just see `Poisoned`.
+                replies.push((reply, Err(io_error_copy(&e))));
+                failure = Some(e);
+                continue;
             }
-            buf.reserve(size);
-            let mut offset = self.active.len + buf.len() as u64;
-            let last = records.len() - 1;
-            for (i, r) in records.iter().enumerate() {
-                let record = Record {
-                    seq: r.seq,
-                    group: group_first_seq,
-                    version: r.version,
-                    time: r.time,
-                    expires_at: r.expires_at,
-                    tombstone: r.tombstone,
-                    batch_end: i == last,
-                    id: &r.id,
-                    kind: &r.kind,
-                    body: &r.body,
-                };
-                let payload_len = record.encoded_len();
-                frame::encode_with(&mut buf, payload_len, |out| record.encode(out));
-                let len = (FRAME_HEADER_LEN + payload_len) as u32;
-                entries.push((
-                    r.id.clone(),
-                    r.version,
-                    r.seq,
-                    SeqEntry {
-                        time: r.time,
-                        end: OPEN_END,
-                        segment: self.active.number,
-                        // A segment is at most MAX_SEGMENT_SIZE (2 GiB) plus one batch, and
-                        // `prepare` refuses batches that would pass u32 offsets.
-                        offset: offset as u32,
-                        len,
-                        tombstone: r.tombstone,
-                        expires: r.expires_at.is_some(),
-                    },
-                    r.expires_at,
-                ));
-                offset += u64::from(len);
-            }
+            self.encode(&records, group_first_seq, &mut buf, &mut entries);
             replies.push((reply, Ok(records.iter().map(NewRecord::meta).collect())));
             // Bound the memory of a large group: write what is encoded; the sync comes at the end.
             if buf.len() >= self.shared.options.max_group_bytes {
@@ -404,34 +472,12 @@ impl Writer {
             }
         }
         if failure.is_none() {
-            let durable =
-                self.write_buf(&buf)
-                    .and_then(|()| match self.shared.options.durability {
-                        Durability::Sync => self.sync_now(),
-                        Durability::Buffered(interval) => {
-                            // An interval no `Instant` can hold leaves no timed sync (see
-                            // `Durability::Buffered`).
-                            if self.sync_due.is_none() {
-                                self.sync_due = deadline_after(interval);
-                            }
-                            Ok(())
-                        }
-                        Durability::None => Ok(()),
-                    });
-            if let Err(e) = durable {
+            if let Err(e) = self.make_durable(&buf) {
                 failure = Some(e);
             }
         }
         match failure {
-            None => {
-                let mut state = self.shared.state.write();
-                for (id, version, seq, entry, expires_at) in entries {
-                    state.index.push(&id, version, seq, entry);
-                    if let Some(at) = expires_at {
-                        state.index.note_expiry(at, seq);
-                    }
-                }
-            }
+            None => self.publish(entries),
             Some(e) => {
                 // Nothing of this group is published or acknowledged; the store is poisoned and
                 // recovery decides on reopen what of the written bytes counts (FORMAT.md §6).
@@ -448,6 +494,112 @@ impl Writer {
         }
         for (reply, result) in replies {
             let _ = reply.send(Signal::Done(result));
+        }
+    }
+
+    /// Makes room for the batch of `records` after the `buf` not yet written: when it does not
+    /// fit in the active segment, writes `buf` and seals the segment (a batch never spans
+    /// segments). The roll syncs, so the records after it start a new `group`.
+    fn make_room(
+        &mut self,
+        records: &[NewRecord],
+        buf: &mut Vec<u8>,
+        group_first_seq: &mut u64,
+    ) -> Result<()> {
+        let size: usize = records
+            .iter()
+            .map(|r| {
+                FRAME_HEADER_LEN + RECORD_HEADER_LEN + r.id.len() + r.kind.len() + r.body.len()
+            })
+            .sum();
+        let used = self.active.len + buf.len() as u64;
+        if used > SEGMENT_HEADER_LEN as u64 && used + size as u64 > self.shared.options.segment_size
+        {
+            let next_first_seq = records.first().map_or(self.last_seq + 1, |r| r.seq);
+            self.write_buf(buf)
+                .and_then(|()| self.roll(next_first_seq))?;
+            buf.clear();
+            *group_first_seq = *self
+                .torn_group
+                .get_or_insert(records.first().map_or(*group_first_seq, |r| r.seq));
+        }
+        buf.reserve(size);
+        Ok(())
+    }
+
+    /// Encodes the batch of `records` into `buf`, after the bytes it holds, and notes the index
+    /// entry of each.
+    fn encode(
+        &self,
+        records: &[NewRecord],
+        group_first_seq: u64,
+        buf: &mut Vec<u8>,
+        entries: &mut Vec<NewEntry>,
+    ) {
+        let mut offset = self.active.len + buf.len() as u64;
+        let last = records.len() - 1;
+        for (i, r) in records.iter().enumerate() {
+            let record = Record {
+                seq: r.seq,
+                group: group_first_seq,
+                version: r.version,
+                time: r.time,
+                expires_at: r.expires_at,
+                tombstone: r.tombstone,
+                batch_end: i == last,
+                id: &r.id,
+                kind: &r.kind,
+                body: &r.body,
+            };
+            let payload_len = record.encoded_len();
+            frame::encode_with(buf, payload_len, |out| record.encode(out));
+            let len = (FRAME_HEADER_LEN + payload_len) as u32;
+            entries.push(NewEntry {
+                id: r.id.clone(),
+                version: r.version,
+                seq: r.seq,
+                entry: SeqEntry {
+                    time: r.time,
+                    end: OPEN_END,
+                    segment: self.active.number,
+                    // A segment is at most MAX_SEGMENT_SIZE (2 GiB) plus one batch, and
+                    // `prepare` refuses batches that would pass u32 offsets.
+                    offset: offset as u32,
+                    len,
+                    tombstone: r.tombstone,
+                    expires: r.expires_at.is_some(),
+                },
+                expires_at: r.expires_at,
+            });
+            offset += u64::from(len);
+        }
+    }
+
+    /// Writes the rest of the group and makes it as durable as the durability mode promises.
+    fn make_durable(&mut self, buf: &[u8]) -> Result<()> {
+        self.write_buf(buf)?;
+        match self.shared.options.durability {
+            Durability::Sync => self.sync_now(),
+            Durability::Buffered(interval) => {
+                // An interval no `Instant` can hold leaves no timed sync (see
+                // `Durability::Buffered`).
+                if self.sync_due.is_none() {
+                    self.sync_due = deadline_after(interval);
+                }
+                Ok(())
+            }
+            Durability::None => Ok(()),
+        }
+    }
+
+    /// Publishes a written group's versions to the version index: readers see them from now on.
+    fn publish(&self, entries: Vec<NewEntry>) {
+        let mut state = self.shared.state.write();
+        for new in entries {
+            state.index.push(&new.id, new.version, new.seq, new.entry);
+            if let Some(at) = new.expires_at {
+                state.index.note_expiry(at, new.seq);
+            }
         }
     }
 
@@ -476,7 +628,7 @@ impl Writer {
                 "segment {sealed} is full and is the last segment number"
             )))
         })?;
-        let next = create_segment(
+        let next = segment::create(
             shared.backend.as_ref(),
             &shared.dir,
             next_number,
@@ -508,181 +660,45 @@ impl Writer {
         time: Option<u64>,
         overlay: &mut HashMap<String, DocState>,
     ) -> Result<Vec<NewRecord>> {
-        // A time far ahead of the clock is almost always a unit mistake (nanoseconds for
-        // microseconds); accepting it would stamp every later write in the far future.
-        let limit = now_micros().saturating_add(micros_of(self.shared.options.max_time_ahead));
-        let batch_time = match time {
-            Some(t) if t <= self.last_time => {
-                return Err(Error::TimeNotLater {
-                    requested: t,
-                    last: self.last_time,
-                })
-            }
-            Some(t) if t > limit => {
-                return Err(Error::TimeTooFarAhead {
-                    requested: t,
-                    limit,
-                })
-            }
-            Some(t) => Some(t),
-            None => None,
-        };
-        // The time of the operation before the current one (FORMAT.md §5): an operation without
-        // a time of its own shares it, one with its own must be later.
-        let mut previous: Option<u64> = None;
+        let mut times = BatchTimes::new(self.last_time, time, &self.shared.options)?;
         let mut local: HashMap<String, DocState> = HashMap::with_capacity(ops.len());
         let mut records = Vec::with_capacity(ops.len());
         let mut bytes = 0usize;
         for (i, op) in ops.into_iter().enumerate() {
-            if op.id.is_empty() || op.id.len() > MAX_ID_LEN {
+            let WriteOp {
+                id,
+                expect,
+                action,
+                expires_at,
+                time,
+            } = op;
+            if id.is_empty() || id.len() > MAX_ID_LEN {
                 let error = Error::TooLarge(format!(
                     "id of {} bytes is outside 1..={MAX_ID_LEN}",
-                    op.id.len()
+                    id.len()
                 ));
-                return Err(Error::op(i, &op.id, error));
+                return Err(Error::op(i, &id, error));
             }
-            let time = match (op.time, previous) {
-                (Some(t), _) => {
-                    let last = previous.unwrap_or(self.last_time);
-                    if t <= last {
-                        return Err(Error::op(
-                            i,
-                            &op.id,
-                            Error::TimeNotLater { requested: t, last },
-                        ));
-                    }
-                    if t > limit {
-                        return Err(Error::op(
-                            i,
-                            &op.id,
-                            Error::TimeTooFarAhead {
-                                requested: t,
-                                limit,
-                            },
-                        ));
-                    }
-                    t
-                }
-                (None, Some(p)) => p,
-                (None, None) => match batch_time {
-                    Some(t) => t,
-                    // Every batch gets its own moment, so `AsOf(t)` of a batch's time sees exactly
-                    // that batch. After a batch at `u64::MAX` (explicit, or read from the log)
-                    // there is no later one.
-                    None => match self.last_time.checked_add(1) {
-                        Some(next) => now_micros().max(next),
-                        None => {
-                            return Err(Error::TimeNotLater {
-                                requested: now_micros(),
-                                last: self.last_time,
-                            })
-                        }
-                    },
-                },
-            };
-            previous = Some(time);
-            let current = match local.get(&op.id).or_else(|| overlay.get(&op.id)) {
+            let time = times.next(i, &id, time)?;
+            let current = match local.get(&id).or_else(|| overlay.get(&id)) {
                 Some(state) => Some(state.clone()),
-                None => self.load(&op.id)?,
+                None => self.load(&id)?,
             };
-            // Expired is absent, for writes as for reads: a document whose newest version expired
-            // by this batch's time can be created again and cannot be patched.
-            let live = current
-                .as_ref()
-                .filter(|c| !c.tombstone && c.expires_at.is_none_or(|e| e > time));
-            let matches = match (&op.action, op.expect) {
-                // An expiry tombstone names the expired version, which reads no longer see.
-                (Action::Expire, Expect::Version(v)) => current.as_ref().is_some_and(|c| {
-                    c.version == v && !c.tombstone && c.expires_at.is_some_and(|e| e <= time)
-                }),
-                (Action::Expire, _) => false,
-                (_, Expect::Any) => true,
-                (_, Expect::Version(v)) => live.is_some_and(|c| c.version == v),
-                (_, Expect::Absent) => live.is_none(),
-            };
-            if !matches {
-                let conflict = Error::Conflict {
-                    id: op.id.clone(),
-                    expected: match op.expect {
-                        Expect::Version(v) => Some(v),
-                        _ => None,
-                    },
-                    actual: live.map(|c| c.version),
-                };
-                return Err(Error::op(i, &op.id, conflict));
-            }
+            let live = check_expect(i, &id, &action, expect, current.as_ref(), time)?;
             let version = match &current {
                 None => 0,
                 // Only a log written elsewhere can hold a version this high.
                 Some(c) => c.version.checked_add(1).ok_or_else(|| {
                     let error = Error::TooLarge(format!(
-                        "document {} has no version after {}",
-                        op.id, c.version
+                        "document {id} has no version after {}",
+                        c.version
                     ));
-                    Error::op(i, &op.id, error)
+                    Error::op(i, &id, error)
                 })?,
             };
-            let state = match op.action {
-                Action::Put { kind, body } => {
-                    if kind.len() > MAX_KIND_LEN {
-                        let error = Error::TooLarge(format!(
-                            "kind of {} bytes is over {MAX_KIND_LEN}",
-                            kind.len()
-                        ));
-                        return Err(Error::op(i, &op.id, error));
-                    }
-                    let kind = match &self.last_kind {
-                        Some(last) if **last == *kind => Arc::clone(last),
-                        _ => {
-                            let kind: Arc<str> = Arc::from(kind);
-                            self.last_kind = Some(Arc::clone(&kind));
-                            kind
-                        }
-                    };
-                    (false, kind, op.expires_at, Arc::new(body))
-                }
-                Action::Update(update) => {
-                    let Some(live) = live else {
-                        return Err(not_found(i, op.id));
-                    };
-                    let newest = self.resolve(&live.content)?;
-                    // A panicking callback rejects its batch; it must not take the store down.
-                    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        update(&newest.body)
-                    }))
-                    .unwrap_or_else(|_| Err("the update callback panicked".into()));
-                    let body = outcome.map_err(|source| {
-                        let rejected = Error::Rejected {
-                            id: op.id.clone(),
-                            source,
-                        };
-                        Error::op(i, &op.id, rejected)
-                    })?;
-                    (
-                        false,
-                        newest.kind,
-                        op.expires_at.or(newest.expires_at),
-                        Arc::new(body),
-                    )
-                }
-                Action::Delete => {
-                    let Some(live) = live else {
-                        return Err(not_found(i, op.id));
-                    };
-                    let newest = self.resolve(&live.content)?;
-                    (true, newest.kind, None, Arc::new(Vec::new()))
-                }
-                Action::Expire => {
-                    // `matches` checked the expired version is the newest.
-                    let Some(expired) = &current else {
-                        return Err(not_found(i, op.id));
-                    };
-                    let newest = self.resolve(&expired.content)?;
-                    (true, newest.kind, None, Arc::new(Vec::new()))
-                }
-            };
-            let (tombstone, kind, expires_at, body) = state;
-            let payload = RECORD_HEADER_LEN + op.id.len() + kind.len() + body.len();
+            let (tombstone, newest) =
+                self.apply(i, &id, action, expires_at, current.as_ref(), live)?;
+            let payload = RECORD_HEADER_LEN + id.len() + newest.kind.len() + newest.body.len();
             bytes += FRAME_HEADER_LEN + payload;
             if payload > MAX_PAYLOAD_LEN
                 || bytes as u64 + self.shared.options.segment_size > u64::from(u32::MAX)
@@ -692,31 +708,25 @@ impl Writer {
                 )));
             }
             records.push(NewRecord {
-                id: op.id.clone(),
-                kind: Arc::clone(&kind),
+                id: id.clone(),
+                kind: Arc::clone(&newest.kind),
                 version,
                 seq: self.last_seq + 1 + records.len() as u64,
                 time,
                 tombstone,
-                expires_at,
-                body: Arc::clone(&body),
+                expires_at: newest.expires_at,
+                body: Arc::clone(&newest.body),
             });
-            local.insert(
-                op.id,
-                DocState {
-                    version,
-                    tombstone,
-                    expires_at,
-                    content: Content::Pending(Newest {
-                        kind,
-                        expires_at,
-                        body,
-                    }),
-                },
-            );
+            let state = DocState {
+                version,
+                tombstone,
+                expires_at: newest.expires_at,
+                content: Content::Pending(newest),
+            };
+            local.insert(id, state);
         }
         self.last_seq += records.len() as u64;
-        if let Some(last) = previous {
+        if let Some(last) = times.previous {
             self.last_time = last;
         }
         if overlay.is_empty() {
@@ -725,6 +735,98 @@ impl Writer {
             overlay.extend(local);
         }
         Ok(records)
+    }
+
+    /// What operation `i` on `id` writes: whether it is a tombstone, and the kind, expiry and
+    /// body of the new version. `current` is the document's newest state, `live` the same
+    /// unless it is deleted or expired.
+    fn apply(
+        &mut self,
+        i: usize,
+        id: &str,
+        action: Action,
+        expires_at: Option<u64>,
+        current: Option<&DocState>,
+        live: Option<&DocState>,
+    ) -> Result<(bool, Newest)> {
+        match action {
+            Action::Put { kind, body } => {
+                if kind.len() > MAX_KIND_LEN {
+                    let error = Error::TooLarge(format!(
+                        "kind of {} bytes is over {MAX_KIND_LEN}",
+                        kind.len()
+                    ));
+                    return Err(Error::op(i, id, error));
+                }
+                let kind = self.intern_kind(kind);
+                let body = Arc::new(body);
+                Ok((
+                    false,
+                    Newest {
+                        kind,
+                        expires_at,
+                        body,
+                    },
+                ))
+            }
+            Action::Update(update) => {
+                let Some(live) = live else {
+                    return Err(not_found(i, id.to_owned()));
+                };
+                let newest = self.resolve(&live.content)?;
+                // A panicking callback rejects its batch; it must not take the store down.
+                let outcome =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| update(&newest.body)))
+                        .unwrap_or_else(|_| Err("the update callback panicked".into()));
+                let body = outcome.map_err(|source| {
+                    let rejected = Error::Rejected {
+                        id: id.to_owned(),
+                        source,
+                    };
+                    Error::op(i, id, rejected)
+                })?;
+                Ok((
+                    false,
+                    Newest {
+                        kind: newest.kind,
+                        expires_at: expires_at.or(newest.expires_at),
+                        body: Arc::new(body),
+                    },
+                ))
+            }
+            Action::Delete => self.tombstone(i, id, live),
+            // `check_expect` found the expired version to be the newest.
+            Action::Expire => self.tombstone(i, id, current),
+        }
+    }
+
+    /// A tombstone of `target`'s document, keeping its kind.
+    fn tombstone(&self, i: usize, id: &str, target: Option<&DocState>) -> Result<(bool, Newest)> {
+        let Some(target) = target else {
+            return Err(not_found(i, id.to_owned()));
+        };
+        let newest = self.resolve(&target.content)?;
+        Ok((
+            true,
+            Newest {
+                kind: newest.kind,
+                expires_at: None,
+                body: Arc::new(Vec::new()),
+            },
+        ))
+    }
+
+    /// `kind` as an `Arc`, shared with the previous record's when they are equal (batches
+    /// usually hold one kind).
+    fn intern_kind(&mut self, kind: String) -> Arc<str> {
+        match &self.last_kind {
+            Some(last) if **last == *kind => Arc::clone(last),
+            _ => {
+                let kind: Arc<str> = Arc::from(kind);
+                self.last_kind = Some(Arc::clone(&kind));
+                kind
+            }
+        }
     }
 
     /// The newest published state of `id`, from the index (and, for a version with an expiry,

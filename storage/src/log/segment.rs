@@ -1,11 +1,14 @@
-//! Segment files: a header, then frames (FORMAT.md §2).
+//! Segment files: a header, then frames (FORMAT.md §2); and the creation of a new one, the
+//! segment the writer appends to next.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::frame;
 use super::record::Record;
 use super::{COMPACTED_FORMAT_VERSION, FORMAT_VERSION, OLDEST_SUPPORTED_FORMAT_VERSION};
-use crate::error::CorruptionKind;
+use crate::backend::{Backend, BackendFile};
+use crate::error::{CorruptionKind, Error, Result};
 
 /// Magic bytes at the start of every segment file.
 pub(crate) const SEGMENT_MAGIC: [u8; 8] = *b"STRATSEG";
@@ -13,6 +16,8 @@ pub(crate) const SEGMENT_MAGIC: [u8; 8] = *b"STRATSEG";
 pub(crate) const SEGMENT_HEADER_LEN: usize = 40;
 /// Segment files are named `<number, 20 digits>.log`.
 const SEGMENT_SUFFIX: &str = ".log";
+/// Suffix of a segment being rewritten; such files are removed when a store opens.
+pub(crate) const COMPACT_SUFFIX: &str = ".compact";
 /// Header flag of a segment rewritten by compaction, whose seqs may have gaps (FORMAT.md §2).
 const FLAG_COMPACTED: u32 = 1;
 
@@ -218,6 +223,56 @@ impl<'a> Iterator for ValidFramesAfter<'a> {
         }
         None
     }
+}
+
+/// The number of the segment at `path` as the index holds it (file names allow 20 digits).
+pub(crate) fn number32(path: &Path, number: u64) -> Result<u32> {
+    u32::try_from(number).map_err(|_| {
+        Error::corruption(
+            path,
+            0,
+            CorruptionKind::BadSegment("segment number too large"),
+        )
+    })
+}
+
+/// The segment the writer appends to.
+#[derive(Debug)]
+pub(crate) struct ActiveSegment {
+    pub number: u32,
+    pub file: Arc<dyn BackendFile>,
+    pub len: u64,
+}
+
+/// Creates segment `number` whose first record will have `first_seq`, durably (FORMAT.md §5).
+pub(crate) fn create(
+    backend: &dyn Backend,
+    dir: &Path,
+    number: u32,
+    first_seq: u64,
+) -> Result<ActiveSegment> {
+    let path = path(dir, u64::from(number));
+    let file = backend
+        .open(&path, true)
+        .map_err(|e| Error::io("create segment", path.clone(), e))?;
+    let header = SegmentHeader {
+        number: u64::from(number),
+        first_seq,
+        compacted: false,
+    }
+    .encode();
+    file.set_len(0)
+        .and_then(|()| file.write_all_at(&header, 0))
+        .and_then(|()| file.sync())
+        .map_err(|e| Error::io("write segment header", path.clone(), e))?;
+    backend
+        .sync_dir(dir)
+        .map_err(|e| Error::io("sync directory", dir, e))?;
+    Ok(ActiveSegment {
+        number,
+        file,
+        len: SEGMENT_HEADER_LEN as u64,
+    })
 }
 
 #[cfg(test)]
