@@ -102,11 +102,13 @@ impl Matcher {
 /// A term that every version matching a query has (see [`Matcher::required`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Required<'a> {
-    /// The keyword string `value` at body path `path`.
+    /// The keyword string `value` at body path `path`, or (for a term of one word) `value` as
+    /// a word of a string there over the keyword limit: either way a pair that
+    /// [`Flat::keyword_strings`] yields.
     Keyword {
         /// The dotted body path.
         path: &'a str,
-        /// The exact string.
+        /// The exact string, or the word.
         value: &'a str,
     },
     /// The version's kind.
