@@ -305,8 +305,8 @@ fn kw_value(v: &Scalar) -> Option<KwValue> {
 }
 
 /// A term: on a system field, its value; on a body path, the exact keyword (or its lowercase
-/// form), or else, if the value is one word ([`convert::single_word`]), that word of a string
-/// without a keyword ([`Node::Word`]).
+/// form), or else, if the value is one word ([`convert::single_word`] of a string, a whole
+/// number or a boolean as written), that word of a string without a keyword ([`Node::Word`]).
 fn term(
     field: &Field,
     value: &Scalar,
@@ -341,10 +341,15 @@ fn term(
                     None => Node::Nothing,
                 },
             };
-            let word = match value {
-                Scalar::Str(s) if parse_date(s).is_none() => convert::single_word(analyzer, s),
-                _ => None,
+            // The value as a user typed it (`description:2024` is a number to the parser).
+            let text = match value {
+                Scalar::Str(s) if parse_date(s).is_none() => Some(s.clone()),
+                Scalar::Str(_) | Scalar::Float(_) => None,
+                Scalar::Int(i) => Some(i.to_string()),
+                Scalar::UInt(u) => Some(u.to_string()),
+                Scalar::Bool(b) => Some(b.to_string()),
             };
+            let word = text.and_then(|t| convert::single_word(analyzer, &t));
             Ok(match (keyword, word) {
                 (keyword, None) => keyword,
                 (Node::Nothing, Some(word)) => Node::Word(path.clone(), word),

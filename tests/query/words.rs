@@ -200,3 +200,27 @@ fn an_index_without_words_of_long_strings_is_not_used() {
     store.wait_for_index().unwrap();
     check(|spec| store.query(spec), "rebuilt");
 }
+
+/// A whole number or a boolean is a word too, as the text syntax types it (`notes:2024` is a
+/// number to the parser); a number with a fraction is several words.
+#[test]
+fn numbers_and_booleans_are_words_of_a_long_string() {
+    in_all_modes(|db: &Db| {
+        let notes = "released in 2024, stable: true; see the changelog for details. ".repeat(5);
+        db.store
+            .put("/n/long", "note", json!({"notes": notes, "n": 2024}))
+            .unwrap();
+        db.step();
+        db.store
+            .put("/n/short", "note", json!({"notes": "2024", "n": 2024.5}))
+            .unwrap();
+        let q = |t: &str| sorted_ids(db.try_query(&QuerySpec::new(strata::parse_query(t).unwrap())), t);
+        assert_eq!(q("notes:2024"), ["/n/long"]);
+        assert_eq!(q("notes:\"2024\""), ["/n/long", "/n/short"]);
+        assert_eq!(q("notes:true AND notes:changelog"), ["/n/long"]);
+        assert!(q("notes:2025").is_empty());
+        assert!(q("notes:false").is_empty());
+        assert!(q("notes:2024.5").is_empty());
+        assert_eq!(q("n:2024"), ["/n/long"]);
+    });
+}

@@ -34,7 +34,7 @@ const STRS: &[&str] = &[
     "2026-01-02T00:00:00Z",
 ];
 const WORDS: &[&str] = &[
-    "quick", "brown", "fox", "jumps", "lazy", "dog", "Quick", "quack",
+    "quick", "brown", "fox", "jumps", "lazy", "dog", "Quick", "quack", "42", "true",
 ];
 const TAGS: &[&str] = &["red", "green", "blue", "Red"];
 /// Values of terms on paths that hold long strings: words of [`WORDS`] in other casings or
@@ -300,7 +300,7 @@ fn body(rng: &mut SmallRng) -> Value {
 }
 
 fn leaf_query(rng: &mut SmallRng) -> Query {
-    match rng.random_range(0..30) {
+    match rng.random_range(0..31) {
         0 => Query::term("a", rng.random_range(0..5)),
         1 => Query::term("b", [0.5, 1.0, 2.0, 1.5][rng.random_range(0..4)]),
         2 => Query::term("s", *STRS.choose(rng).unwrap()),
@@ -350,6 +350,13 @@ fn leaf_query(rng: &mut SmallRng) -> Query {
             ["long", "tags"][rng.random_range(0..2)],
             ["foo", "Foo", "red", "quick", "foo foo"][rng.random_range(0..5)],
         ),
+        29 => match rng.random_range(0..4) {
+            // Whole numbers and booleans are words too; a fraction is not one word.
+            0 => Query::term("t", 42),
+            1 => Query::term("t", true),
+            2 => Query::term("t", 42.0),
+            _ => Query::terms("t", [Scalar::Int(42), Scalar::Bool(false)]),
+        },
         _ => Query::term("n.x", rng.random_range(0..3)),
     }
 }
