@@ -718,7 +718,10 @@ mod tests {
         let long_date = format!("2026-01-01T00:00:00.{}Z", "0".repeat(MAX_KEYWORD_BYTES));
         assert_eq!(long_text(&json!(long_date)), None);
         let mut analyzer = text_analyzer();
-        assert_eq!(single_word(&mut analyzer, "Python!").as_deref(), Some("python"));
+        assert_eq!(
+            single_word(&mut analyzer, "Python!").as_deref(),
+            Some("python")
+        );
         assert_eq!(single_word(&mut analyzer, "web framework"), None);
         assert_eq!(single_word(&mut analyzer, "!!"), None);
         assert_eq!(single_word(&mut analyzer, &"x".repeat(41)), None);

@@ -150,7 +150,10 @@ impl Flat {
                 Some(Kw::Str(s)) => Some((p.as_str(), s)),
                 _ => None,
             });
-        let any_long = self.leaves.iter().any(|(_, leaf)| long_text(leaf).is_some());
+        let any_long = self
+            .leaves
+            .iter()
+            .any(|(_, leaf)| long_text(leaf).is_some());
         let words = any_long.then(|| {
             self.leaves
                 .iter()
@@ -195,7 +198,11 @@ impl Doc<'_> {
     fn has_long_word(&self, path: &str, word: &str) -> bool {
         let leaves = &self.flat.leaves;
         let start = leaves.partition_point(|(p, _)| p.as_str() < path);
-        let end = start + leaves[start..].iter().take_while(|(p, _)| p == path).count();
+        let end = start
+            + leaves[start..]
+                .iter()
+                .take_while(|(p, _)| p == path)
+                .count();
         let long = |i: &usize| long_text(&leaves[*i].1).is_some();
         if !(start..end).any(|i| long(&i)) {
             return false;

@@ -136,7 +136,10 @@ fn check(query: impl Fn(&QuerySpec) -> strata::Result<strata::QueryResult>, labe
         "[{label}]"
     );
     // The word belongs to its own path only.
-    assert!(built(Query::term("section", "library")).is_empty(), "[{label}]");
+    assert!(
+        built(Query::term("section", "library")).is_empty(),
+        "[{label}]"
+    );
 }
 
 /// Regression: `description:library AND description:python` answered 0 where a description
@@ -214,7 +217,12 @@ fn numbers_and_booleans_are_words_of_a_long_string() {
         db.store
             .put("/n/short", "note", json!({"notes": "2024", "n": 2024.5}))
             .unwrap();
-        let q = |t: &str| sorted_ids(db.try_query(&QuerySpec::new(strata::parse_query(t).unwrap())), t);
+        let q = |t: &str| {
+            sorted_ids(
+                db.try_query(&QuerySpec::new(strata::parse_query(t).unwrap())),
+                t,
+            )
+        };
         assert_eq!(q("notes:2024"), ["/n/long"]);
         assert_eq!(q("notes:\"2024\""), ["/n/long", "/n/short"]);
         assert_eq!(q("notes:true AND notes:changelog"), ["/n/long"]);

@@ -40,8 +40,18 @@ const TAGS: &[&str] = &["red", "green", "blue", "Red"];
 /// Values of terms on paths that hold long strings: words of [`WORDS`] in other casings or
 /// with punctuation (one word all the same), several words, no word, and words never written.
 const WORD_TERMS: &[&str] = &[
-    "quick", "Quick", "QUICK", "fox", "dog!", "(lazy)", "brown fox", "quick-brown", "", "!!",
-    "cat", "jumps",
+    "quick",
+    "Quick",
+    "QUICK",
+    "fox",
+    "dog!",
+    "(lazy)",
+    "brown fox",
+    "quick-brown",
+    "",
+    "!!",
+    "cat",
+    "jumps",
 ];
 /// Body dates and query bounds: fixed ones at the edges of what RFC 3339 writes (years 0000 and
 /// 9999, offsets that leave those years in UTC, leap seconds, lower-case `t`/`z`, spaces,
@@ -269,7 +279,9 @@ fn body(rng: &mut SmallRng) -> Value {
     }
     if rng.random_bool(0.6) {
         let n = rng.random_range(0..4);
-        let mut tags: Vec<String> = (0..n).map(|_| (*TAGS.choose(rng).unwrap()).into()).collect();
+        let mut tags: Vec<String> = (0..n)
+            .map(|_| (*TAGS.choose(rng).unwrap()).into())
+            .collect();
         if rng.random_bool(0.2) {
             // A long string beside short ones, holding tags as words.
             let words: Vec<&str> = (0..60).map(|_| *TAGS.choose(rng).unwrap()).collect();
