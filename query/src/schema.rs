@@ -7,9 +7,7 @@ use tantivy::schema::{
 };
 use tantivy::TantivyDocument;
 
-use crate::convert::{
-    for_each_leaf, keyword, long_text, lowercase, text_analyzer, tokens, Kw, Num, TEXT_TOKENIZER,
-};
+use crate::convert::{for_each_leaf, keyword, long_text, lowercase, Kw, Num, TEXT_TOKENIZER};
 
 /// Field handles of the index schema.
 #[derive(Debug, Clone, Copy)]
@@ -32,9 +30,9 @@ pub(crate) struct Fields {
     pub dates: tantivy::schema::Field,
     /// Lowercased keyword strings that differ from their original (JSON, raw).
     pub ci: tantivy::schema::Field,
-    /// The words ([`text_analyzer`] tokens) of each string without a keyword value
-    /// ([`long_text`]), per path (JSON, raw, no positions): what a one-word term matches in
-    /// such a string.
+    /// Each string without a keyword value ([`long_text`]) by its words, per path (JSON,
+    /// [`TEXT_TOKENIZER`], no frequencies or positions): what a one-word term matches in such a
+    /// string.
     pub words: tantivy::schema::Field,
     /// Every string of the body as text (JSON, positions).
     pub text: tantivy::schema::Field,
@@ -79,13 +77,19 @@ impl Fields {
         let ci = b.add_json_field(
             "ci",
             JsonObjectOptions::default()
-                .set_indexing_options(raw.clone())
+                .set_indexing_options(raw)
                 .set_expand_dots_enabled(),
         );
+        // Tokenized by tantivy with the text analyzer, recording only which documents hold a
+        // word (no frequencies or positions).
         let words = b.add_json_field(
             "words",
             JsonObjectOptions::default()
-                .set_indexing_options(raw)
+                .set_indexing_options(
+                    TextFieldIndexing::default()
+                        .set_tokenizer(TEXT_TOKENIZER)
+                        .set_index_option(IndexRecordOption::Basic),
+                )
                 .set_expand_dots_enabled(),
         );
         let positions = TextFieldIndexing::default()
@@ -178,7 +182,6 @@ pub(crate) fn index_document(fields: &Fields, info: &VersionInfo, body: &Value) 
     let mut ci: Vec<(String, OwnedValue)> = Vec::new();
     let mut text: Vec<(String, OwnedValue)> = Vec::new();
     let mut words: Vec<(String, OwnedValue)> = Vec::new();
-    let mut analyzer = None;
     let mut paths: Vec<String> = Vec::new();
     for_each_leaf(body, &mut |path, leaf| {
         if paths.last().is_none_or(|p| p != path) {
@@ -198,14 +201,7 @@ pub(crate) fn index_document(fields: &Fields, info: &VersionInfo, body: &Value) 
             }
         }
         if let Some(s) = long_text(leaf) {
-            let analyzer = analyzer.get_or_insert_with(text_analyzer);
-            let mut seen: Vec<String> = tokens(analyzer, s).into_iter().map(|(_, t)| t).collect();
-            seen.sort_unstable();
-            seen.dedup();
-            words.extend(
-                seen.into_iter()
-                    .map(|t| (path.to_owned(), OwnedValue::Str(t))),
-            );
+            words.push((path.to_owned(), OwnedValue::Str(s.to_owned())));
         }
         if let Value::String(s) = leaf {
             doc.add_text(fields.all, s);
