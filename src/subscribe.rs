@@ -388,9 +388,6 @@ struct Gates {
     always: Vec<usize>,
     /// Every keyword value some subscription requires, whatever its path.
     values: HashSet<String>,
-    /// Whether a required value may be a word, which a string over the keyword limit matches
-    /// by its words ([`Flat::keyword_strings`]): such a literal then makes a version undecided.
-    words: bool,
     /// Whether [`Gates::may_skip`] can judge a version from its raw bytes: no subscription
     /// goes without a required term or wants every change (counts, stopped-matching), and no
     /// required value needs JSON escaping.
@@ -420,11 +417,6 @@ impl Gates {
             .values()
             .flat_map(|by_value| by_value.keys().cloned())
             .collect();
-        // A word is a token of the text analyzer: alphanumeric characters, at most 40 bytes.
-        gates.words = gates
-            .values
-            .iter()
-            .any(|v| v.len() <= 40 && v.chars().all(char::is_alphanumeric));
         gates.raw_check = gates.always.is_empty()
             && subs
                 .iter()
@@ -440,7 +432,8 @@ impl Gates {
     /// none requires its kind, and none of its string literals is a required value. (A
     /// literal without a backslash is the string's exact value, so a keyword string equal to
     /// a required value shows up as a literal; a literal with escapes makes it undecided, and
-    /// so does one over the keyword limit when a required value may be one of its words.)
+    /// so does one over the keyword limit, whose words a required value may be (a one-word
+    /// term matches a word of such a string: [`Flat::keyword_strings`]).)
     fn may_skip(&self, v: &Version) -> bool {
         if !self.raw_check || v.meta.tombstone || self.kind.contains_key(v.meta.kind.as_str()) {
             return false;
@@ -456,7 +449,7 @@ impl Gates {
             if body[end] == b'\\' {
                 return false;
             }
-            if self.words && len > MAX_KEYWORD_BYTES {
+            if len > MAX_KEYWORD_BYTES && !self.values.is_empty() {
                 return false;
             }
             match std::str::from_utf8(&body[start..end]) {
