@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError, TrySendError};
 use parking_lot::Mutex;
-use query::{Flat, Matcher, Required, VersionInfo};
+use query::{Flat, Matcher, Required, VersionInfo, MAX_KEYWORD_BYTES};
 use serde_json::Value;
 use storage::{Engine, Selector, Version};
 
@@ -431,7 +431,9 @@ impl Gates {
     /// True if no subscription can have an event for `v`, judged without parsing its body:
     /// none requires its kind, and none of its string literals is a required value. (A
     /// literal without a backslash is the string's exact value, so a keyword string equal to
-    /// a required value shows up as a literal; a literal with escapes makes it undecided.)
+    /// a required value shows up as a literal; a literal with escapes makes it undecided, and
+    /// so does one over the keyword limit, whose words a required value may be (a one-word
+    /// term matches a word of such a string: [`Flat::keyword_strings`]).)
     fn may_skip(&self, v: &Version) -> bool {
         if !self.raw_check || v.meta.tombstone || self.kind.contains_key(v.meta.kind.as_str()) {
             return false;
@@ -445,6 +447,9 @@ impl Gates {
             };
             let end = start + len;
             if body[end] == b'\\' {
+                return false;
+            }
+            if len > MAX_KEYWORD_BYTES && !self.values.is_empty() {
                 return false;
             }
             match std::str::from_utf8(&body[start..end]) {

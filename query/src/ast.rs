@@ -18,8 +18,10 @@ use crate::error::{Error, Result};
 pub enum Query {
     /// Every version.
     All,
-    /// The field holds exactly `value` (any element of an array counts). Strings longer than
-    /// [`MAX_KEYWORD_BYTES`](crate::MAX_KEYWORD_BYTES) are only searchable as text.
+    /// The field holds exactly `value` (any element of an array counts). A string longer than
+    /// [`MAX_KEYWORD_BYTES`](crate::MAX_KEYWORD_BYTES) has no exact value: a `value` of one
+    /// word (as full text splits and lowercases it; a whole number or a boolean as written)
+    /// matches a word of it, a `value` of several words matches no such string.
     Term {
         /// A body path or a system field.
         field: Field,
@@ -355,7 +357,9 @@ fn field(name: &str) -> Field {
 }
 
 impl Query {
-    /// `field` holds exactly `value`.
+    /// `field` holds exactly `value` (or, in a string over
+    /// [`MAX_KEYWORD_BYTES`](crate::MAX_KEYWORD_BYTES), a `value` of one word as one of its
+    /// words: [`Query::Term`]).
     pub fn term(name: &str, value: impl Into<Scalar>) -> Query {
         Query::Term {
             field: field(name),

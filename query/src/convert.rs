@@ -8,6 +8,9 @@
 //!   second) and other strings
 //!   of at most [`MAX_KEYWORD_BYTES`] bytes.
 //! - Text: every string, tokenized by [`text_analyzer`].
+//! - Words: the tokens of each string that has no keyword value ([`long_text`]: over
+//!   [`MAX_KEYWORD_BYTES`] and not a date), per path and without positions, so that a term of
+//!   one word (`description:python`) matches a word of such a string.
 
 use std::cmp::Ordering;
 
@@ -392,6 +395,28 @@ pub(crate) fn keyword(leaf: &Value) -> Option<Kw<'_>> {
     }
 }
 
+/// The string of a leaf that is searchable by its words: a string without a keyword value
+/// (longer than [`MAX_KEYWORD_BYTES`] and not a date). A term whose value is one word also
+/// matches a word of it.
+pub(crate) fn long_text(leaf: &Value) -> Option<&str> {
+    match leaf {
+        Value::String(s) if keyword(leaf).is_none() => Some(s),
+        _ => None,
+    }
+}
+
+/// The word a term value stands for on a [`long_text`] string: its only token, if
+/// [`text_analyzer`] makes exactly one of it (`"Python"` is `python`; `"web framework"` is
+/// no word).
+pub(crate) fn single_word(analyzer: &mut TextAnalyzer, value: &str) -> Option<String> {
+    let mut stream = analyzer.token_stream(value);
+    let first = stream.next()?.text.clone();
+    match stream.next() {
+        Some(_) => None,
+        None => Some(first),
+    }
+}
+
 /// The lowercase form case-insensitive matching compares.
 pub(crate) fn lowercase(s: &str) -> String {
     s.to_lowercase()
@@ -687,6 +712,19 @@ mod tests {
         assert_eq!(keyword(&json!("2026-01-01")), Some(Kw::Str("2026-01-01")));
         let long = "x".repeat(MAX_KEYWORD_BYTES + 1);
         assert_eq!(keyword(&json!(long)), None);
+        assert_eq!(long_text(&json!(long)), Some(long.as_str()));
+        assert_eq!(long_text(&json!("short")), None);
+        // A date of any length has a keyword (digits past the ninth of a fraction are read).
+        let long_date = format!("2026-01-01T00:00:00.{}Z", "0".repeat(MAX_KEYWORD_BYTES));
+        assert_eq!(long_text(&json!(long_date)), None);
+        let mut analyzer = text_analyzer();
+        assert_eq!(
+            single_word(&mut analyzer, "Python!").as_deref(),
+            Some("python")
+        );
+        assert_eq!(single_word(&mut analyzer, "web framework"), None);
+        assert_eq!(single_word(&mut analyzer, "!!"), None);
+        assert_eq!(single_word(&mut analyzer, &"x".repeat(41)), None);
         assert!(path_at_or_below("a.b", "a") && !path_at_or_below("ab", "a"));
     }
 }

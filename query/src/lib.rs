@@ -65,5 +65,6 @@ pub use spec::{
 };
 pub use timestamp::Timestamp;
 
-/// Longest string, in bytes, indexed as an exact keyword; longer strings are searchable as text.
+/// Longest string, in bytes, indexed as an exact keyword; longer strings are searchable as text,
+/// and a term of one word matches a word of them ([`Query::Term`]).
 pub const MAX_KEYWORD_BYTES: usize = 256;

@@ -10,7 +10,7 @@ use serde_json::Value;
 use tantivy::tokenizer::TextAnalyzer;
 
 use crate::ast::Query;
-use crate::convert::{self, keyword, lowercase, path_at_or_below, Kw, Num};
+use crate::convert::{self, keyword, long_text, lowercase, path_at_or_below, Kw, Num};
 use crate::error::Result;
 use crate::plan::{self, KwRange, KwValue, Node, StrOp, SysNum, SysStr};
 use crate::schema::VersionInfo;
@@ -70,6 +70,21 @@ impl Matcher {
             match node {
                 Node::KwEq(path, KwValue::Str(value)) => Some(Required::Keyword { path, value }),
                 Node::SysStr(SysStr::Kind, StrOp::Eq(kind)) => Some(Required::Kind(kind)),
+                Node::Word(path, word) => Some(Required::Keyword { path, value: word }),
+                // A term of one word already in its word form (`state:queued`): the keyword
+                // or that word of a long string, both of which `Flat::keyword_strings` yields.
+                Node::Bool {
+                    must,
+                    should,
+                    must_not,
+                } if must.is_empty() && must_not.is_empty() => match should.as_slice() {
+                    [Node::KwEq(path, KwValue::Str(value)), Node::Word(p, word)]
+                        if p == path && word == value =>
+                    {
+                        Some(Required::Keyword { path, value })
+                    }
+                    _ => None,
+                },
                 Node::Bool { must, .. } => must.iter().find_map(walk),
                 _ => None,
             }
@@ -87,11 +102,13 @@ impl Matcher {
 /// A term that every version matching a query has (see [`Matcher::required`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Required<'a> {
-    /// The keyword string `value` at body path `path`.
+    /// The keyword string `value` at body path `path`, or (for a term of one word) `value` as
+    /// a word of a string there over the keyword limit: either way a pair that
+    /// [`Flat::keyword_strings`] yields.
     Keyword {
         /// The dotted body path.
         path: &'a str,
-        /// The exact string.
+        /// The exact string, or the word.
         value: &'a str,
     },
     /// The version's kind.
@@ -122,16 +139,29 @@ impl Flat {
         }
     }
 
-    /// The body's keyword strings with their paths: what [`Required::Keyword`] terms are
-    /// matched against (strings that are dates, or longer than the keyword limit, are not
-    /// keyword strings).
+    /// The body's keyword strings with their paths, then the words of its strings longer than
+    /// the keyword limit (which have no keyword): what [`Required::Keyword`] terms are matched
+    /// against (strings that are dates are neither).
     pub fn keyword_strings(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.leaves
+        let keywords = self
+            .leaves
             .iter()
             .filter_map(|(p, leaf)| match keyword(leaf) {
                 Some(Kw::Str(s)) => Some((p.as_str(), s)),
                 _ => None,
-            })
+            });
+        let any_long = self
+            .leaves
+            .iter()
+            .any(|(_, leaf)| long_text(leaf).is_some());
+        let words = any_long.then(|| {
+            self.leaves
+                .iter()
+                .zip(self.tokens())
+                .filter(|((_, leaf), _)| long_text(leaf).is_some())
+                .flat_map(|((p, _), toks)| toks.iter().map(move |(_, t)| (p.as_str(), t.as_str())))
+        });
+        keywords.chain(words.into_iter().flatten())
     }
 
     /// Tokens per leaf (empty for non-strings).
@@ -162,6 +192,25 @@ impl Doc<'_> {
             .iter()
             .take_while(|(p, _)| p == path)
             .any(|(_, leaf)| f(leaf))
+    }
+
+    /// Whether a string at `path` without a keyword value has the token `word`.
+    fn has_long_word(&self, path: &str, word: &str) -> bool {
+        let leaves = &self.flat.leaves;
+        let start = leaves.partition_point(|(p, _)| p.as_str() < path);
+        let end = start
+            + leaves[start..]
+                .iter()
+                .take_while(|(p, _)| p == path)
+                .count();
+        let long = |i: &usize| long_text(&leaves[*i].1).is_some();
+        if !(start..end).any(|i| long(&i)) {
+            return false;
+        }
+        let tokens = self.flat.tokens();
+        (start..end)
+            .filter(long)
+            .any(|i| tokens[i].iter().any(|(_, t)| t == word))
     }
 
     /// Token lists of the strings a text query looks at: those at `path`, or all of them.
@@ -258,6 +307,7 @@ fn eval(node: &Node, doc: &Doc<'_>) -> bool {
             (Some(Kw::Str(s)), KwRange::Str(lo, hi)) => in_range::<str>(s, lo, hi, |a, b| a.cmp(b)),
             _ => false,
         }),
+        Node::Word(path, word) => doc.has_long_word(path, word),
         Node::Exists(path) => doc
             .flat
             .leaves

@@ -63,6 +63,9 @@ pub(crate) enum Node {
     KwPrefix(String, String),
     KwWildcard(String, String),
     KwRange(String, KwRange),
+    /// A word (one [`convert::text_analyzer`] token) of a string at the path that has no
+    /// keyword value ([`convert::long_text`]): what a term of one word also matches.
+    Word(String, String),
     Exists(String),
     /// Tokens with positions; `phrase` wants them consecutive in one string, otherwise each
     /// anywhere. `None` path: any body string.
@@ -101,12 +104,12 @@ fn compile_node(query: &Query, analyzer: &mut tantivy::tokenizer::TextAnalyzer) 
             field,
             value,
             case_insensitive,
-        } => term(field, value, *case_insensitive)?,
+        } => term(field, value, *case_insensitive, analyzer)?,
         Query::Terms { field, values } => Node::Bool {
             must: Vec::new(),
             should: values
                 .iter()
-                .map(|v| term(field, v, false))
+                .map(|v| term(field, v, false, analyzer))
                 .collect::<Result<_>>()?,
             must_not: Vec::new(),
         },
@@ -301,7 +304,15 @@ fn kw_value(v: &Scalar) -> Option<KwValue> {
     })
 }
 
-fn term(field: &Field, value: &Scalar, case_insensitive: bool) -> Result<Node> {
+/// A term: on a system field, its value; on a body path, the exact keyword (or its lowercase
+/// form), or else, if the value is one word ([`convert::single_word`] of a string, a whole
+/// number or a boolean as written), that word of a string without a keyword ([`Node::Word`]).
+fn term(
+    field: &Field,
+    value: &Scalar,
+    case_insensitive: bool,
+    analyzer: &mut tantivy::tokenizer::TextAnalyzer,
+) -> Result<Node> {
     match field {
         Field::System(f) => match sys_num(*f) {
             Some(n) => {
@@ -321,16 +332,32 @@ fn term(field: &Field, value: &Scalar, case_insensitive: bool) -> Result<Node> {
             }
         },
         Field::Body(path) => {
-            if case_insensitive {
-                if let Scalar::Str(s) = value {
-                    if parse_date(s).is_none() {
-                        return Ok(Node::KwEqCi(path.clone(), lowercase(s)));
-                    }
+            let keyword = match value {
+                Scalar::Str(s) if case_insensitive && parse_date(s).is_none() => {
+                    Node::KwEqCi(path.clone(), lowercase(s))
                 }
-            }
-            Ok(match kw_value(value) {
-                Some(v) => Node::KwEq(path.clone(), v),
-                None => Node::Nothing,
+                _ => match kw_value(value) {
+                    Some(v) => Node::KwEq(path.clone(), v),
+                    None => Node::Nothing,
+                },
+            };
+            // The value as a user typed it (`description:2024` is a number to the parser).
+            let text = match value {
+                Scalar::Str(s) if parse_date(s).is_none() => Some(s.clone()),
+                Scalar::Str(_) | Scalar::Float(_) => None,
+                Scalar::Int(i) => Some(i.to_string()),
+                Scalar::UInt(u) => Some(u.to_string()),
+                Scalar::Bool(b) => Some(b.to_string()),
+            };
+            let word = text.and_then(|t| convert::single_word(analyzer, &t));
+            Ok(match (keyword, word) {
+                (keyword, None) => keyword,
+                (Node::Nothing, Some(word)) => Node::Word(path.clone(), word),
+                (keyword, Some(word)) => Node::Bool {
+                    must: Vec::new(),
+                    should: vec![keyword, Node::Word(path.clone(), word)],
+                    must_not: Vec::new(),
+                },
             })
         }
     }

@@ -7,7 +7,7 @@ use tantivy::schema::{
 };
 use tantivy::TantivyDocument;
 
-use crate::convert::{for_each_leaf, keyword, lowercase, Kw, Num, TEXT_TOKENIZER};
+use crate::convert::{for_each_leaf, keyword, long_text, lowercase, Kw, Num, TEXT_TOKENIZER};
 
 /// Field handles of the index schema.
 #[derive(Debug, Clone, Copy)]
@@ -30,6 +30,10 @@ pub(crate) struct Fields {
     pub dates: tantivy::schema::Field,
     /// Lowercased keyword strings that differ from their original (JSON, raw).
     pub ci: tantivy::schema::Field,
+    /// Each string without a keyword value ([`long_text`]) by its words, per path (JSON,
+    /// [`TEXT_TOKENIZER`], no frequencies or positions): what a one-word term matches in such a
+    /// string.
+    pub words: tantivy::schema::Field,
     /// Every string of the body as text (JSON, positions).
     pub text: tantivy::schema::Field,
     /// Every string of the body in one text field, for searches without a field.
@@ -76,6 +80,18 @@ impl Fields {
                 .set_indexing_options(raw)
                 .set_expand_dots_enabled(),
         );
+        // Tokenized by tantivy with the text analyzer, recording only which documents hold a
+        // word (no frequencies or positions).
+        let words = b.add_json_field(
+            "words",
+            JsonObjectOptions::default()
+                .set_indexing_options(
+                    TextFieldIndexing::default()
+                        .set_tokenizer(TEXT_TOKENIZER)
+                        .set_index_option(IndexRecordOption::Basic),
+                )
+                .set_expand_dots_enabled(),
+        );
         let positions = TextFieldIndexing::default()
             .set_tokenizer(TEXT_TOKENIZER)
             .set_index_option(IndexRecordOption::WithFreqsAndPositions);
@@ -99,6 +115,7 @@ impl Fields {
             kw,
             dates,
             ci,
+            words,
             text,
             all,
             paths,
@@ -164,6 +181,7 @@ pub(crate) fn index_document(fields: &Fields, info: &VersionInfo, body: &Value) 
     let mut dates: Vec<(String, OwnedValue)> = Vec::new();
     let mut ci: Vec<(String, OwnedValue)> = Vec::new();
     let mut text: Vec<(String, OwnedValue)> = Vec::new();
+    let mut words: Vec<(String, OwnedValue)> = Vec::new();
     let mut paths: Vec<String> = Vec::new();
     for_each_leaf(body, &mut |path, leaf| {
         if paths.last().is_none_or(|p| p != path) {
@@ -182,6 +200,9 @@ pub(crate) fn index_document(fields: &Fields, info: &VersionInfo, body: &Value) 
                 kw.push((path.to_owned(), OwnedValue::Str(s.to_owned())));
             }
         }
+        if let Some(s) = long_text(leaf) {
+            words.push((path.to_owned(), OwnedValue::Str(s.to_owned())));
+        }
         if let Value::String(s) = leaf {
             doc.add_text(fields.all, s);
             text.push((path.to_owned(), OwnedValue::Str(s.clone())));
@@ -191,6 +212,7 @@ pub(crate) fn index_document(fields: &Fields, info: &VersionInfo, body: &Value) 
         (fields.kw, kw),
         (fields.dates, dates),
         (fields.ci, ci),
+        (fields.words, words),
         (fields.text, text),
     ];
     for (field, values) in objects {

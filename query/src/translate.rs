@@ -134,6 +134,7 @@ pub(crate) fn translate(node: &Node, f: &Fields) -> Result<Boxed> {
             };
             Box::new(RangeQuery::new(lo, hi))
         }
+        Node::Word(path, word) => term(kw_term(f.words, path, &KwValue::Str(word.clone()))),
         Node::Exists(path) => term(Term::from_field_text(f.paths, path)),
         Node::Text {
             path,

@@ -10,6 +10,8 @@
 //! - `concurrency`: `Current` queries while other threads update the documents they match.
 //! - `index`: the index lifecycle: reuse on reopen, damage and rebuild, back-pressure.
 //! - `faults`: index writes failing on a full disk; the indexer recovers in the same process.
+//! - `words`: `field:word` on strings longer than the keyword limit, in the tail, the index, a
+//!   reopened index and an index written before the rule.
 //! - `crash`: a child process writing with sync durability is killed with SIGKILL; the reopened
 //!   store's queries agree with its reads.
 
@@ -21,6 +23,7 @@ mod index;
 mod paging;
 mod semantics;
 mod sort_values;
+mod words;
 
 use std::collections::BTreeSet;
 use std::time::Duration;

@@ -34,9 +34,25 @@ const STRS: &[&str] = &[
     "2026-01-02T00:00:00Z",
 ];
 const WORDS: &[&str] = &[
-    "quick", "brown", "fox", "jumps", "lazy", "dog", "Quick", "quack",
+    "quick", "brown", "fox", "jumps", "lazy", "dog", "Quick", "quack", "42", "true",
 ];
 const TAGS: &[&str] = &["red", "green", "blue", "Red"];
+/// Values of terms on paths that hold long strings: words of [`WORDS`] in other casings or
+/// with punctuation (one word all the same), several words, no word, and words never written.
+const WORD_TERMS: &[&str] = &[
+    "quick",
+    "Quick",
+    "QUICK",
+    "fox",
+    "dog!",
+    "(lazy)",
+    "brown fox",
+    "quick-brown",
+    "",
+    "!!",
+    "cat",
+    "jumps",
+];
 /// Body dates and query bounds: fixed ones at the edges of what RFC 3339 writes (years 0000 and
 /// 9999, offsets that leave those years in UTC, leap seconds, lower-case `t`/`z`, spaces,
 /// fractions), strings that look like dates but are not, and random dates of every year in every
@@ -225,6 +241,18 @@ fn sentence(rng: &mut SmallRng) -> String {
         .join(" ")
 }
 
+/// Words of [`WORDS`] up to a length drawn around the keyword limit (240 to 300 bytes), so
+/// that some are keywords (at most 256 bytes) and the others are searched by their words.
+fn long_sentence(rng: &mut SmallRng) -> String {
+    let target = rng.random_range(240..300);
+    let mut s = sentence(rng);
+    while s.len() < target {
+        s.push_str([" ", ", ", "-"][rng.random_range(0..3)]);
+        s.push_str(WORDS.choose(rng).unwrap());
+    }
+    s
+}
+
 fn body(rng: &mut SmallRng) -> Value {
     let mut m = serde_json::Map::new();
     if rng.random_bool(0.8) {
@@ -242,11 +270,23 @@ fn body(rng: &mut SmallRng) -> Value {
         m.insert("s".into(), json!(STRS.choose(rng).unwrap()));
     }
     if rng.random_bool(0.7) {
-        m.insert("t".into(), json!(sentence(rng)));
+        let t = if rng.random_bool(0.3) {
+            long_sentence(rng)
+        } else {
+            sentence(rng)
+        };
+        m.insert("t".into(), json!(t));
     }
     if rng.random_bool(0.6) {
         let n = rng.random_range(0..4);
-        let tags: Vec<&str> = (0..n).map(|_| *TAGS.choose(rng).unwrap()).collect();
+        let mut tags: Vec<String> = (0..n)
+            .map(|_| (*TAGS.choose(rng).unwrap()).into())
+            .collect();
+        if rng.random_bool(0.2) {
+            // A long string beside short ones, holding tags as words.
+            let words: Vec<&str> = (0..60).map(|_| *TAGS.choose(rng).unwrap()).collect();
+            tags.push(words.join(" "));
+        }
         m.insert("tags".into(), json!(tags));
     }
     if rng.random_bool(0.5) {
@@ -262,6 +302,8 @@ fn body(rng: &mut SmallRng) -> Value {
     }
     if rng.random_bool(0.1) {
         m.insert("long".into(), json!("foo ".repeat(80)));
+    } else if rng.random_bool(0.2) {
+        m.insert("long".into(), json!(long_sentence(rng)));
     }
     if rng.random_bool(0.1) {
         m.insert("mixed".into(), json!([1, "x", true, null, {"a": 2}]));
@@ -270,7 +312,7 @@ fn body(rng: &mut SmallRng) -> Value {
 }
 
 fn leaf_query(rng: &mut SmallRng) -> Query {
-    match rng.random_range(0..25) {
+    match rng.random_range(0..31) {
         0 => Query::term("a", rng.random_range(0..5)),
         1 => Query::term("b", [0.5, 1.0, 2.0, 1.5][rng.random_range(0..4)]),
         2 => Query::term("s", *STRS.choose(rng).unwrap()),
@@ -311,6 +353,22 @@ fn leaf_query(rng: &mut SmallRng) -> Query {
             _ => Query::term("mixed", true),
         },
         20 => Query::phrase("long", "foo foo"),
+        // Terms on paths of long strings: a term of one word matches a word of a string over
+        // 256 bytes, and only the exact value of a shorter one.
+        25 => Query::term("t", *WORD_TERMS.choose(rng).unwrap()),
+        26 => Query::term_ci("t", *WORD_TERMS.choose(rng).unwrap()),
+        27 => Query::terms("tags", WORD_TERMS.choose_multiple(rng, 2).copied()),
+        28 => Query::term(
+            ["long", "tags"][rng.random_range(0..2)],
+            ["foo", "Foo", "red", "quick", "foo foo"][rng.random_range(0..5)],
+        ),
+        29 => match rng.random_range(0..4) {
+            // Whole numbers and booleans are words too; a fraction is not one word.
+            0 => Query::term("t", 42),
+            1 => Query::term("t", true),
+            2 => Query::term("t", 42.0),
+            _ => Query::terms("t", [Scalar::Int(42), Scalar::Bool(false)]),
+        },
         _ => Query::term("n.x", rng.random_range(0..3)),
     }
 }

@@ -161,3 +161,37 @@ fn rebuild_index_keeps_answers() {
     assert_eq!(before["count"], 2);
     assert_eq!(before["documents"], after["documents"]);
 }
+
+/// Regression: `description:library AND description:python` printed 0 documents where a
+/// description over 256 bytes held both words (a term matched whole keywords only).
+#[test]
+fn a_field_word_matches_a_word_of_a_long_description() {
+    let dir = tempdir();
+    let long = "Requests is an elegant and simple HTTP library for Python. ".repeat(6);
+    let lines = [
+        serde_json::json!({"id": "/pkg/requests", "kind": "package", "doc": {"description": long}}),
+        serde_json::json!({"id": "/pkg/short", "kind": "package", "doc": {"description": "python library"}}),
+    ];
+    let input: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    let run = strata(
+        dir.path(),
+        &["import", "-"],
+        Some(input.join("\n").as_bytes()),
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let run = strata(
+        dir.path(),
+        &[
+            "--format",
+            "json",
+            "query",
+            "description:library AND description:python",
+            "--count",
+        ],
+        None,
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let out = run.json();
+    assert_eq!(out["count"], 1, "{out}");
+    assert_eq!(out["documents"][0]["meta"]["id"], "/pkg/requests");
+}
