@@ -127,6 +127,7 @@ pub(crate) fn run(data: &Path, args: ImportArgs, format: Format) -> Result<(), F
     // `Committer::commit` syncs after every committed batch: as durable as `Sync` for this, the
     // store's only writer.
     let store = Store::open(data, Options::default().with_durability(Durability::None))?;
+    let first_seq = store.index_progress().log_seq;
     let max_document = store.options().limits.max_document_bytes;
     let bare: Bare = args.id_field.zip(args.kind);
     let started = Instant::now();
@@ -151,7 +152,7 @@ pub(crate) fn run(data: &Path, args: ImportArgs, format: Format) -> Result<(), F
     let (read, committed) = std::thread::scope(|scope| {
         let (tx, rx) = sync_channel::<Pending>(1);
         let committer = Committer {
-            store,
+            store: &store,
             bare: &bare,
             shared: &shared,
             held: Vec::new(),
@@ -192,6 +193,21 @@ pub(crate) fn run(data: &Path, args: ImportArgs, format: Format) -> Result<(), F
     };
     let seconds = started.elapsed().as_secs_f64();
     let rate = written as f64 / seconds.max(1e-6);
+    // Imported means queryable at index speed: wait for the index to commit what was written,
+    // so the next process does not start by indexing it.
+    super::ops::with_polled_bar(
+        "index",
+        "versions",
+        || {
+            let p = store.index_progress();
+            (
+                p.committed_seq.saturating_sub(first_seq),
+                p.log_seq.saturating_sub(first_seq),
+            )
+        },
+        || store.wait_for_index(),
+    )?;
+    let queryable = started.elapsed().as_secs_f64();
     match format {
         Format::Json => {
             let errors: Vec<Value> = errors
@@ -206,13 +222,15 @@ pub(crate) fn run(data: &Path, args: ImportArgs, format: Format) -> Result<(), F
                     "bad": bad,
                     "errors": errors,
                     "seconds": seconds,
+                    "queryable_seconds": queryable,
                 })
             );
         }
         Format::Table => out!(
             "{lines} lines read, {written} versions written, {bad} bad lines, {}, \
-             {rate:.0} versions/s",
-            super::fmt::seconds(seconds)
+             {rate:.0} versions/s; indexed and queryable after {}",
+            super::fmt::seconds(seconds),
+            super::fmt::seconds(queryable)
         ),
     }
     if bad > 0 {
@@ -438,7 +456,7 @@ fn parse(bare: &Bare, bytes: &[u8]) -> Result<Parsed, String> {
 
 /// The committing side.
 struct Committer<'a> {
-    store: Store,
+    store: &'a Store,
     bare: &'a Bare,
     shared: &'a Shared,
     /// Bad lines of the batch being committed, printed in line order when it is done.

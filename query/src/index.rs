@@ -1161,11 +1161,7 @@ impl Indexer {
             // restart that failed): a new writer can take it. If that fails too, the next
             // attempt fails and tries again.
             self.writer = None;
-            self.writer = self
-                .shared
-                .tantivy
-                .writer_with_num_threads(self.threads, self.memory)
-                .ok();
+            self.writer = self.new_writer().ok();
         }
         self.uncommitted = 0;
         self.first_uncommitted = None;
@@ -1430,12 +1426,32 @@ impl Indexer {
         if let Some(writer) = self.writer.take() {
             writer.wait_merging_threads()?;
         }
-        self.writer = Some(
-            self.shared
-                .tantivy
-                .writer_with_num_threads(self.threads, self.memory)?,
-        );
+        self.writer = Some(self.new_writer()?);
         Ok(())
+    }
+
+    /// A new writer, once the previous one is gone. Its lock is an `flock` on
+    /// `.tantivy-writer.lock`, which a child process forked by the application (to run any
+    /// command) holds from its fork until its exec closes the descriptor: a lock found busy
+    /// right after the old writer dropped it is retried for up to about two seconds.
+    fn new_writer(&self) -> Result<IndexWriter> {
+        let mut attempt = 0u32;
+        loop {
+            match self
+                .shared
+                .tantivy
+                .writer_with_num_threads(self.threads, self.memory)
+            {
+                Err(tantivy::TantivyError::LockFailure(
+                    tantivy::directory::error::LockError::LockBusy,
+                    _,
+                )) if attempt < 40 => {
+                    attempt += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(u64::from(attempt) * 2));
+                }
+                result => return Ok(result?),
+            }
+        }
     }
 
     /// The writer; none only after replacing it failed (the indexer's retry makes a new one).
