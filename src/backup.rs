@@ -278,9 +278,9 @@ impl Store {
         let started = Instant::now();
         let dest = dest.as_ref();
         if !self.inner.on_disk {
-            return Err(Error::InvalidOption(
-                "only a store opened with Store::open (on disk) can be backed up".into(),
-            ));
+            return Err(Error::Unsupported {
+                what: "backing up a store in memory: only a store opened with Store::open (on disk) can be backed up".into(),
+            });
         }
         if self.path().is_some_and(|p| dest.starts_with(p)) {
             return Err(Error::InvalidOption(format!(
@@ -475,8 +475,9 @@ impl Store {
             crc32: 0,
         };
         manifest.crc32 = manifest.checksum();
-        let bytes = serde_json::to_vec_pretty(&manifest)
-            .map_err(|e| Error::InvalidOption(e.to_string()))?;
+        let bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Internal {
+            message: format!("encoding the backup manifest: {e}"),
+        })?;
         let tmp = dest.join(MANIFEST_TMP);
         write_bytes(&tmp, &bytes)?;
         fs::rename(&tmp, &manifest_path).map_err(io("rename", &tmp))?;
@@ -756,7 +757,9 @@ fn restore_on(
         backup: src.display().to_string(),
         started_micros: now_micros(),
     })
-    .map_err(|e| Error::InvalidOption(e.to_string()))?;
+    .map_err(|e| Error::Internal {
+        message: format!("encoding the restore marker: {e}"),
+    })?;
     let mut at = 0;
     backend_write(
         backend,

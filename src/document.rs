@@ -5,6 +5,7 @@ use serde_json::Value;
 
 /// What the store knows of one version of a document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Meta {
     /// The document id.
     pub id: String,

@@ -188,9 +188,23 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
-    /// An option is out of range.
+    /// An option is out of range, or an argument does not go with the others.
     #[error("invalid option: {0}")]
     InvalidOption(String),
+    /// The store cannot do what was asked in the way it was opened (e.g. back up a store kept
+    /// in memory); nothing was changed.
+    #[error("unsupported: {what}")]
+    Unsupported {
+        /// What was asked, and why it cannot be done.
+        what: String,
+    },
+    /// A failure that is a bug in Strata, not in the input or the disk (e.g. a value that does
+    /// not serialize, or a lower layer's error this version does not know); nothing was changed.
+    #[error("internal error (a bug in strata): {message}")]
+    Internal {
+        /// What failed.
+        message: String,
+    },
     /// The task queue is full ([`crate::TaskPoolOptions::queue`]); retry later.
     #[error("busy: {queued} query tasks are queued already; retry later")]
     Busy {
@@ -428,7 +442,67 @@ impl From<storage::Error> for Error {
             storage::Error::Op { index, id, source } => {
                 Error::from(*source).in_batch(index, index + 1, &id)
             }
-            other => Error::InvalidOption(other.to_string()),
+            // `storage::Error` is `#[non_exhaustive]`, so across crates this arm is required; every
+            // variant there is mapped above (`mapping_gives_every_storage_error_its_own_variant`
+            // checks it with `storage::Error::one_of_each`, whose own test fails on a variant it
+            // does not build), so only a storage error this file has not learned reaches it.
+            other => unmapped(other),
         }
+    }
+}
+
+/// A storage error that [`Error::from`] does not map to a variant of its own: a bug in Strata.
+fn unmapped(e: storage::Error) -> Error {
+    Error::Internal {
+        message: format!("storage error this version does not map: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Pins: a storage error that the mapping does not name falls into its fallback arm, where
+    // it used to become `InvalidOption` ("invalid option: ..."), blaming the caller's options.
+    #[test]
+    fn mapping_gives_every_storage_error_its_own_variant() {
+        for e in storage::Error::one_of_each() {
+            let shown = e.to_string();
+            let was_invalid_option = matches!(e, storage::Error::InvalidOption(_));
+            let mapped = Error::from(e);
+            assert!(
+                !matches!(mapped, Error::Internal { .. }),
+                "{shown} reached the fallback: {mapped:?}"
+            );
+            assert!(
+                was_invalid_option || !matches!(mapped, Error::InvalidOption(_)),
+                "{shown} became an invalid option: {mapped:?}"
+            );
+        }
+    }
+
+    // Pins: the fallback for a storage error the mapping does not know is an internal error
+    // that keeps its message, not an invalid option.
+    #[test]
+    fn an_unmapped_storage_error_is_internal() {
+        let mapped = unmapped(storage::Error::Closed);
+        match &mapped {
+            Error::Internal { message } => {
+                assert!(message.ends_with("store is closed"), "{message}")
+            }
+            other => panic!("expected Internal, got {other:?}"),
+        }
+        assert_eq!(
+            mapped.to_string(),
+            "internal error (a bug in strata): storage error this version does not map: store is closed"
+        );
+    }
+
+    #[test]
+    fn unsupported_says_what() {
+        let e = Error::Unsupported {
+            what: "backing up a store in memory".into(),
+        };
+        assert_eq!(e.to_string(), "unsupported: backing up a store in memory");
     }
 }

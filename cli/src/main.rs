@@ -141,6 +141,7 @@ impl From<strata::Error> for Failure {
             | strata::Error::TimeNotLater { .. }
             | strata::Error::TimeTooFarAhead { .. }
             | strata::Error::InvalidOption(_)
+            | strata::Error::Unsupported { .. }
             | strata::Error::DestinationNotEmpty { .. }
             | strata::Error::InvalidCollectionName { .. } => 2,
 

@@ -1133,15 +1133,7 @@ impl Harness {
                     );
                     for (meta, (id, mut version)) in metas.into_iter().zip(plan) {
                         version.time = t;
-                        let expected = strata::Meta {
-                            id: id.clone(),
-                            kind: version.kind.clone(),
-                            version: version.version,
-                            seq: version.seq,
-                            update_time_micros: t,
-                            deleted: version.body.is_none(),
-                            expires_at: version.expires_at,
-                        };
+                        let expected = expected_meta(&id, &version);
                         assert_eq!(meta, expected);
                         self.model.last_seq = version.seq;
                         self.model.docs.entry(id).or_default().push(version);
@@ -1308,17 +1300,23 @@ fn now_micros() -> u64 {
         .map_or(0, |d| d.as_micros() as u64)
 }
 
+/// The `Meta` the store should give `v` (`Meta` is `#[non_exhaustive]`: built from its serde
+/// form).
+fn expected_meta(id: &str, v: &ModelVersion) -> strata::Meta {
+    serde_json::from_value(json!({
+        "id": id,
+        "kind": v.kind,
+        "version": v.version,
+        "seq": v.seq,
+        "update_time_micros": v.time,
+        "deleted": v.body.is_none(),
+        "expires_at": v.expires_at,
+    }))
+    .expect("the fields of a Meta")
+}
+
 fn assert_doc(doc: &Document, id: &str, v: &ModelVersion) {
-    let expected = strata::Meta {
-        id: id.to_owned(),
-        kind: v.kind.clone(),
-        version: v.version,
-        seq: v.seq,
-        update_time_micros: v.time,
-        deleted: v.body.is_none(),
-        expires_at: v.expires_at,
-    };
-    assert_eq!(doc.meta, expected);
+    assert_eq!(doc.meta, expected_meta(id, v));
     assert_eq!(
         Some(&doc.body),
         v.body.as_ref().or(Some(&Value::Null)),

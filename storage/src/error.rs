@@ -281,3 +281,116 @@ impl fmt::Display for CorruptionKind {
         }
     }
 }
+
+/// Names every variant of [`Error`] once. The `match` it expands to is exhaustive (inside this
+/// crate `#[non_exhaustive]` does not apply), so a new variant does not compile until it is
+/// named here; the test below then fails until [`Error::one_of_each`] builds it, and strata's
+/// error tests check that each one maps to a variant of its own (not to a fallback).
+macro_rules! every_variant {
+    ($($variant:ident),* $(,)?) => {
+        impl Error {
+            /// The variant's name, as written in the enum.
+            #[cfg(test)]
+            fn variant_name(&self) -> &'static str {
+                match self {
+                    $(Error::$variant { .. } => stringify!($variant),)*
+                }
+            }
+
+            /// Every variant's name.
+            #[cfg(test)]
+            const VARIANT_NAMES: &'static [&'static str] = &[$(stringify!($variant)),*];
+        }
+    };
+}
+
+every_variant!(
+    Io,
+    Corruption,
+    Locked,
+    ReadOnly,
+    Poisoned,
+    Closed,
+    Conflict,
+    NotFound,
+    TimeNotLater,
+    TimeTooFarAhead,
+    Rejected,
+    TooLarge,
+    InvalidOption,
+    NoSpace,
+    Op,
+    HistoryTrimmed,
+);
+
+#[cfg(feature = "test-support")]
+impl Error {
+    /// One error of each variant, for tests of code that converts these errors (strata's error
+    /// mapping must give each its own variant: across crates a `match` on this
+    /// `#[non_exhaustive]` enum needs a fallback arm, which a new variant would silently reach).
+    #[doc(hidden)]
+    pub fn one_of_each() -> Vec<Error> {
+        let path = || PathBuf::from("/data/log");
+        vec![
+            Error::io("open", path(), io::Error::other("test")),
+            Error::corruption(path(), 8, CorruptionKind::Truncated),
+            Error::Locked {
+                path: path(),
+                holder: Some(7),
+            },
+            Error::ReadOnly {
+                op: "commit",
+                path: path(),
+            },
+            Error::Poisoned,
+            Error::Closed,
+            Error::Conflict {
+                id: "a".into(),
+                expected: Some(1),
+                actual: Some(2),
+            },
+            Error::NotFound { id: "a".into() },
+            Error::TimeNotLater {
+                requested: 1,
+                last: 2,
+            },
+            Error::TimeTooFarAhead {
+                requested: 3,
+                limit: 2,
+            },
+            Error::Rejected {
+                id: "a".into(),
+                source: "not an object".into(),
+            },
+            Error::TooLarge("batch of 9 bytes is over the limit of 8".into()),
+            Error::InvalidOption("segment_size 0 is below 4096".into()),
+            Error::NoSpace {
+                op: "compact",
+                path: path(),
+                needed: 2,
+                available: 1,
+            },
+            Error::op(0, "a", Error::NotFound { id: "a".into() }),
+            Error::HistoryTrimmed {
+                id: None,
+                oldest_complete: 5,
+            },
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Pins: a variant added to `Error` without a sample in `one_of_each`, which strata's
+    // mapping test would then never see.
+    #[test]
+    fn one_of_each_builds_every_variant_once() {
+        let built: Vec<&str> = Error::one_of_each()
+            .iter()
+            .map(Error::variant_name)
+            .collect();
+        assert_eq!(built, Error::VARIANT_NAMES);
+    }
+}

@@ -241,15 +241,14 @@ impl Model {
             ),
         }
         for (i, (p, meta)) in planned.into_iter().zip(metas).enumerate() {
-            let expected = Meta {
-                id: p.id.clone(),
-                kind: p.kind.clone(),
-                version: p.version,
-                seq: self.last_seq + 1 + i as u64,
-                update_time_micros: batch_time,
-                deleted: p.deleted,
-                expires_at: None,
-            };
+            let expected = expected_meta(
+                &p.id,
+                &p.kind,
+                p.version,
+                self.last_seq + 1 + i as u64,
+                batch_time,
+                p.deleted,
+            );
             assert_eq!(meta, &expected, "{ctx}: meta of operation {i}");
             self.docs.entry(p.id).or_default().push(ModelVersion {
                 version: p.version,
@@ -303,17 +302,24 @@ impl Model {
 
 fn document(id: &str, v: &ModelVersion) -> Document {
     Document {
-        meta: Meta {
-            id: id.to_owned(),
-            kind: v.kind.clone(),
-            version: v.version,
-            seq: v.seq,
-            update_time_micros: v.time,
-            deleted: v.deleted,
-            expires_at: None,
-        },
+        meta: expected_meta(id, &v.kind, v.version, v.seq, v.time, v.deleted),
         body: v.body.clone(),
     }
+}
+
+/// The `Meta` the store should give a version that does not expire (`Meta` is
+/// `#[non_exhaustive]`: built from its serde form).
+fn expected_meta(id: &str, kind: &str, version: u64, seq: u64, time: u64, deleted: bool) -> Meta {
+    serde_json::from_value(serde_json::json!({
+        "id": id,
+        "kind": kind,
+        "version": version,
+        "seq": seq,
+        "update_time_micros": time,
+        "deleted": deleted,
+        "expires_at": null,
+    }))
+    .expect("the fields of a Meta")
 }
 
 fn random_string(rng: &mut SmallRng) -> String {
