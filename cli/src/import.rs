@@ -206,7 +206,18 @@ pub(crate) fn run(data: &Path, args: ImportArgs, format: Format) -> Result<(), F
             )
         },
         || store.wait_for_index(),
-    )?;
+    )
+    .map_err(|e| {
+        let f = Failure::from(e);
+        Failure {
+            message: format!(
+                "{written} versions were written and are durable, but indexing them failed \
+                 (the next open of the store indexes them again): {}",
+                f.message
+            ),
+            code: f.code,
+        }
+    })?;
     let queryable = started.elapsed().as_secs_f64();
     match format {
         Format::Json => {

@@ -161,6 +161,17 @@ fn check(store: &Store, base: u64, reopened: bool) {
         (None, horizon)
     );
 
+    // At most 10 000 ids are listed: more, up to usize::MAX, is a typed error, not a huge list.
+    let r = store
+        .query(&spec(2).allow_trimmed(true).unknown_ids(10_000))
+        .unwrap();
+    assert_eq!(r.trimmed.unwrap().unknown_ids.len(), 2);
+    for n in [10_001, usize::MAX] {
+        assert!(matches!(
+            store.query(&spec(2).allow_trimmed(true).unknown_ids(n)),
+            Err(strata::Error::Query(strata::QueryError::InvalidSpec { .. }))
+        ));
+    }
     // `unknown_ids` without the option is a mistake.
     assert!(matches!(
         store.query(&spec(2).unknown_ids(3)),
