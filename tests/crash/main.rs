@@ -11,9 +11,13 @@
 //!   write and sync, and the real `strata restore` SIGKILLed at random moments (`STRESS=1` for
 //!   60 kills): each leaves the complete store, a directory open refuses, or nothing.
 
+#[path = "../support/child.rs"]
+mod child;
 mod compaction;
 mod corruption;
 mod faults;
+#[path = "../support/files.rs"]
+mod files;
 mod kill;
 mod restore;
 mod support;

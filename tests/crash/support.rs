@@ -20,6 +20,28 @@ pub const SEGMENT_HEADER_LEN: usize = 40;
 /// Bytes before a frame's payload: `len: u32`, `crc: u32` (FORMAT.md §3).
 pub const FRAME_HEADER_LEN: usize = 8;
 
+/// `normal`, or `stressed` when the environment sets `STRESS=1` (the kill tests' rounds).
+pub fn stress_or(normal: usize, stressed: usize) -> usize {
+    if std::env::var_os("STRESS").is_some_and(|v| v == "1") {
+        stressed
+    } else {
+        normal
+    }
+}
+
+/// The seed of a randomised test: `SEED` from the environment (to replay a failure the test
+/// printed), else one from the clock.
+pub fn seed_from_env() -> u64 {
+    std::env::var("SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64)
+        })
+}
+
 /// The log directory of the simulated store.
 pub fn log_dir() -> PathBuf {
     Path::new(DATA_DIR).join("log")

@@ -15,10 +15,14 @@
 //! - `crash`: a child process writing with sync durability is killed with SIGKILL; the reopened
 //!   store's queries agree with its reads.
 
+#[path = "../support/child.rs"]
+mod child;
 mod concurrency;
 mod crash;
 mod dates;
 mod faults;
+#[path = "../support/files.rs"]
+mod files;
 mod index;
 mod paging;
 mod semantics;
