@@ -167,7 +167,7 @@ impl Demo {
         ));
     }
 
-    /// 1. Batched, durable ingest.
+    /// Step 1: batched, durable ingest.
     fn ingest(&self) -> Result<Ingest> {
         let (store, documents) = (&self.store, self.documents);
         let t = Instant::now();
@@ -200,7 +200,7 @@ impl Demo {
         })
     }
 
-    /// 2. Single durable writes.
+    /// Step 2: single durable writes.
     fn single_writes(&self) -> Result<()> {
         let mut lat = Vec::new();
         for k in 0..50 {
@@ -219,7 +219,7 @@ impl Demo {
         Ok(())
     }
 
-    /// 3. Updates, a conditional write, a delete. Returns the patched document's meta before
+    /// Step 3: updates, a conditional write, a delete. Returns the patched document's meta before
     /// the patch and the store's last seq then.
     fn edits(&self) -> Result<(Option<Meta>, u64)> {
         let (store, id) = (&self.store, PATCHED);
@@ -250,7 +250,7 @@ impl Demo {
         Ok((before, before_update))
     }
 
-    /// 4. Reads of the present and the past.
+    /// Step 4: reads of the present and the past.
     fn present_and_past(&self, before: Option<&Meta>) -> Result<()> {
         let (store, id) = (&self.store, PATCHED);
         let now = store.get(id)?;
@@ -295,7 +295,7 @@ impl Demo {
         Ok(())
     }
 
-    /// 5. Read latencies: random current gets, gets as of `past` (the end of the ingest),
+    /// Step 5: read latencies: random current gets, gets as of `past` (the end of the ingest),
     /// a listing.
     fn read_latencies(&self, past: u64) -> Result<Reads> {
         let store = &self.store;
@@ -343,7 +343,7 @@ impl Demo {
         Ok((r, t.elapsed()))
     }
 
-    /// 6. Searches over the present and the past. Returns the first query's result and time.
+    /// Step 6: searches over the present and the past. Returns the first query's result and time.
     fn searches(&self, before: Option<&Meta>) -> Result<(QueryResult, Duration)> {
         let id = PATCHED;
         let python = strata::parse_query(
@@ -399,7 +399,7 @@ impl Demo {
         Ok((now_r, now_t))
     }
 
-    /// 6, continued: a grouped count, and read-your-writes.
+    /// Step 6, continued: a grouped count, and read-your-writes.
     fn groups_and_fresh_writes(&self) -> Result<()> {
         let (groups, groups_t) = self.timed(
             &QuerySpec::new(Query::kind("package"))
@@ -436,7 +436,7 @@ impl Demo {
         Ok(())
     }
 
-    /// 7. Collections and continuous queries: a put into a collection and its event. Returns
+    /// Step 7: collections and continuous queries: a put into a collection and its event. Returns
     /// the id put.
     fn collection(&self) -> Result<String> {
         let (store, run) = (&self.store, self.run);
@@ -474,7 +474,7 @@ impl Demo {
         Ok(target)
     }
 
-    /// 7, continued: a query task, and its second page (from the same snapshot) after
+    /// Step 7, continued: a query task, and its second page (from the same snapshot) after
     /// `target` is deleted.
     fn query_task(&self, target: &str) -> Result<()> {
         let tasks = self.store.tasks();
