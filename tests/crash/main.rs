@@ -19,6 +19,8 @@ mod faults;
 #[path = "../support/files.rs"]
 mod files;
 mod kill;
+#[path = "../support/patch.rs"]
+mod patch;
 mod restore;
 mod support;
 mod sync_points;

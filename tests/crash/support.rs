@@ -7,9 +7,11 @@ use std::sync::Arc;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use strata::backend::{CrashMode, SimBackend};
 use strata::{Batch, Document, Meta, Options, Store};
+
+use crate::patch::merge_patch;
 
 /// The data directory every simulated store lives in.
 pub const DATA_DIR: &str = "/db";
@@ -127,26 +129,6 @@ pub fn timed_batch(ops: &[Op], base: u64) -> Batch {
         };
         batch.timed(base + 1000 * i)
     })
-}
-
-/// RFC 7386, written independently of the store's own implementation.
-pub fn merge_patch(target: &mut Value, patch: &Value) {
-    let Value::Object(patch) = patch else {
-        *target = patch.clone();
-        return;
-    };
-    if !target.is_object() {
-        *target = Value::Object(Map::new());
-    }
-    if let Value::Object(fields) = target {
-        for (key, value) in patch {
-            if value.is_null() {
-                fields.remove(key);
-            } else {
-                merge_patch(fields.entry(key.clone()).or_insert(Value::Null), value);
-            }
-        }
-    }
 }
 
 /// A random workload of puts, patches and deletes in batches of one to four operations, only
