@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::document::{Document, Meta};
 use crate::error::{Error, Result};
+use crate::options::Retention;
 use crate::search::{Query, QueryResult, QuerySpec, Snapshot};
 use crate::store::Store;
 use crate::subscribe::{SubscribeOptions, Subscription};
@@ -33,67 +34,6 @@ pub(crate) fn exclude_system(query: &Query) -> Query {
     query.clone().and_not(Query::kind(COLLECTION_KIND))
 }
 
-/// How many versions of a collection's members to keep (applied by compaction).
-///
-/// ```
-/// use std::time::Duration;
-/// use strata::Retention;
-/// let r = Retention::default().min_versions(2).max_versions(10).max_age(Duration::from_secs(86_400));
-/// # let _ = r;
-/// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[non_exhaustive]
-pub struct Retention {
-    /// Keep at least this many versions of each document, whatever their age.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub min_versions: Option<u64>,
-    /// Keep at most this many versions of each document.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_versions: Option<u64>,
-    /// Keep versions younger than this many seconds (beyond `min_versions`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_age_secs: Option<u64>,
-}
-
-impl Retention {
-    /// Sets the floor.
-    pub fn min_versions(mut self, n: u64) -> Self {
-        self.min_versions = Some(n);
-        self
-    }
-
-    /// Sets the limit.
-    pub fn max_versions(mut self, n: u64) -> Self {
-        self.max_versions = Some(n);
-        self
-    }
-
-    /// Sets the age (whole seconds). Any duration is accepted; an age longer than `u64::MAX`
-    /// microseconds (such as `Duration::MAX`) drops nothing by age.
-    pub fn max_age(mut self, age: std::time::Duration) -> Self {
-        self.max_age_secs = Some(age.as_secs());
-        self
-    }
-
-    pub(crate) fn validate(&self) -> Result<()> {
-        let bad = |reason: String| Error::InvalidOption(format!("retention: {reason}"));
-        if self.max_versions == Some(0) {
-            return Err(bad(
-                "max_versions must be at least 1 (the current version)".into()
-            ));
-        }
-        if let (Some(min), Some(max)) = (self.min_versions, self.max_versions) {
-            if min > max {
-                return Err(bad(format!(
-                    "min_versions {min} is over max_versions {max}"
-                )));
-            }
-        }
-        Ok(())
-    }
-}
-
 /// Options of a collection.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -106,9 +46,16 @@ pub struct CollectionOptions {
 
 impl CollectionOptions {
     /// Sets the retention.
-    pub fn retention(mut self, retention: Retention) -> Self {
+    pub fn with_retention(mut self, retention: Retention) -> Self {
         self.retention = Some(retention);
         self
+    }
+
+    /// Renamed [`CollectionOptions::with_retention`] (setters are `with_*`).
+    #[deprecated(note = "use `CollectionOptions::with_retention`")]
+    #[doc(hidden)]
+    pub fn retention(self, retention: Retention) -> Self {
+        self.with_retention(retention)
     }
 }
 

@@ -11,103 +11,11 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use serde::Serialize;
 use storage::{CompactOptions, Engine, RetentionRule};
 
-use crate::collection::{retention_members, Retention};
+use crate::collection::retention_members;
 use crate::error::{Error, Result};
 use crate::options::Options;
 use crate::store::{now_micros, Store};
 use crate::watch::Watch;
-
-/// Options of the background maintenance: compaction and expiry.
-///
-/// ```
-/// use std::time::Duration;
-/// use strata::{MaintenanceOptions, Options, Retention};
-/// let options = Options::default()
-///     .with_retention("metric", Retention::default().max_versions(10))
-///     .with_maintenance(
-///         MaintenanceOptions::default()
-///             .with_compaction_interval(Some(Duration::from_secs(3600)))
-///             .with_compaction_io_rate(Some(16 << 20)),
-///     );
-/// # let _ = options;
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct MaintenanceOptions {
-    /// How often compaction runs in the background, when some retention is configured (by kind
-    /// or by collection). `None`: only when [`Store::compact`] is called. Default 10 minutes.
-    /// An interval too long for an [`Instant`] (such as `Duration::MAX`) is the same as `None`;
-    /// background expiry runs either way.
-    pub compaction_interval: Option<Duration>,
-    /// Most bytes per second compaction writes, in the background and on demand. `None`: as
-    /// fast as the disk goes. Default 32 MiB/s.
-    pub compaction_io_rate: Option<u64>,
-    /// Whether expired documents get their tombstone written in the background, as soon as
-    /// they expire. Default true. Expired documents are absent from reads either way.
-    pub expire: bool,
-    /// Most expiry tombstones written per batch. Default 1000.
-    pub expiry_batch: usize,
-}
-
-impl Default for MaintenanceOptions {
-    fn default() -> Self {
-        MaintenanceOptions {
-            compaction_interval: Some(Duration::from_secs(600)),
-            compaction_io_rate: Some(32 << 20),
-            expire: true,
-            expiry_batch: 1000,
-        }
-    }
-}
-
-impl MaintenanceOptions {
-    /// Sets how often background compaction runs (`None`: never in the background).
-    pub fn with_compaction_interval(mut self, interval: Option<Duration>) -> Self {
-        self.compaction_interval = interval;
-        self
-    }
-
-    /// Sets compaction's write rate (`None`: unlimited).
-    pub fn with_compaction_io_rate(mut self, bytes_per_sec: Option<u64>) -> Self {
-        self.compaction_io_rate = bytes_per_sec;
-        self
-    }
-
-    /// Sets whether expiry tombstones are written in the background.
-    pub fn with_expire(mut self, expire: bool) -> Self {
-        self.expire = expire;
-        self
-    }
-
-    pub(crate) fn validate(&self) -> Result<()> {
-        if self.compaction_io_rate == Some(0) {
-            return Err(Error::InvalidOption(
-                "compaction_io_rate must be above 0 (None: unlimited)".into(),
-            ));
-        }
-        if self.compaction_interval == Some(Duration::ZERO) {
-            return Err(Error::InvalidOption(
-                "compaction_interval must be above 0 (None: on demand only)".into(),
-            ));
-        }
-        if self.expiry_batch == 0 {
-            return Err(Error::InvalidOption(
-                "expiry_batch must be at least 1".into(),
-            ));
-        }
-        Ok(())
-    }
-}
-
-impl Retention {
-    pub(crate) fn rule(&self) -> RetentionRule {
-        RetentionRule {
-            min_versions: self.min_versions.unwrap_or(0),
-            max_versions: self.max_versions,
-            max_age: self.max_age_secs.map(Duration::from_secs),
-        }
-    }
-}
 
 /// What a compaction run did, from [`Store::compact`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -294,9 +202,9 @@ impl Lifecycle {
 impl Store {
     /// Rewrites the log without the versions retention no longer keeps, removes them from the
     /// index and reclaims their disk space. Runs while reads and writes go on, at
-    /// [`MaintenanceOptions::compaction_io_rate`], one run at a time; crash-safe at every step.
+    /// [`crate::MaintenanceOptions::compaction_io_rate`], one run at a time; crash-safe at every step.
     /// Background maintenance calls it every
-    /// [`MaintenanceOptions::compaction_interval`]; call it to compact now.
+    /// [`crate::MaintenanceOptions::compaction_interval`]; call it to compact now.
     ///
     /// Retention comes from [`crate::Options::with_retention`] (by kind) and collections'
     /// [`crate::CollectionOptions::retention`] (by membership now). A version is kept if any
@@ -310,7 +218,7 @@ impl Store {
     /// let dir = tempfile::tempdir().expect("a temporary directory");
     /// let options = Options::default()
     ///     .with_segment_size(4096)
-    ///     .with_retention("reading", Retention::default().max_versions(2));
+    ///     .with_retention("reading", Retention::default().with_max_versions(2));
     /// let store = Store::open(dir.path(), options)?;
     /// for n in 0..100 {
     ///     store.put("/sensors/a", "reading", json!({"n": n, "pad": "x".repeat(100)}))?;
@@ -339,7 +247,7 @@ impl Store {
 
     /// Writes the tombstone of every document that has expired by now, so the expiry shows in
     /// history and subscriptions get a `Deleted` event; returns how many. Background
-    /// maintenance does this as documents expire ([`MaintenanceOptions::expire`]); expired
+    /// maintenance does this as documents expire ([`crate::MaintenanceOptions::expire`]); expired
     /// documents are absent from reads and queries either way.
     pub fn expire_due(&self) -> Result<u64> {
         self.inner.lifecycle.expire_due()

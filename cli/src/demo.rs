@@ -315,7 +315,7 @@ pub(crate) fn run(data: &Path, documents: u64, json_output: bool) -> Result<()> 
         &QuerySpec::new(strata::parse_query(big)?)
             .sort(SortKey::desc("installed_size"))
             .limit(5),
-        CollectionOptions::default().retention(Retention::default().max_versions(10)),
+        CollectionOptions::default().with_retention(Retention::default().with_max_versions(10)),
     )?;
     let collection = store.collection("big-python")?;
     let members = collection.count()?;

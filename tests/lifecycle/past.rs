@@ -189,7 +189,7 @@ fn at_seq_of_a_dropped_version_is_exact_for_another_kind() {
     let store = open(
         dir.path(),
         options()
-            .with_retention("trimmed", strata::Retention::default().max_versions(1))
+            .with_retention("trimmed", strata::Retention::default().with_max_versions(1))
             .with_maintenance(
                 strata::MaintenanceOptions::default()
                     .with_compaction_interval(None)

@@ -95,10 +95,10 @@ fn define_list_in_pages_and_count() {
 fn definitions_and_options_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let retention = Retention::default()
-        .min_versions(2)
-        .max_versions(10)
-        .max_age(Duration::from_secs(86_400));
-    let options = CollectionOptions::default().retention(retention.clone());
+        .with_min_versions(2)
+        .with_max_versions(10)
+        .with_max_age(Duration::from_secs(86_400));
+    let options = CollectionOptions::default().with_retention(retention.clone());
     let spec = rust().sort(SortKey::desc("rank")).limit(7).select(["lang"]);
     let (before, members) = {
         let store = Store::open(dir.path(), Options::default()).unwrap();
@@ -173,12 +173,12 @@ fn redefine_keeps_history_and_as_of_reads_the_old_definition_at_that_time() {
         .put("/pkg/c", "package", json!({"lang": "rust"}))
         .unwrap();
     let t = c_meta.update_time_micros;
-    let retention = Retention::default().max_versions(3);
+    let retention = Retention::default().with_max_versions(3);
     let d2 = store
         .define_collection(
             "c",
             &python,
-            CollectionOptions::default().retention(retention.clone()),
+            CollectionOptions::default().with_retention(retention.clone()),
         )
         .unwrap();
     assert_eq!(d2.version, 1);
@@ -537,13 +537,15 @@ fn collection_specs_that_do_not_read_the_current_state_are_rejected() {
         );
     }
     for retention in [
-        Retention::default().max_versions(0),
-        Retention::default().min_versions(5).max_versions(2),
+        Retention::default().with_max_versions(0),
+        Retention::default()
+            .with_min_versions(5)
+            .with_max_versions(2),
     ] {
         match store.define_collection(
             "c",
             &rust(),
-            CollectionOptions::default().retention(retention),
+            CollectionOptions::default().with_retention(retention),
         ) {
             Err(Error::InvalidOption(_)) => {}
             other => panic!("{other:?}"),

@@ -228,7 +228,7 @@ fn a_huge_retention_age_keeps_every_version() {
         let dir = tempfile::tempdir().unwrap();
         let options = Options::default()
             .with_segment_size(4096)
-            .with_retention("x", Retention::default().max_age(d));
+            .with_retention("x", Retention::default().with_max_age(d));
         let store = open(dir.path(), options);
         // Versions superseded ten days ago, in sealed segments.
         let start = now_micros() - 10 * 86_400 * 1_000_000;
