@@ -190,3 +190,72 @@ impl Options {
             .with_max_time_ahead(self.max_time_ahead)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::{
+        CollectionOptions, Expect, Retention, SubscribeOptions, TaskOptions, WriteOptions,
+    };
+
+    // The setters renamed to `with_*` keep their old names for embedders: each must still set
+    // exactly what its new name sets.
+    #[test]
+    #[expect(deprecated, reason = "the old setter names are what is tested")]
+    fn old_setter_names_forward_to_the_new_ones() {
+        let day = Duration::from_secs(86_400);
+        let r = Retention::default()
+            .min_versions(2)
+            .max_versions(5)
+            .max_age(day);
+        let new = Retention::default()
+            .with_min_versions(2)
+            .with_max_versions(5)
+            .with_max_age(day);
+        assert_eq!(r, new);
+        assert_eq!(r.max_versions, Some(5));
+        assert_eq!(
+            CollectionOptions::default().retention(new.clone()),
+            CollectionOptions::default().with_retention(new)
+        );
+        let s = SubscribeOptions::default()
+            .replay(true)
+            .stopped_matching(false)
+            .live_count(true)
+            .from_seq(3)
+            .until_seq(9)
+            .buffer(7);
+        let new = SubscribeOptions::default()
+            .with_replay(true)
+            .with_stopped_matching(false)
+            .with_live_count(true)
+            .with_from_seq(3)
+            .with_until_seq(9)
+            .with_buffer(7);
+        assert_eq!(s, new);
+        assert_eq!((s.buffer, s.until_seq), (7, Some(9)));
+        let t = TaskOptions::default()
+            .deadline(day)
+            .expiry(day * 2)
+            .expected_count(4)
+            .submitter("billing");
+        let new = TaskOptions::default()
+            .with_deadline(day)
+            .with_expiry(day * 2)
+            .with_expected_count(4)
+            .with_submitter("billing");
+        assert_eq!(t, new);
+        assert_eq!(t.submitter, "billing");
+        let w = WriteOptions::default()
+            .expect(Expect::Version(3))
+            .expires_at(10_u64)
+            .at_time(5_u64);
+        let new = WriteOptions::default()
+            .with_expect(Expect::Version(3))
+            .with_expires_at(10_u64)
+            .with_at_time(5_u64);
+        assert_eq!(w, new);
+        assert_eq!((w.expires_at, w.time), (Some(10), Some(5)));
+    }
+}

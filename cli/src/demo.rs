@@ -319,7 +319,7 @@ pub(crate) fn run(data: &Path, documents: u64, json_output: bool) -> Result<()> 
     )?;
     let collection = store.collection("big-python")?;
     let members = collection.count()?;
-    let mut sub = collection.subscribe(SubscribeOptions::default().live_count(true))?;
+    let mut sub = collection.subscribe(SubscribeOptions::default().with_live_count(true))?;
     let target = format!("/packages/pkg-{:06}", run % documents);
     let t = Instant::now();
     store.put(
@@ -347,7 +347,7 @@ pub(crate) fn run(data: &Path, documents: u64, json_output: bool) -> Result<()> 
     let t = Instant::now();
     let first = tasks.run(
         &spec,
-        TaskOptions::default().deadline(Duration::from_secs(30)),
+        TaskOptions::default().with_deadline(Duration::from_secs(30)),
     )?;
     let first_t = t.elapsed();
     store.delete(&target)?;

@@ -58,7 +58,7 @@ impl Replay {
 /// let store = Store::open_in_memory(Default::default())?;
 /// store.put("/jobs/1", "job", json!({"state": "queued"}))?;
 /// let spec = QuerySpec::new(Query::term("state", "queued"));
-/// let mut sub = store.subscribe(&spec, SubscribeOptions::default().replay(true).live_count(true))?;
+/// let mut sub = store.subscribe(&spec, SubscribeOptions::default().with_replay(true).with_live_count(true))?;
 ///
 /// store.put("/jobs/2", "job", json!({"state": "queued"}))?;
 /// store.delete("/jobs/1")?;
@@ -94,7 +94,7 @@ impl Subscription {
     }
 
     /// The number of matches after the last event received, with
-    /// [`SubscribeOptions::live_count`].
+    /// [`SubscribeOptions::with_live_count`].
     pub fn live_count(&self) -> Option<u64> {
         self.count
     }
@@ -140,7 +140,7 @@ impl Subscription {
     }
 
     /// The next event; blocks until there is one. [`Error::Closed`] once the store is gone,
-    /// [`Error::SubscriptionEnded`] after the last event up to [`SubscribeOptions::until_seq`].
+    /// [`Error::SubscriptionEnded`] after the last event up to [`SubscribeOptions::with_until_seq`].
     pub fn recv(&mut self) -> Result<Event> {
         if let Some(e) = self.replayed()? {
             return Ok(e);

@@ -43,7 +43,7 @@ use crate::watch::Watch;
 /// assert_eq!(second.snapshot_seq, first.snapshot_seq);
 ///
 /// // Asynchronous: a handle to poll, wait on or cancel.
-/// let task = tasks.submit(&spec, TaskOptions::default().deadline(Duration::from_secs(5)))?;
+/// let task = tasks.submit(&spec, TaskOptions::default().with_deadline(Duration::from_secs(5)))?;
 /// let result = task.wait()?;
 /// assert_eq!(task.stage(), TaskStage::Finished);
 /// assert_eq!(result.count, Some(6));

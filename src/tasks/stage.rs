@@ -20,9 +20,9 @@ use crate::util::now_micros;
 /// use std::time::Duration;
 /// use strata::TaskOptions;
 /// let options = TaskOptions::default()
-///     .deadline(Duration::from_secs(2))
-///     .expected_count(10)
-///     .submitter("billing");
+///     .with_deadline(Duration::from_secs(2))
+///     .with_expected_count(10)
+///     .with_submitter("billing");
 /// # let _ = options;
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -48,25 +48,25 @@ pub struct TaskOptions {
 
 impl TaskOptions {
     /// Sets the deadline.
-    pub fn deadline(mut self, deadline: Duration) -> Self {
+    pub fn with_deadline(mut self, deadline: Duration) -> Self {
         self.deadline = Some(deadline);
         self
     }
 
     /// Sets the expiry.
-    pub fn expiry(mut self, expiry: Duration) -> Self {
+    pub fn with_expiry(mut self, expiry: Duration) -> Self {
         self.expiry = Some(expiry);
         self
     }
 
     /// Waits for at least `count` matches (re-running as writes arrive) until the deadline.
-    pub fn expected_count(mut self, count: u64) -> Self {
+    pub fn with_expected_count(mut self, count: u64) -> Self {
         self.expected_count = Some(count);
         self
     }
 
     /// Names the submitter for fair scheduling.
-    pub fn submitter(mut self, submitter: impl Into<String>) -> Self {
+    pub fn with_submitter(mut self, submitter: impl Into<String>) -> Self {
         self.submitter = submitter.into();
         self
     }
@@ -75,9 +75,37 @@ impl TaskOptions {
     /// as usual, then every run panics with `message`, as a bug would.
     #[cfg(feature = "test-support")]
     #[doc(hidden)]
-    pub fn inject_panic(mut self, after_runs: u32, message: impl Into<String>) -> Self {
+    pub fn with_inject_panic(mut self, after_runs: u32, message: impl Into<String>) -> Self {
         self.inject_panic = Some((after_runs, message.into()));
         self
+    }
+
+    /// Renamed [`TaskOptions::with_deadline`] (setters are `with_*`).
+    #[deprecated(note = "use `TaskOptions::with_deadline`")]
+    #[doc(hidden)]
+    pub fn deadline(self, deadline: Duration) -> Self {
+        self.with_deadline(deadline)
+    }
+
+    /// Renamed [`TaskOptions::with_expiry`] (setters are `with_*`).
+    #[deprecated(note = "use `TaskOptions::with_expiry`")]
+    #[doc(hidden)]
+    pub fn expiry(self, expiry: Duration) -> Self {
+        self.with_expiry(expiry)
+    }
+
+    /// Renamed [`TaskOptions::with_expected_count`] (setters are `with_*`).
+    #[deprecated(note = "use `TaskOptions::with_expected_count`")]
+    #[doc(hidden)]
+    pub fn expected_count(self, count: u64) -> Self {
+        self.with_expected_count(count)
+    }
+
+    /// Renamed [`TaskOptions::with_submitter`] (setters are `with_*`).
+    #[deprecated(note = "use `TaskOptions::with_submitter`")]
+    #[doc(hidden)]
+    pub fn submitter(self, submitter: impl Into<String>) -> Self {
+        self.with_submitter(submitter)
     }
 }
 

@@ -14,7 +14,7 @@ fn compaction_keeps_what_a_subscription_has_not_passed() {
     let mut sub = store
         .subscribe(
             &QuerySpec::new(Query::kind("reading")),
-            SubscribeOptions::default().buffer(1),
+            SubscribeOptions::default().with_buffer(1),
         )
         .unwrap();
     for n in 0..20 {

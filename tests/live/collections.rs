@@ -584,9 +584,9 @@ fn collection_subscribe_follows_members_and_a_past_view_cannot() {
     let mut sub = c
         .subscribe(
             SubscribeOptions::default()
-                .replay(true)
-                .live_count(true)
-                .stopped_matching(true),
+                .with_replay(true)
+                .with_live_count(true)
+                .with_stopped_matching(true),
         )
         .unwrap();
     let added = store
@@ -634,7 +634,7 @@ fn collection_subscribe_follows_members_and_a_past_view_cannot() {
     let mut all = store
         .collection("rust")
         .unwrap()
-        .subscribe(SubscribeOptions::default().from_seq(m.seq - 1))
+        .subscribe(SubscribeOptions::default().with_from_seq(m.seq - 1))
         .unwrap();
     assert_eq!(next(&mut all).document.meta, m);
     assert_quiet(&mut sub);
