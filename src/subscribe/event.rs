@@ -27,12 +27,12 @@ pub struct Event {
     /// The version (projected if the spec selects fields; `null` body for a tombstone or with
     /// `ids_only`).
     pub document: Document,
-    /// The number of matches after this event, with [`SubscribeOptions::with_live_count`].
+    /// The number of matches after this event, with [`crate::SubscribeOptions::with_live_count`].
     pub count: Option<u64>,
 }
 
 impl Event {
-    /// The seq of the event's version: resume after it with [`SubscribeOptions::with_from_seq`].
+    /// The seq of the event's version: resume after it with [`crate::SubscribeOptions::with_from_seq`].
     pub fn seq(&self) -> u64 {
         self.document.meta.seq
     }

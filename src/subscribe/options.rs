@@ -11,10 +11,10 @@
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SubscribeOptions {
-    /// First deliver the documents that match now ([`EventKind::Existing`]), in the spec's
+    /// First deliver the documents that match now ([`crate::EventKind::Existing`]), in the spec's
     /// sort order. Default false.
     pub replay: bool,
-    /// Also deliver [`EventKind::StoppedMatching`] when an update makes a document leave the
+    /// Also deliver [`crate::EventKind::StoppedMatching`] when an update makes a document leave the
     /// result (a subscriber to "active users" hears when one becomes inactive). Default true;
     /// `.with_stopped_matching(false)` hears only of documents that match (and of their deletion).
     pub stopped_matching: bool,
@@ -24,7 +24,7 @@ pub struct SubscribeOptions {
     /// subscription stopped, also after a restart). Default: versions written from now on.
     pub from_seq: Option<u64>,
     /// End the subscription once every version up to this seq was looked at (a bounded
-    /// changes feed: `recv` then answers [`Error::SubscriptionEnded`] and iteration stops).
+    /// changes feed: `recv` then answers [`crate::Error::SubscriptionEnded`] and iteration stops).
     /// Default: no end.
     pub until_seq: Option<u64>,
     /// Events buffered for the consumer before the subscription pauses (it then catches up
