@@ -22,7 +22,8 @@ use storage::backend::{Backend, OsBackend};
 use storage::LOCK_FILE;
 
 use crate::error::{Error, Result};
-use crate::store::{now_micros, Store, INDEX_DIR, LOG_DIR};
+use crate::store::Store;
+use crate::util::{now_micros, INDEX_DIR, LOG_DIR};
 
 /// The manifest of a backup directory.
 pub const BACKUP_MANIFEST: &str = "BACKUP.json";

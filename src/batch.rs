@@ -20,23 +20,43 @@ pub struct WriteOptions {
 
 impl WriteOptions {
     /// Sets the expected version condition.
-    pub fn expect(mut self, expect: Expect) -> Self {
+    pub fn with_expect(mut self, expect: Expect) -> Self {
         self.expect = expect;
         self
     }
 
     /// Sets the expiry: microseconds since the epoch, a [`std::time::SystemTime`] or a
     /// [`crate::Timestamp`].
-    pub fn expires_at(mut self, time: impl Into<crate::Timestamp>) -> Self {
+    pub fn with_expires_at(mut self, time: impl Into<crate::Timestamp>) -> Self {
         self.expires_at = Some(time.into().as_micros());
         self
     }
 
     /// Sets the operation's own update time (see [`Batch::timed`]): microseconds since the
     /// epoch, a [`std::time::SystemTime`] or a [`crate::Timestamp`].
-    pub fn at_time(mut self, time: impl Into<crate::Timestamp>) -> Self {
+    pub fn with_at_time(mut self, time: impl Into<crate::Timestamp>) -> Self {
         self.time = Some(time.into().as_micros());
         self
+    }
+    /// Renamed [`WriteOptions::with_expect`] (setters are `with_*`).
+    #[deprecated(note = "use `WriteOptions::with_expect`")]
+    #[doc(hidden)]
+    pub fn expect(self, expect: Expect) -> Self {
+        self.with_expect(expect)
+    }
+
+    /// Renamed [`WriteOptions::with_expires_at`] (setters are `with_*`).
+    #[deprecated(note = "use `WriteOptions::with_expires_at`")]
+    #[doc(hidden)]
+    pub fn expires_at(self, time: impl Into<crate::Timestamp>) -> Self {
+        self.with_expires_at(time)
+    }
+
+    /// Renamed [`WriteOptions::with_at_time`] (setters are `with_*`).
+    #[deprecated(note = "use `WriteOptions::with_at_time`")]
+    #[doc(hidden)]
+    pub fn at_time(self, time: impl Into<crate::Timestamp>) -> Self {
+        self.with_at_time(time)
     }
 }
 
@@ -72,7 +92,7 @@ pub(crate) struct Op {
 ///
 /// **Times.** Every version carries an update time. By default the whole batch shares one,
 /// from the clock (later than the store's last one) or from [`Batch::at_time`]. To import
-/// history, each operation may carry its own ([`Batch::timed`], [`WriteOptions::at_time`]):
+/// history, each operation may carry its own ([`Batch::timed`], [`WriteOptions::with_at_time`]):
 /// each later than the time of the operation before it (the first: later than the store's last
 /// time). An operation without a time of its own shares the previous operation's (the first:
 /// the batch's). Reads as of a time between two operations' times see the earlier ones only,
@@ -173,7 +193,7 @@ impl Batch {
         body: Value,
         expect: Expect,
     ) -> Self {
-        self.put_with(id, kind, body, WriteOptions::default().expect(expect))
+        self.put_with(id, kind, body, WriteOptions::default().with_expect(expect))
     }
 
     /// [`Batch::put`] with options.
@@ -254,7 +274,7 @@ impl Batch {
 
     /// [`Batch::patch`] if the newest version matches `expect`.
     pub fn patch_if(self, id: impl Into<String>, patch: Value, expect: Expect) -> Self {
-        self.patch_with(id, patch, WriteOptions::default().expect(expect))
+        self.patch_with(id, patch, WriteOptions::default().with_expect(expect))
     }
 
     /// [`Batch::patch`] with options.
@@ -279,7 +299,7 @@ impl Batch {
 
     /// [`Batch::delete`] if the newest version matches `expect`.
     pub fn delete_if(self, id: impl Into<String>, expect: Expect) -> Self {
-        self.delete_with(id, WriteOptions::default().expect(expect))
+        self.delete_with(id, WriteOptions::default().with_expect(expect))
     }
 
     /// [`Batch::delete`] with options (an expiry is ignored: a tombstone does not expire).

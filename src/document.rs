@@ -2,6 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use storage::Version;
+
+use crate::error::{Error, Result};
 
 /// What the store knows of one version of a document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,4 +106,32 @@ impl RawDocument {
             source,
         })
     }
+}
+
+/// A version's parsed body (`null` for a tombstone).
+pub(crate) fn parse_body(version: &Version) -> Result<Value> {
+    if version.meta.tombstone {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(&version.body).map_err(|source| Error::Decode {
+        id: version.meta.id.clone(),
+        source,
+    })
+}
+
+/// A version with its body as stored (empty for a tombstone).
+pub(crate) fn raw_document(version: Version) -> RawDocument {
+    RawDocument {
+        meta: version.meta.into(),
+        body: version.body,
+    }
+}
+
+/// A version as the API shows it: metadata and the parsed body (`null` for a tombstone).
+pub(crate) fn to_document(version: Version) -> Result<Document> {
+    let body = parse_body(&version)?;
+    Ok(Document {
+        meta: version.meta.into(),
+        body,
+    })
 }

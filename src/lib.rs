@@ -29,12 +29,14 @@ mod collection;
 mod document;
 mod error;
 mod lifecycle;
+mod open;
 mod options;
 mod search;
 mod stats;
 mod store;
 mod subscribe;
 mod tasks;
+mod util;
 mod validate;
 mod verify;
 mod watch;
@@ -42,13 +44,15 @@ mod watch;
 pub use backup::{BackupReport, RestoreOptions, RestoreReport, BACKUP_MANIFEST, RESTORE_MARKER};
 pub use batch::{Batch, Expect, WriteOptions};
 pub use collection::{
-    Collection, CollectionOptions, CollectionVersion, Retention, COLLECTION_KIND,
-    MAX_COLLECTION_NAME, SYSTEM_ID_PREFIX, SYSTEM_KIND_PREFIX,
+    Collection, CollectionOptions, CollectionVersion, COLLECTION_KIND, MAX_COLLECTION_NAME,
+    SYSTEM_ID_PREFIX, SYSTEM_KIND_PREFIX,
 };
 pub use document::{Document, Meta, RawDocument};
 pub use error::{CorruptionKind, Error, Result};
-pub use lifecycle::{CompactionReport, LifecycleStats, MaintenanceOptions};
-pub use options::{Durability, IndexOptions, Limits, Options};
+pub use lifecycle::{CompactionReport, LifecycleStats};
+pub use options::{
+    Durability, IndexOptions, Limits, MaintenanceOptions, Options, Retention, TaskPoolOptions,
+};
 /// Errors of queries (syntax with position, invalid queries and options, page tokens, index).
 pub use query::Error as QueryError;
 /// Dates: the one RFC 3339 parser that decides which body strings are dates (for the index,
@@ -69,9 +73,7 @@ pub use search::{
 pub use stats::{OpStats, Stats};
 pub use store::{List, OpenStats, Store};
 pub use subscribe::{Event, EventKind, SubscribeOptions, Subscription};
-pub use tasks::{
-    Task, TaskInfo, TaskOptions, TaskPoolOptions, TaskReport, TaskStage, Tasks, TASK_REPORT_FILE,
-};
+pub use tasks::{Task, TaskInfo, TaskOptions, TaskReport, TaskStage, Tasks, TASK_REPORT_FILE};
 pub use verify::{Problem, VerifyReport};
 
 /// File-system backends: the real one, one in memory, and (feature `test-support`) the

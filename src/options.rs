@@ -1,80 +1,25 @@
-//! Options of a store.
-
-use std::time::Duration;
+//! What can a store be opened with? Every option type of a store lives here: [`Options`] and
+//! the parts it holds ([`Limits`], [`IndexOptions`], [`TaskPoolOptions`], [`Retention`] with its
+//! storage rule, [`MaintenanceOptions`]). A leaf: it imports nothing of the crate but its
+//! errors, so every other room can read options without climbing back up. Setters are
+//! `with_*`, take any value and never panic; [`crate::Store::open`] validates.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
-use crate::collection::Retention;
 use crate::error::{Error, Result};
-use crate::lifecycle::MaintenanceOptions;
-use crate::tasks::TaskPoolOptions;
 
+mod limits;
+mod maintenance;
+mod retention;
+mod task_pool;
+
+pub use limits::Limits;
+pub use maintenance::MaintenanceOptions;
 pub use query::IndexOptions;
+pub use retention::Retention;
 pub use storage::Durability;
-
-/// Limits on what a document may be (docs/DESIGN.md §2). Input over a limit is a typed error.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Limits {
-    /// Largest encoded body, in bytes. Default 16 MiB.
-    pub max_document_bytes: usize,
-    /// Deepest nesting of objects and arrays (the body itself is level 1). Default 64, at most
-    /// [`Limits::MAX_DEPTH`].
-    pub max_depth: usize,
-    /// Longest field name, in bytes. Default 1024.
-    pub max_field_name_bytes: usize,
-    /// Longest document id, in bytes (at most 1024). Default 1024.
-    pub max_id_bytes: usize,
-    /// Longest kind, in bytes (at most 256). Default 256.
-    pub max_kind_bytes: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_document_bytes: 16 << 20,
-            max_depth: 64,
-            max_field_name_bytes: 1024,
-            max_id_bytes: storage::MAX_ID_LEN,
-            max_kind_bytes: storage::MAX_KIND_LEN,
-        }
-    }
-}
-
-impl Limits {
-    /// The largest accepted [`Limits::max_depth`]: the deepest body serde_json reads back.
-    pub const MAX_DEPTH: usize = 127;
-
-    /// Sets the largest encoded body.
-    pub fn with_max_document_bytes(mut self, bytes: usize) -> Self {
-        self.max_document_bytes = bytes;
-        self
-    }
-
-    /// Sets the deepest nesting.
-    pub fn with_max_depth(mut self, depth: usize) -> Self {
-        self.max_depth = depth;
-        self
-    }
-
-    /// Sets the longest field name.
-    pub fn with_max_field_name_bytes(mut self, bytes: usize) -> Self {
-        self.max_field_name_bytes = bytes;
-        self
-    }
-
-    /// Sets the longest id.
-    pub fn with_max_id_bytes(mut self, bytes: usize) -> Self {
-        self.max_id_bytes = bytes;
-        self
-    }
-
-    /// Sets the longest kind.
-    pub fn with_max_kind_bytes(mut self, bytes: usize) -> Self {
-        self.max_kind_bytes = bytes;
-        self
-    }
-}
+pub use task_pool::TaskPoolOptions;
 
 /// Options of [`crate::Store::open`]. Every setter accepts any value; `open` validates.
 ///
@@ -243,5 +188,74 @@ impl Options {
             .with_segment_size(self.segment_size)
             .with_durability(self.durability)
             .with_max_time_ahead(self.max_time_ahead)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::{
+        CollectionOptions, Expect, Retention, SubscribeOptions, TaskOptions, WriteOptions,
+    };
+
+    // The setters renamed to `with_*` keep their old names for embedders: each must still set
+    // exactly what its new name sets.
+    #[test]
+    #[expect(deprecated, reason = "the old setter names are what is tested")]
+    fn old_setter_names_forward_to_the_new_ones() {
+        let day = Duration::from_secs(86_400);
+        let r = Retention::default()
+            .min_versions(2)
+            .max_versions(5)
+            .max_age(day);
+        let new = Retention::default()
+            .with_min_versions(2)
+            .with_max_versions(5)
+            .with_max_age(day);
+        assert_eq!(r, new);
+        assert_eq!(r.max_versions, Some(5));
+        assert_eq!(
+            CollectionOptions::default().retention(new.clone()),
+            CollectionOptions::default().with_retention(new)
+        );
+        let s = SubscribeOptions::default()
+            .replay(true)
+            .stopped_matching(false)
+            .live_count(true)
+            .from_seq(3)
+            .until_seq(9)
+            .buffer(7);
+        let new = SubscribeOptions::default()
+            .with_replay(true)
+            .with_stopped_matching(false)
+            .with_live_count(true)
+            .with_from_seq(3)
+            .with_until_seq(9)
+            .with_buffer(7);
+        assert_eq!(s, new);
+        assert_eq!((s.buffer, s.until_seq), (7, Some(9)));
+        let t = TaskOptions::default()
+            .deadline(day)
+            .expiry(day * 2)
+            .expected_count(4)
+            .submitter("billing");
+        let new = TaskOptions::default()
+            .with_deadline(day)
+            .with_expiry(day * 2)
+            .with_expected_count(4)
+            .with_submitter("billing");
+        assert_eq!(t, new);
+        assert_eq!(t.submitter, "billing");
+        let w = WriteOptions::default()
+            .expect(Expect::Version(3))
+            .expires_at(10_u64)
+            .at_time(5_u64);
+        let new = WriteOptions::default()
+            .with_expect(Expect::Version(3))
+            .with_expires_at(10_u64)
+            .with_at_time(5_u64);
+        assert_eq!(w, new);
+        assert_eq!((w.expires_at, w.time), (Some(10), Some(5)));
     }
 }

@@ -1,54 +1,56 @@
-//! The store: writes, point reads of the present and the past, history and listing.
+//! What is a store, and how do writes and point reads go? [`Store`] and what it holds
+//! (`Inner`: the engine, the index, the task pool, the feed, maintenance, counters), writes,
+//! point reads of the present and the past, history and listing. Below it stand the engine
+//! pieces it owns, which never name `Store`; above it the rooms that add `impl Store` blocks
+//! (opening in `open.rs`, queries, tasks, subscriptions, collections, lifecycle, stats,
+//! verify, backup), which this file never imports.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
-use storage::backend::{Backend, MemoryBackend, OsBackend};
 use storage::{Action, Engine, Expect, Selector, Version, WriteOp};
 
 use crate::batch::{Batch, Body, Op, OpKind, WriteOptions};
-use crate::collection::{SYSTEM_ID_PREFIX, SYSTEM_KIND_PREFIX};
-use crate::document::{Document, Meta, RawDocument};
+use crate::collection::definition::{SYSTEM_ID_PREFIX, SYSTEM_KIND_PREFIX};
+use crate::document::{raw_document, to_document, Document, Meta, RawDocument};
 use crate::error::{Error, Result};
-use crate::options::{Durability, Options};
+use crate::lifecycle::maintenance::{Lifecycle, Maintenance};
+use crate::options::Options;
+use crate::stats::counters::{Failures, Latencies};
+use crate::subscribe::feed::Feed;
+use crate::tasks::pool::Pool;
+use crate::util::{now_micros, refuse_read_only};
 use crate::validate;
 use crate::watch::Watch;
 
 /// What opening a store found: how much it read and whether it had to repair a torn tail.
 pub use storage::OpenStats;
 
-/// Name of the log directory inside a data directory.
-pub(crate) const LOG_DIR: &str = "log";
-
-/// Name of the index directory inside a data directory.
-pub(crate) const INDEX_DIR: &str = "index";
-
 #[derive(Debug)]
 pub(crate) struct Inner {
     // Field order is drop order: the maintenance thread, the task pool, the continuous-query
     // feed and the index (and their threads, which read the engine) go first.
-    pub(crate) maintenance: crate::lifecycle::Maintenance,
-    pub(crate) lifecycle: crate::lifecycle::Lifecycle,
-    pub(crate) tasks: crate::tasks::Pool,
-    pub(crate) feed: crate::subscribe::Feed,
+    pub(crate) maintenance: Maintenance,
+    pub(crate) lifecycle: Lifecycle,
+    pub(crate) tasks: Pool,
+    pub(crate) feed: Feed,
     pub(crate) index: Arc<query::Index>,
     pub(crate) watch: Arc<Watch>,
     pub(crate) engine: Arc<Engine>,
     pub(crate) options: Options,
-    open_stats: OpenStats,
-    index_report: query::IndexOpenReport,
+    pub(crate) open_stats: OpenStats,
+    pub(crate) index_report: query::IndexOpenReport,
     pub(crate) path: Option<PathBuf>,
     /// The store lives in a directory of the real file system (not in memory, not simulated).
     pub(crate) on_disk: bool,
     pub(crate) open_micros: u64,
-    pub(crate) write_latency: crate::stats::Latencies,
-    pub(crate) query_latency: crate::stats::Latencies,
-    pub(crate) failures: Arc<crate::stats::Failures>,
+    pub(crate) write_latency: Latencies,
+    pub(crate) query_latency: Latencies,
+    pub(crate) failures: Arc<Failures>,
 }
 
 /// An open store of versioned JSON documents. Cheap to clone; every clone is the same store,
@@ -73,72 +75,12 @@ pub struct Store {
     pub(crate) inner: Arc<Inner>,
 }
 
-pub(crate) fn now_micros() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64)
-}
-
 /// A version is visible at `time` unless it is a tombstone or has expired by then.
 fn visible_at(v: &Version, time: u64) -> bool {
     !v.meta.tombstone && v.meta.expires_at.is_none_or(|e| e > time)
 }
 
 impl Store {
-    /// Opens the store in directory `path`, creating it if needed and recovering from any crash.
-    ///
-    /// The index of versions lives in `path/index`; if it is missing, damaged or behind the log,
-    /// it is brought up to date (or rebuilt) in the background while queries stay exact.
-    pub fn open(path: impl AsRef<Path>, options: Options) -> Result<Store> {
-        let path = path.as_ref();
-        let index = query::IndexLocation::Dir(path.join(INDEX_DIR));
-        Self::open_inner(Arc::new(OsBackend), path, options, index, false)
-    }
-
-    /// Opens the store in directory `path` read-only, while another process (or several, or
-    /// none) has it open: SQLite's and LMDB's readers in other processes.
-    ///
-    /// It takes no lock and writes nothing: it creates, truncates, repairs and removes nothing
-    /// (no index rebuild, no `tasks.json`, no maintenance thread). It sees every batch that was
-    /// complete in the log when it opened (every batch synced by then, and possibly later ones
-    /// already written), and stops quietly at a batch being written or a torn tail: that is the
-    /// writer's business, not damage. [`Store::refresh`] makes it see newer batches and the
-    /// index's newest commit. It serves `get`, `get_at`, `history`, `list`, queries (as-of and
-    /// all versions included), subscriptions (fed on refresh) and backups; writes, `compact`,
-    /// `expire_due` and `rebuild_index` are [`Error::ReadOnly`].
-    ///
-    /// The writer may compact meanwhile: what this handle read stays readable (it holds the
-    /// files it opened), and a refresh after a compaction reads the log again. Queries use the
-    /// index's last commit on disk and match the versions after it from the log; a sort by
-    /// score needs that commit to cover the snapshot. The limits are in the README
-    /// ("Operating a live store").
-    ///
-    /// ```
-    /// use serde_json::json;
-    /// use strata::{Options, Store};
-    /// let dir = tempfile::tempdir().expect("a temporary directory");
-    /// let owner = Store::open(dir.path(), Options::default())?;
-    /// owner.put("/a", "doc", json!({"n": 1}))?;
-    /// let reader = Store::open_read_only(dir.path(), Options::default())?;
-    /// assert_eq!(reader.get("/a")?.expect("there").body["n"], 1);
-    /// owner.put("/a", "doc", json!({"n": 2}))?;
-    /// reader.refresh()?;
-    /// assert_eq!(reader.get("/a")?.expect("there").body["n"], 2);
-    /// assert!(matches!(reader.put("/b", "doc", json!({})), Err(strata::Error::ReadOnly { .. })));
-    /// # Ok::<_, strata::Error>(())
-    /// ```
-    pub fn open_read_only(path: impl AsRef<Path>, options: Options) -> Result<Store> {
-        let path = path.as_ref();
-        if !path.join(LOG_DIR).is_dir() {
-            return Err(Error::InvalidOption(format!(
-                "{} holds no store to open read-only (a read-only open creates nothing)",
-                path.display()
-            )));
-        }
-        let index = query::IndexLocation::Dir(path.join(INDEX_DIR));
-        Self::open_inner(Arc::new(OsBackend), path, options, index, true)
-    }
-
     /// On a store opened with [`Store::open_read_only`], reads what the writing process added
     /// since the open or the last refresh (the index's newest commit, then the log's newest
     /// complete batches) and returns whether anything changed; subscriptions then get the new
@@ -160,119 +102,6 @@ impl Store {
     /// [`Error::ReadOnly`] for `op` on a read-only store.
     pub(crate) fn refuse_read_only(&self, op: &'static str) -> Result<()> {
         refuse_read_only(&self.inner.engine, op)
-    }
-
-    /// A store that lives in memory only ([`storage::backend::MemoryBackend`]); gone when
-    /// dropped. The durability option is ignored: there is nothing to sync.
-    pub fn open_in_memory(options: Options) -> Result<Store> {
-        // The engine validates durability options; check them before they are replaced.
-        options.engine_options().validate()?;
-        let options = options.with_durability(Durability::None);
-        Self::open_with_backend(
-            Arc::new(MemoryBackend::new()),
-            Path::new("/strata"),
-            options,
-        )
-    }
-
-    /// Opens a store on any [`storage::backend::Backend`], e.g. the simulated one of crash tests
-    /// (feature `test-support`).
-    /// Its index lives in memory and is rebuilt from the log at every open.
-    pub fn open_with_backend(
-        backend: Arc<dyn Backend>,
-        path: &Path,
-        options: Options,
-    ) -> Result<Store> {
-        Self::open_inner(backend, path, options, query::IndexLocation::Memory, false)
-    }
-
-    fn open_inner(
-        backend: Arc<dyn Backend>,
-        path: &Path,
-        options: Options,
-        index: query::IndexLocation,
-        read_only: bool,
-    ) -> Result<Store> {
-        let opening = std::time::Instant::now();
-        options.validate()?;
-        let index_location_kind = match &index {
-            query::IndexLocation::Dir(_) => IndexKind::Dir,
-            _ => IndexKind::Memory,
-        };
-        // A restore that did not finish left a directory that must not pass for a store.
-        crate::backup::refuse_unfinished_restore(&*backend, path)?;
-        let log_dir = path.join(LOG_DIR);
-        let opened = if read_only {
-            Engine::open_read_only_with(Arc::clone(&backend), &log_dir, options.engine_options())
-        } else {
-            Engine::open_with(Arc::clone(&backend), &log_dir, options.engine_options())
-        };
-        let (engine, open_stats) = opened.map_err(|e| match e {
-            // The engine locks the log directory; the caller named the data directory.
-            storage::Error::Locked { holder, .. } => Error::Locked {
-                path: path.to_path_buf(),
-                holder,
-            },
-            e => Error::from(e),
-        })?;
-        // Asked again under the lock, which a restore holds until its marker is gone: one
-        // started (and killed) since the first look must not open as a store either.
-        crate::backup::refuse_unfinished_restore(&*backend, path)?;
-        let engine = Arc::new(engine);
-        let (index, index_report) = match (read_only, index) {
-            (true, query::IndexLocation::Dir(dir)) => {
-                query::Index::open_read_only(Arc::clone(&engine), dir, options.index.clone())?
-            }
-            (_, index) => query::Index::open(Arc::clone(&engine), index, options.index.clone())?,
-        };
-        let watch = Arc::new(Watch::new(engine.last_seq()));
-        let failures = Arc::new(crate::stats::Failures::default());
-        let feed = crate::subscribe::Feed::new(
-            Arc::clone(&engine),
-            Arc::clone(&watch),
-            Arc::clone(&failures),
-        )?;
-        // In-memory and simulated stores have no directory to report their tasks in, and a
-        // read-only open writes nothing there.
-        let on_disk = matches!(index_location_kind, IndexKind::Dir);
-        let report_dir = (on_disk && !read_only).then_some(path);
-        let tasks =
-            crate::tasks::Pool::new(options.tasks.clone(), report_dir, Arc::clone(&failures))?;
-        let index = Arc::new(index);
-        let lifecycle = crate::lifecycle::Lifecycle {
-            engine: Arc::clone(&engine),
-            index: Arc::clone(&index),
-            watch: Arc::clone(&watch),
-            low_water: feed.low_water_handle(),
-            counters: Default::default(),
-            options: Arc::new(options.clone()),
-            failures: Arc::clone(&failures),
-        };
-        let maintenance = if read_only {
-            crate::lifecycle::Maintenance::none()
-        } else {
-            crate::lifecycle::Maintenance::start(lifecycle.clone())?
-        };
-        Ok(Store {
-            inner: Arc::new(Inner {
-                maintenance,
-                lifecycle,
-                tasks,
-                feed,
-                watch,
-                index,
-                engine,
-                options,
-                open_stats,
-                index_report,
-                path: Some(path.to_path_buf()),
-                on_disk,
-                open_micros: u64::try_from(opening.elapsed().as_micros()).unwrap_or(u64::MAX),
-                write_latency: Default::default(),
-                query_latency: Default::default(),
-                failures,
-            }),
-        })
     }
 
     /// The time current reads judge expiry at: the clock, or the store's last update time if that
@@ -556,52 +385,6 @@ impl Store {
     pub(crate) fn document(&self, version: Version) -> Result<Document> {
         to_document(version)
     }
-}
-
-/// [`Error::ReadOnly`] for `op` when `engine` was opened read-only.
-pub(crate) fn refuse_read_only(engine: &Engine, op: &'static str) -> Result<()> {
-    if !engine.is_read_only() {
-        return Ok(());
-    }
-    let log = engine.dir();
-    Err(Error::ReadOnly {
-        op,
-        path: log.parent().unwrap_or(log).to_path_buf(),
-    })
-}
-
-/// Which kind of index a store has (and so whether it has a directory of its own).
-enum IndexKind {
-    Dir,
-    Memory,
-}
-
-/// A version's parsed body (`null` for a tombstone).
-pub(crate) fn parse_body(version: &Version) -> Result<Value> {
-    if version.meta.tombstone {
-        return Ok(Value::Null);
-    }
-    serde_json::from_slice(&version.body).map_err(|source| Error::Decode {
-        id: version.meta.id.clone(),
-        source,
-    })
-}
-
-/// A version with its body as stored (empty for a tombstone).
-fn raw_document(version: Version) -> RawDocument {
-    RawDocument {
-        meta: version.meta.into(),
-        body: version.body,
-    }
-}
-
-/// A version as the API shows it: metadata and the parsed body (`null` for a tombstone).
-pub(crate) fn to_document(version: Version) -> Result<Document> {
-    let body = parse_body(&version)?;
-    Ok(Document {
-        meta: version.meta.into(),
-        body,
-    })
 }
 
 impl Store {

@@ -9,7 +9,8 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::options::Options;
-use crate::store::{Store, INDEX_DIR, LOG_DIR};
+use crate::store::Store;
+use crate::util::{INDEX_DIR, LOG_DIR};
 use storage::backend::Backend;
 
 /// A problem found by [`Store::verify`]: where, and what.

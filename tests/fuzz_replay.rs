@@ -187,7 +187,7 @@ mod seeds {
     }
 
     pub fn expiring(store: &Store, time: &mut u64) {
-        let options = strata::WriteOptions::default().expires_at(T0 + 5_000);
+        let options = strata::WriteOptions::default().with_expires_at(T0 + 5_000);
         store
             .write(
                 Batch::new()

@@ -148,7 +148,7 @@ impl Sizes {
                     .with_compaction_io_rate(io_rate),
             );
         match keep {
-            Some(k) => options.with_retention(KIND, Retention::default().max_versions(k)),
+            Some(k) => options.with_retention(KIND, Retention::default().with_max_versions(k)),
             None => options,
         }
     }

@@ -585,7 +585,7 @@ fn events_once(ingest: &Ingest, subs: usize, buffer: usize) -> (Duration, Durati
             let sub = store
                 .subscribe(
                     &QuerySpec::new(Query::kind(KIND)),
-                    SubscribeOptions::default().buffer(buffer),
+                    SubscribeOptions::default().with_buffer(buffer),
                 )
                 .expect("subscribe");
             consume(sub, expected)

@@ -162,15 +162,15 @@ fn define(store: &Store, args: DefineArgs, format: Format) -> Result<(), Failure
     if args.min_versions.is_some() || args.max_versions.is_some() || args.max_age_secs.is_some() {
         let mut r = Retention::default();
         if let Some(n) = args.min_versions {
-            r = r.min_versions(n);
+            r = r.with_min_versions(n);
         }
         if let Some(n) = args.max_versions {
-            r = r.max_versions(n);
+            r = r.with_max_versions(n);
         }
         if let Some(secs) = args.max_age_secs {
-            r = r.max_age(std::time::Duration::from_secs(secs));
+            r = r.with_max_age(std::time::Duration::from_secs(secs));
         }
-        options = options.retention(r);
+        options = options.with_retention(r);
     }
     let meta = store.define_collection(&args.name, &spec, options)?;
     match format {

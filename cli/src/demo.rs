@@ -446,11 +446,11 @@ impl Demo {
             &QuerySpec::new(strata::parse_query(big)?)
                 .sort(SortKey::desc("installed_size"))
                 .limit(5),
-            CollectionOptions::default().retention(Retention::default().max_versions(10)),
+            CollectionOptions::default().with_retention(Retention::default().with_max_versions(10)),
         )?;
         let collection = store.collection("big-python")?;
         let members = collection.count()?;
-        let mut sub = collection.subscribe(SubscribeOptions::default().live_count(true))?;
+        let mut sub = collection.subscribe(SubscribeOptions::default().with_live_count(true))?;
         let target = format!("/packages/pkg-{:06}", run % self.documents);
         let t = Instant::now();
         store.put(
@@ -484,7 +484,7 @@ impl Demo {
         let t = Instant::now();
         let first = tasks.run(
             &spec,
-            TaskOptions::default().deadline(Duration::from_secs(30)),
+            TaskOptions::default().with_deadline(Duration::from_secs(30)),
         )?;
         let first_t = t.elapsed();
         self.store.delete(target)?;

@@ -140,9 +140,9 @@ fn parse_retention(text: &str) -> Result<(String, Retention), Failure> {
             .parse()
             .map_err(|_| bad("a rule's value is a whole number"))?;
         retention = match name {
-            "max" => retention.max_versions(n),
-            "min" => retention.min_versions(n),
-            "age" => retention.max_age(Duration::from_secs(n)),
+            "max" => retention.with_max_versions(n),
+            "min" => retention.with_min_versions(n),
+            "age" => retention.with_max_age(Duration::from_secs(n)),
             _ => return Err(bad("rules are max, min and age")),
         };
     }

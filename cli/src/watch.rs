@@ -71,16 +71,16 @@ pub(crate) fn run(store: &Store, args: WatchArgs, format: Format) -> Result<(), 
         spec = spec.select(select);
     }
     let mut options = SubscribeOptions::default()
-        .replay(args.replay)
-        .stopped_matching(args.stopped || !args.no_stopped)
-        .live_count(args.count);
+        .with_replay(args.replay)
+        .with_stopped_matching(args.stopped || !args.no_stopped)
+        .with_live_count(args.count);
     if let Some(seq) = args.from_seq {
-        options = options.from_seq(seq);
+        options = options.with_from_seq(seq);
     }
     if args.until_caught_up {
         // The log as it was when watch opened it: the subscription ends once the feed has
         // looked at every version up to its last seq.
-        options = options.until_seq(store.last_seq());
+        options = options.with_until_seq(store.last_seq());
     }
     let mut sub = store.subscribe(&spec, options)?;
     let mut left = args.limit.unwrap_or(u64::MAX);

@@ -807,9 +807,9 @@ impl Planned {
     }
 
     fn options(expect: Expect, expires_at: Option<u64>) -> WriteOptions {
-        let options = WriteOptions::default().expect(expect);
+        let options = WriteOptions::default().with_expect(expect);
         match expires_at {
-            Some(at) => options.expires_at(at),
+            Some(at) => options.with_expires_at(at),
             None => options,
         }
     }

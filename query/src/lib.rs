@@ -34,6 +34,7 @@ mod keys;
 mod matcher;
 mod parser;
 mod plan;
+mod prefilter;
 mod schema;
 mod search;
 mod spec;
@@ -56,6 +57,7 @@ pub use index::{
 };
 pub use matcher::{Flat, Matcher, Required};
 pub use parser::parse;
+pub use prefilter::RawPrefilter;
 pub use schema::VersionInfo;
 pub use search::Interrupt;
 pub use search::{GroupOutput, Hit, QueryOutput, Trimmed};

@@ -62,7 +62,7 @@ fn backup_and_restore(
 }
 
 fn retention_options() -> Options {
-    options().with_retention("reading", Retention::default().max_versions(1))
+    options().with_retention("reading", Retention::default().with_max_versions(1))
 }
 
 #[test]

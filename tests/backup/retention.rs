@@ -14,7 +14,7 @@ const BATCHES: u64 = 150;
 const STEP: u64 = 1_000;
 
 fn retention_options() -> Options {
-    options().with_retention("reading", Retention::default().max_versions(2))
+    options().with_retention("reading", Retention::default().with_max_versions(2))
 }
 
 /// Ids of readings (kept at most two versions each) and of notes (every version kept).

@@ -67,7 +67,8 @@ fn check(store: &strata::Store, written: &History, ctx: &str) {
 #[test]
 fn power_loss_during_compaction_loses_nothing_retention_keeps() {
     let sim = SimBackend::new();
-    let options = small_segments().with_retention("trimmed", Retention::default().max_versions(2));
+    let options =
+        small_segments().with_retention("trimmed", Retention::default().with_max_versions(2));
     let store = open(&sim, &options, "workload");
     let mut written = History::new();
     for round in 0..10u64 {
@@ -126,7 +127,7 @@ fn verify_after_a_crash_between_compaction_and_index_removal_reports_notes_only(
     let dir = tempfile::tempdir().unwrap();
     let options = strata::Options::default()
         .with_segment_size(4096)
-        .with_retention("trimmed", Retention::default().max_versions(2))
+        .with_retention("trimmed", Retention::default().with_max_versions(2))
         .with_maintenance(strata::MaintenanceOptions::default().with_compaction_interval(None));
     let stale_index = tempfile::tempdir().unwrap();
     let before = {

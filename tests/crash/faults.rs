@@ -337,7 +337,7 @@ fn a_failed_background_expiry_is_counted_and_recorded() {
             "/expiring",
             "probe",
             json!({}),
-            strata::WriteOptions::default().expires_at(soon),
+            strata::WriteOptions::default().with_expires_at(soon),
         ))
         .unwrap();
     sim.inject(Fault {

@@ -145,8 +145,8 @@ fn fixture_v2_dir() -> PathBuf {
 
 fn compacting_options() -> Options {
     options()
-        .with_retention("item", strata::Retention::default().max_versions(1))
-        .with_retention("other", strata::Retention::default().max_versions(1))
+        .with_retention("item", strata::Retention::default().with_max_versions(1))
+        .with_retention("other", strata::Retention::default().with_max_versions(1))
 }
 
 /// Copies the v1 fixture into `dir` and compacts it.

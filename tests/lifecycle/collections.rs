@@ -20,20 +20,20 @@ fn collection_retention_trims_only_current_members() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(
         dir.path(),
-        options().with_retention("both", Retention::default().max_versions(5)),
+        options().with_retention("both", Retention::default().with_max_versions(5)),
     );
     store
         .define_collection(
             "hot",
             &QuerySpec::new(Query::term("tier", "hot")),
-            CollectionOptions::default().retention(Retention::default().max_versions(1)),
+            CollectionOptions::default().with_retention(Retention::default().with_max_versions(1)),
         )
         .unwrap();
     store
         .define_collection(
             "marked",
             &QuerySpec::new(Query::term("extra", "marked")),
-            CollectionOptions::default().retention(Retention::default().max_versions(3)),
+            CollectionOptions::default().with_retention(Retention::default().with_max_versions(3)),
         )
         .unwrap();
     // A collection without retention keeps everything of its members.
@@ -146,13 +146,15 @@ fn collection_retention_trims_only_current_members() {
 fn invalid_collection_retention_is_refused() {
     let store = Store::open_in_memory(options()).unwrap();
     for bad in [
-        Retention::default().max_versions(0),
-        Retention::default().min_versions(3).max_versions(2),
+        Retention::default().with_max_versions(0),
+        Retention::default()
+            .with_min_versions(3)
+            .with_max_versions(2),
     ] {
         let got = store.define_collection(
             "c",
             &QuerySpec::new(Query::All),
-            CollectionOptions::default().retention(bad.clone()),
+            CollectionOptions::default().with_retention(bad.clone()),
         );
         assert!(
             matches!(got, Err(Error::InvalidOption(_))),

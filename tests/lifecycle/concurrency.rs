@@ -256,12 +256,12 @@ fn reads_stay_consistent_while_compaction_runs() {
     let dir = tempfile::tempdir().unwrap();
     let options = options()
         .with_index_options(IndexOptions::default().with_commit_interval(Duration::from_millis(20)))
-        .with_retention("trim", Retention::default().max_versions(2))
+        .with_retention("trim", Retention::default().with_max_versions(2))
         .with_retention(
             "young",
             Retention::default()
-                .min_versions(1)
-                .max_age(Duration::from_secs(1)),
+                .with_min_versions(1)
+                .with_max_age(Duration::from_secs(1)),
         );
     let store = open(dir.path(), options);
     let ids: Vec<String> = (0..WRITERS * DOCS_PER_WRITER)

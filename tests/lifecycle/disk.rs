@@ -12,7 +12,7 @@ fn compaction_reclaims_log_bytes() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(
         dir.path(),
-        options().with_retention("reading", Retention::default().max_versions(1)),
+        options().with_retention("reading", Retention::default().with_max_versions(1)),
     );
     for n in 0..UPDATES {
         for d in 0..DOCS {
@@ -61,7 +61,7 @@ fn compaction_reclaims_log_bytes() {
     drop(store);
     let store = open(
         dir.path(),
-        options().with_retention("reading", Retention::default().max_versions(1)),
+        options().with_retention("reading", Retention::default().with_max_versions(1)),
     );
     let reopened = store.stats();
     assert_eq!(reopened.versions, DOCS + 6);
@@ -76,7 +76,7 @@ fn compaction_does_not_grow_the_index() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(
         dir.path(),
-        options().with_retention("reading", Retention::default().max_versions(1)),
+        options().with_retention("reading", Retention::default().with_max_versions(1)),
     );
     for n in 0..30 {
         for d in 0..20 {
@@ -127,7 +127,7 @@ fn compaction_without_the_free_space_it_needs_says_so_and_changes_nothing() {
     use strata::backend::SimBackend;
 
     let sim = SimBackend::new();
-    let options = options().with_retention("reading", Retention::default().max_versions(1));
+    let options = options().with_retention("reading", Retention::default().with_max_versions(1));
     let store = Store::open_with_backend(Arc::new(sim.clone()), Path::new("/db"), options).unwrap();
     for n in 0..10 {
         for d in 0..5 {
@@ -237,7 +237,7 @@ fn after_compaction_the_index_keeps_only_the_files_of_its_commit() {
             .with_segment_size(1 << 20)
             .with_durability(Durability::None)
             .with_maintenance(MaintenanceOptions::default().with_compaction_interval(None))
-            .with_retention("package", Retention::default().max_versions(2))
+            .with_retention("package", Retention::default().with_max_versions(2))
             // One index segment per `wait_for_index`.
             .with_index_options(
                 strata::IndexOptions::default()

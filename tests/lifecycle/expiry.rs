@@ -63,11 +63,14 @@ fn expired_documents_are_absent_at_once_and_expire_due_tombstones_them() {
     )
     .unwrap();
     let mut sub = store
-        .subscribe(&sessions(), SubscribeOptions::default().live_count(true))
+        .subscribe(
+            &sessions(),
+            SubscribeOptions::default().with_live_count(true),
+        )
         .unwrap();
     let t0 = now_micros();
     let expiry = t0 + 10 * SECOND;
-    let expiring = WriteOptions::default().expires_at(expiry);
+    let expiring = WriteOptions::default().with_expires_at(expiry);
 
     let a0 = store
         .put_with("/s/a", "session", json!({"user": "a"}), expiring)
@@ -150,7 +153,10 @@ fn expired_documents_are_absent_at_once_and_expire_due_tombstones_them() {
     // A subscription started after the expiry never had the expired documents: their
     // tombstones are no event for it.
     let mut late = store
-        .subscribe(&sessions(), SubscribeOptions::default().live_count(true))
+        .subscribe(
+            &sessions(),
+            SubscribeOptions::default().with_live_count(true),
+        )
         .unwrap();
     assert_eq!(late.live_count(), Some(2));
 
@@ -220,7 +226,10 @@ fn expired_documents_are_absent_at_once_and_expire_due_tombstones_them() {
 fn background_expiry_tombstone_is_a_deleted_event() {
     let store = Store::open_in_memory(options()).unwrap();
     let mut sub = store
-        .subscribe(&sessions(), SubscribeOptions::default().live_count(true))
+        .subscribe(
+            &sessions(),
+            SubscribeOptions::default().with_live_count(true),
+        )
         .unwrap();
     store
         .put("/s/keep", "session", json!({"user": "k"}))
@@ -232,7 +241,7 @@ fn background_expiry_tombstone_is_a_deleted_event() {
             "/s/b",
             "session",
             json!({"user": "b"}),
-            WriteOptions::default().expires_at(t + 200_000),
+            WriteOptions::default().with_expires_at(t + 200_000),
         )
         .unwrap();
     store
@@ -244,7 +253,7 @@ fn background_expiry_tombstone_is_a_deleted_event() {
             "/s/a",
             "session",
             json!({"user": "a"}),
-            WriteOptions::default().expires_at(t + 400_000),
+            WriteOptions::default().with_expires_at(t + 400_000),
         )
         .unwrap();
     assert_eq!(
@@ -304,7 +313,7 @@ fn expire_due_writes_every_batch() {
                 &format!("/s/{i}"),
                 "session",
                 json!({ "i": i }),
-                WriteOptions::default().expires_at(expiry),
+                WriteOptions::default().with_expires_at(expiry),
             )
             .unwrap();
     }

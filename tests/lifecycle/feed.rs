@@ -8,13 +8,13 @@ use crate::*;
 #[test]
 fn compaction_keeps_what_a_subscription_has_not_passed() {
     let dir = tempfile::tempdir().unwrap();
-    let options = || options().with_retention("reading", Retention::default().max_versions(1));
+    let options = || options().with_retention("reading", Retention::default().with_max_versions(1));
     let store = open(dir.path(), options());
     // A buffer of one event: the subscription pauses after the first one, until it is read.
     let mut sub = store
         .subscribe(
             &QuerySpec::new(Query::kind("reading")),
-            SubscribeOptions::default().buffer(1),
+            SubscribeOptions::default().with_buffer(1),
         )
         .unwrap();
     for n in 0..20 {

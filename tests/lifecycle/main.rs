@@ -284,19 +284,19 @@ pub fn body(id: &str, n: u64, pad: usize) -> Value {
 /// The retention rules of the shared workload, by kind.
 pub fn workload_rules() -> Vec<(&'static str, Retention)> {
     vec![
-        ("metric", Retention::default().max_versions(3)),
+        ("metric", Retention::default().with_max_versions(3)),
         (
             "event",
             Retention::default()
-                .min_versions(2)
-                .max_age(Duration::from_secs(3600)),
+                .with_min_versions(2)
+                .with_max_age(Duration::from_secs(3600)),
         ),
         (
             "audit",
             Retention::default()
-                .min_versions(2)
-                .max_versions(4)
-                .max_age(Duration::from_secs(3600)),
+                .with_min_versions(2)
+                .with_max_versions(4)
+                .with_max_age(Duration::from_secs(3600)),
         ),
         // "note" has no rule: its documents keep every version.
     ]

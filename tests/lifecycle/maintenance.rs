@@ -46,7 +46,7 @@ fn background_compaction_runs_at_its_interval() {
     let store = open(
         dir.path(),
         options()
-            .with_retention("reading", Retention::default().max_versions(1))
+            .with_retention("reading", Retention::default().with_max_versions(1))
             .with_maintenance(
                 MaintenanceOptions::default()
                     .with_compaction_interval(Some(Duration::from_millis(20)))
@@ -83,7 +83,7 @@ fn compaction_io_rate_paces_an_on_demand_run() {
     let store = open(
         dir.path(),
         options()
-            .with_retention("reading", Retention::default().max_versions(1))
+            .with_retention("reading", Retention::default().with_max_versions(1))
             .with_maintenance(
                 MaintenanceOptions::default()
                     .with_compaction_interval(None)
@@ -113,7 +113,7 @@ fn closing_stops_a_slow_background_compaction() {
     let store = open(
         dir.path(),
         options()
-            .with_retention("reading", Retention::default().max_versions(1))
+            .with_retention("reading", Retention::default().with_max_versions(1))
             .with_maintenance(
                 MaintenanceOptions::default()
                     .with_compaction_interval(Some(Duration::from_millis(10)))
@@ -151,7 +151,7 @@ fn closing_stops_a_slow_background_compaction() {
     // what was written, ending at the newest version, and nothing else changed.
     let store = open(
         dir.path(),
-        crate::options().with_retention("reading", Retention::default().max_versions(1)),
+        crate::options().with_retention("reading", Retention::default().with_max_versions(1)),
     );
     let history = store.history("/sensor/0").unwrap();
     let first = history[0].meta.version;

@@ -24,22 +24,27 @@ fn invalid_retention_is_refused_at_open() {
     let base = crate::options;
     assert_invalid(
         "max_versions 0",
-        base().with_retention("k", Retention::default().max_versions(0)),
+        base().with_retention("k", Retention::default().with_max_versions(0)),
     );
     assert_invalid(
         "min over max",
-        base().with_retention("k", Retention::default().min_versions(3).max_versions(2)),
+        base().with_retention(
+            "k",
+            Retention::default()
+                .with_min_versions(3)
+                .with_max_versions(2),
+        ),
     );
     assert_invalid(
         "empty kind",
-        base().with_retention("", Retention::default().max_versions(2)),
+        base().with_retention("", Retention::default().with_max_versions(2)),
     );
     // One bad rule among good ones is enough.
     assert_invalid(
         "one bad rule",
         base()
-            .with_retention("a", Retention::default().max_versions(2))
-            .with_retention("b", Retention::default().max_versions(0)),
+            .with_retention("a", Retention::default().with_max_versions(2))
+            .with_retention("b", Retention::default().with_max_versions(0)),
     );
 }
 
@@ -67,12 +72,17 @@ fn valid_edge_options_open() {
         .with_expire(false);
     one.expiry_batch = 1;
     for options in [
-        crate::options().with_retention("k", Retention::default().max_versions(1)),
-        crate::options().with_retention("k", Retention::default().min_versions(2).max_versions(2)),
+        crate::options().with_retention("k", Retention::default().with_max_versions(1)),
+        crate::options().with_retention(
+            "k",
+            Retention::default()
+                .with_min_versions(2)
+                .with_max_versions(2),
+        ),
         // A rule with no limit keeps everything; a floor alone is no limit.
         crate::options().with_retention("k", Retention::default()),
-        crate::options().with_retention("k", Retention::default().min_versions(5)),
-        crate::options().with_retention("k", Retention::default().max_age(Duration::ZERO)),
+        crate::options().with_retention("k", Retention::default().with_min_versions(5)),
+        crate::options().with_retention("k", Retention::default().with_max_age(Duration::ZERO)),
         Options::default().with_maintenance(one),
         Options::default().with_maintenance(
             MaintenanceOptions::default()

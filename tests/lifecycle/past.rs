@@ -167,11 +167,11 @@ fn as_of_queries_are_exact_from_the_horizon_and_trimmed_before() {
     // A subscription resuming before the horizon would miss dropped versions.
     let all = QuerySpec::new(Query::All);
     assert_eq!(
-        trimmed(store.subscribe(&all, SubscribeOptions::default().from_seq(seq - 1))),
+        trimmed(store.subscribe(&all, SubscribeOptions::default().with_from_seq(seq - 1))),
         (None, time)
     );
     let sub = store
-        .subscribe(&all, SubscribeOptions::default().from_seq(seq))
+        .subscribe(&all, SubscribeOptions::default().with_from_seq(seq))
         .unwrap();
     assert_eq!(sub.start_seq(), seq);
     // A subscription from now is always possible.
@@ -189,7 +189,7 @@ fn at_seq_of_a_dropped_version_is_exact_for_another_kind() {
     let store = open(
         dir.path(),
         options()
-            .with_retention("trimmed", strata::Retention::default().max_versions(1))
+            .with_retention("trimmed", strata::Retention::default().with_max_versions(1))
             .with_maintenance(
                 strata::MaintenanceOptions::default()
                     .with_compaction_interval(None)
@@ -203,7 +203,7 @@ fn at_seq_of_a_dropped_version_is_exact_for_another_kind() {
             "/e",
             "expiring",
             serde_json::json!({"n": 1}),
-            strata::WriteOptions::default().expires_at(base + 10 * SECOND),
+            strata::WriteOptions::default().with_expires_at(base + 10 * SECOND),
         ))
         .unwrap();
     let dropped = store

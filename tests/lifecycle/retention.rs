@@ -156,9 +156,9 @@ fn trivial_rules() {
     let store = open(
         dir.path(),
         options()
-            .with_retention("all", Retention::default().min_versions(3))
-            .with_retention("nobody", Retention::default().max_versions(1))
-            .with_retention("one", Retention::default().max_versions(1)),
+            .with_retention("all", Retention::default().with_min_versions(3))
+            .with_retention("nobody", Retention::default().with_max_versions(1))
+            .with_retention("one", Retention::default().with_max_versions(1)),
     );
     let mut model = Model::default();
     for n in 0..20 {
@@ -191,7 +191,7 @@ fn only_versions_in_sealed_segments_are_dropped() {
     let options = Options::default()
         .with_durability(strata::Durability::None)
         .with_maintenance(strata::MaintenanceOptions::default().with_compaction_interval(None))
-        .with_retention("reading", Retention::default().max_versions(1));
+        .with_retention("reading", Retention::default().with_max_versions(1));
     let store = open(dir.path(), options);
     for n in 0..50 {
         store.put("/r", "reading", body("/r", n, 100)).unwrap();
@@ -210,7 +210,7 @@ fn only_versions_in_sealed_segments_are_dropped() {
     // old versions go.
     let store = open(
         dir.path(),
-        crate::options().with_retention("reading", Retention::default().max_versions(1)),
+        crate::options().with_retention("reading", Retention::default().with_max_versions(1)),
     );
     for n in 50..60 {
         store.put("/r", "reading", body("/r", n, 100)).unwrap();
@@ -234,7 +234,7 @@ fn versions_superseded_after_the_index_commit_stay() {
     let store = open(
         dir.path(),
         crate::options()
-            .with_retention("reading", Retention::default().max_versions(1))
+            .with_retention("reading", Retention::default().with_max_versions(1))
             // The index commits when asked to (wait_for_index), not by itself.
             .with_index_options(
                 strata::IndexOptions::default()

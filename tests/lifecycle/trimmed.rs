@@ -182,7 +182,7 @@ fn check(store: &Store, base: u64, reopened: bool) {
 #[test]
 fn allow_trimmed_answers_the_known_documents_and_counts_the_unknown() {
     let dir = tempfile::tempdir().unwrap();
-    let opts = || options().with_retention("package", Retention::default().max_versions(2));
+    let opts = || options().with_retention("package", Retention::default().with_max_versions(2));
     let store = open(dir.path(), opts());
     let base = now_micros() - HOUR;
     write_history(&store, base);

@@ -95,10 +95,10 @@ fn define_list_in_pages_and_count() {
 fn definitions_and_options_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let retention = Retention::default()
-        .min_versions(2)
-        .max_versions(10)
-        .max_age(Duration::from_secs(86_400));
-    let options = CollectionOptions::default().retention(retention.clone());
+        .with_min_versions(2)
+        .with_max_versions(10)
+        .with_max_age(Duration::from_secs(86_400));
+    let options = CollectionOptions::default().with_retention(retention.clone());
     let spec = rust().sort(SortKey::desc("rank")).limit(7).select(["lang"]);
     let (before, members) = {
         let store = Store::open(dir.path(), Options::default()).unwrap();
@@ -173,12 +173,12 @@ fn redefine_keeps_history_and_as_of_reads_the_old_definition_at_that_time() {
         .put("/pkg/c", "package", json!({"lang": "rust"}))
         .unwrap();
     let t = c_meta.update_time_micros;
-    let retention = Retention::default().max_versions(3);
+    let retention = Retention::default().with_max_versions(3);
     let d2 = store
         .define_collection(
             "c",
             &python,
-            CollectionOptions::default().retention(retention.clone()),
+            CollectionOptions::default().with_retention(retention.clone()),
         )
         .unwrap();
     assert_eq!(d2.version, 1);
@@ -537,13 +537,15 @@ fn collection_specs_that_do_not_read_the_current_state_are_rejected() {
         );
     }
     for retention in [
-        Retention::default().max_versions(0),
-        Retention::default().min_versions(5).max_versions(2),
+        Retention::default().with_max_versions(0),
+        Retention::default()
+            .with_min_versions(5)
+            .with_max_versions(2),
     ] {
         match store.define_collection(
             "c",
             &rust(),
-            CollectionOptions::default().retention(retention),
+            CollectionOptions::default().with_retention(retention),
         ) {
             Err(Error::InvalidOption(_)) => {}
             other => panic!("{other:?}"),
@@ -582,9 +584,9 @@ fn collection_subscribe_follows_members_and_a_past_view_cannot() {
     let mut sub = c
         .subscribe(
             SubscribeOptions::default()
-                .replay(true)
-                .live_count(true)
-                .stopped_matching(true),
+                .with_replay(true)
+                .with_live_count(true)
+                .with_stopped_matching(true),
         )
         .unwrap();
     let added = store
@@ -632,7 +634,7 @@ fn collection_subscribe_follows_members_and_a_past_view_cannot() {
     let mut all = store
         .collection("rust")
         .unwrap()
-        .subscribe(SubscribeOptions::default().from_seq(m.seq - 1))
+        .subscribe(SubscribeOptions::default().with_from_seq(m.seq - 1))
         .unwrap();
     assert_eq!(next(&mut all).document.meta, m);
     assert_quiet(&mut sub);

@@ -29,7 +29,7 @@ fn a_failed_feed_fails_later_subscriptions_and_shows_in_stats() {
 
     let spec = QuerySpec::new(Query::kind("x"));
     let mut sub = store
-        .subscribe(&spec, SubscribeOptions::default().from_seq(0))
+        .subscribe(&spec, SubscribeOptions::default().with_from_seq(0))
         .unwrap();
     let reason = match sub.recv_timeout(WAIT) {
         Err(Error::SubscriptionFailed { reason }) => reason,

@@ -29,7 +29,7 @@ fn added_updated_deleted_carry_the_new_version() {
     let mut sub = store
         .subscribe(
             &queued(),
-            SubscribeOptions::default().stopped_matching(false),
+            SubscribeOptions::default().with_stopped_matching(false),
         )
         .unwrap();
     assert_eq!(sub.start_seq(), store.last_seq());
@@ -85,7 +85,7 @@ fn non_matching_writes_give_no_event() {
     let mut sub = store
         .subscribe(
             &queued(),
-            SubscribeOptions::default().stopped_matching(true),
+            SubscribeOptions::default().with_stopped_matching(true),
         )
         .unwrap();
 
@@ -133,7 +133,7 @@ fn stopped_matching_by_default_and_off_when_asked() {
     let mut plain = store
         .subscribe(
             &queued(),
-            SubscribeOptions::default().stopped_matching(false),
+            SubscribeOptions::default().with_stopped_matching(false),
         )
         .unwrap();
 
@@ -190,14 +190,14 @@ fn concurrent_writers_events_in_seq_order_equal_brute_force() {
         .subscribe(
             &queued(),
             SubscribeOptions::default()
-                .stopped_matching(true)
-                .live_count(true),
+                .with_stopped_matching(true)
+                .with_live_count(true),
         )
         .unwrap();
     let mut plain = store
         .subscribe(
             &queued(),
-            SubscribeOptions::default().stopped_matching(false),
+            SubscribeOptions::default().with_stopped_matching(false),
         )
         .unwrap();
     let start = with_stops.start_seq();
@@ -307,9 +307,9 @@ fn replay_delivers_current_matches_first_then_live_events() {
         .subscribe(
             &spec,
             SubscribeOptions::default()
-                .stopped_matching(false)
-                .replay(true)
-                .live_count(true),
+                .with_stopped_matching(false)
+                .with_replay(true)
+                .with_live_count(true),
         )
         .unwrap();
     let start = sub.start_seq();
@@ -371,8 +371,8 @@ fn replay_of_many_matches_delivers_each_once_in_order() {
         .subscribe(
             &queued(),
             SubscribeOptions::default()
-                .stopped_matching(false)
-                .replay(true),
+                .with_stopped_matching(false)
+                .with_replay(true),
         )
         .unwrap();
     let got = take(&mut sub, 2000);
@@ -386,8 +386,8 @@ fn replay_of_many_matches_delivers_each_once_in_order() {
         .subscribe(
             &queued().sort(SortKey::desc("i")),
             SubscribeOptions::default()
-                .stopped_matching(false)
-                .replay(true),
+                .with_stopped_matching(false)
+                .with_replay(true),
         )
         .unwrap();
     let got = take(&mut sorted, 2000);
@@ -412,8 +412,8 @@ fn live_count_equals_query_count_after_each_event() {
         .subscribe(
             &queued(),
             SubscribeOptions::default()
-                .stopped_matching(false)
-                .live_count(true),
+                .with_stopped_matching(false)
+                .with_live_count(true),
         )
         .unwrap();
     assert_eq!(sub.live_count(), Some(5));
@@ -463,13 +463,13 @@ fn from_seq_resumes_with_exactly_the_missed_events() {
     let mut reference = store
         .subscribe(
             &queued(),
-            SubscribeOptions::default().stopped_matching(false),
+            SubscribeOptions::default().with_stopped_matching(false),
         )
         .unwrap();
     let mut sub = store
         .subscribe(
             &queued(),
-            SubscribeOptions::default().stopped_matching(false),
+            SubscribeOptions::default().with_stopped_matching(false),
         )
         .unwrap();
     let write = |i: u64| {
@@ -502,8 +502,8 @@ fn from_seq_resumes_with_exactly_the_missed_events() {
         .subscribe(
             &queued(),
             SubscribeOptions::default()
-                .stopped_matching(false)
-                .from_seq(last),
+                .with_stopped_matching(false)
+                .with_from_seq(last),
         )
         .unwrap();
     assert_eq!(resumed.start_seq(), last);
@@ -516,9 +516,9 @@ fn from_seq_resumes_with_exactly_the_missed_events() {
         .subscribe(
             &queued(),
             SubscribeOptions::default()
-                .stopped_matching(false)
-                .from_seq(last)
-                .live_count(true),
+                .with_stopped_matching(false)
+                .with_from_seq(last)
+                .with_live_count(true),
         )
         .unwrap();
     let at = |seq: u64| {
@@ -538,8 +538,8 @@ fn from_seq_resumes_with_exactly_the_missed_events() {
         .subscribe(
             &queued(),
             SubscribeOptions::default()
-                .stopped_matching(false)
-                .from_seq(0),
+                .with_stopped_matching(false)
+                .with_from_seq(0),
         )
         .unwrap();
     assert_eq!(take(&mut feed, all.len()), all);
@@ -547,8 +547,8 @@ fn from_seq_resumes_with_exactly_the_missed_events() {
     let future = store.subscribe(
         &queued(),
         SubscribeOptions::default()
-            .stopped_matching(false)
-            .from_seq(1_000_000),
+            .with_stopped_matching(false)
+            .with_from_seq(1_000_000),
     );
     assert!(
         matches!(future, Err(Error::Query(QueryError::InvalidSpec { .. }))),
@@ -558,8 +558,8 @@ fn from_seq_resumes_with_exactly_the_missed_events() {
         .subscribe(
             &queued(),
             SubscribeOptions::default()
-                .stopped_matching(false)
-                .from_seq(store.last_seq()),
+                .with_stopped_matching(false)
+                .with_from_seq(store.last_seq()),
         )
         .unwrap();
     assert_eq!(at_end.start_seq(), store.last_seq());
@@ -581,9 +581,9 @@ fn until_seq_ends_a_bounded_changes_feed() {
         .subscribe(
             &queued(),
             SubscribeOptions::default()
-                .stopped_matching(false)
-                .from_seq(0)
-                .until_seq(end - 2),
+                .with_stopped_matching(false)
+                .with_from_seq(0)
+                .with_until_seq(end - 2),
         )
         .unwrap();
     // The matching puts are seqs 1, 3, 5, 7 and 9; the feed ends at seq 8.
@@ -595,8 +595,8 @@ fn until_seq_ends_a_bounded_changes_feed() {
         .subscribe(
             &queued(),
             SubscribeOptions::default()
-                .stopped_matching(false)
-                .until_seq(end + 2),
+                .with_stopped_matching(false)
+                .with_until_seq(end + 2),
         )
         .unwrap();
     store
@@ -628,7 +628,7 @@ fn from_seq_resumes_across_close_and_reopen() {
         let mut sub = store
             .subscribe(
                 &queued(),
-                SubscribeOptions::default().stopped_matching(false),
+                SubscribeOptions::default().with_stopped_matching(false),
             )
             .unwrap();
         for i in 0..8 {
@@ -652,8 +652,8 @@ fn from_seq_resumes_across_close_and_reopen() {
         .subscribe(
             &queued(),
             SubscribeOptions::default()
-                .stopped_matching(false)
-                .from_seq(last),
+                .with_stopped_matching(false)
+                .with_from_seq(last),
         )
         .unwrap();
     let got = take(&mut resumed, expected.len());
@@ -680,16 +680,16 @@ fn slow_consumer_pauses_and_catches_up_without_blocking_writers() {
         .subscribe(
             &queued(),
             SubscribeOptions::default()
-                .stopped_matching(false)
-                .buffer(4),
+                .with_stopped_matching(false)
+                .with_buffer(4),
         )
         .unwrap();
     let mut fast = store
         .subscribe(
             &queued(),
             SubscribeOptions::default()
-                .stopped_matching(false)
-                .buffer(16),
+                .with_stopped_matching(false)
+                .with_buffer(16),
         )
         .unwrap();
     let start = slow.start_seq();
@@ -754,9 +754,9 @@ fn tiny_buffers_under_concurrent_writers_lose_nothing() {
                 .subscribe(
                     &queued(),
                     SubscribeOptions::default()
-                        .stopped_matching(false)
-                        .buffer(buffer)
-                        .stopped_matching(true),
+                        .with_stopped_matching(false)
+                        .with_buffer(buffer)
+                        .with_stopped_matching(true),
                 )
                 .unwrap()
         })
@@ -823,23 +823,23 @@ fn dropping_a_subscription_does_not_disturb_writers_or_others() {
     let mut keep = store
         .subscribe(
             &queued(),
-            SubscribeOptions::default().stopped_matching(false),
+            SubscribeOptions::default().with_stopped_matching(false),
         )
         .unwrap();
     let mut dropped = store
         .subscribe(
             &queued(),
             SubscribeOptions::default()
-                .stopped_matching(false)
-                .buffer(1),
+                .with_stopped_matching(false)
+                .with_buffer(1),
         )
         .unwrap();
     let never_read = store
         .subscribe(
             &queued(),
             SubscribeOptions::default()
-                .stopped_matching(false)
-                .buffer(2),
+                .with_stopped_matching(false)
+                .with_buffer(2),
         )
         .unwrap();
     let (done_tx, done_rx) = crossbeam_channel::bounded(1);
@@ -866,8 +866,8 @@ fn dropping_a_subscription_does_not_disturb_writers_or_others() {
             .subscribe(
                 &queued(),
                 SubscribeOptions::default()
-                    .stopped_matching(false)
-                    .buffer(1),
+                    .with_stopped_matching(false)
+                    .with_buffer(1),
             )
             .unwrap();
         let _ = s.try_recv().unwrap();
@@ -905,7 +905,10 @@ fn invalid_specs_and_options_are_typed_errors() {
         ("bad select", queued().select(["a..b"])),
     ];
     for (what, spec) in bad_specs {
-        match store.subscribe(&spec, SubscribeOptions::default().stopped_matching(false)) {
+        match store.subscribe(
+            &spec,
+            SubscribeOptions::default().with_stopped_matching(false),
+        ) {
             Err(Error::Query(QueryError::InvalidSpec { .. } | QueryError::InvalidField { .. })) => {
             }
             other => panic!("{what}: {other:?}"),
@@ -914,8 +917,8 @@ fn invalid_specs_and_options_are_typed_errors() {
     match store.subscribe(
         &queued(),
         SubscribeOptions::default()
-            .stopped_matching(false)
-            .buffer(0),
+            .with_stopped_matching(false)
+            .with_buffer(0),
     ) {
         Err(Error::Query(QueryError::InvalidSpec { .. })) => {}
         other => panic!("buffer 0: {other:?}"),
@@ -924,7 +927,7 @@ fn invalid_specs_and_options_are_typed_errors() {
     let mut sub = store
         .subscribe(
             &queued(),
-            SubscribeOptions::default().stopped_matching(false),
+            SubscribeOptions::default().with_stopped_matching(false),
         )
         .unwrap();
     let m = store.put("/y", "job", json!({"state": "queued"})).unwrap();
@@ -946,8 +949,8 @@ fn select_projects_event_documents() {
         .subscribe(
             &spec,
             SubscribeOptions::default()
-                .stopped_matching(false)
-                .replay(true),
+                .with_stopped_matching(false)
+                .with_replay(true),
         )
         .unwrap();
     let m = store
@@ -982,7 +985,7 @@ fn dropping_the_store_ends_the_subscription() {
     let mut sub = store
         .subscribe(
             &queued(),
-            SubscribeOptions::default().stopped_matching(false),
+            SubscribeOptions::default().with_stopped_matching(false),
         )
         .unwrap();
     store.put("/a", "job", json!({"state": "queued"})).unwrap();
@@ -997,7 +1000,7 @@ fn dropping_the_store_ends_the_subscription() {
     let mut sub = store
         .subscribe(
             &queued(),
-            SubscribeOptions::default().stopped_matching(false),
+            SubscribeOptions::default().with_stopped_matching(false),
         )
         .unwrap();
     let consumer = thread::spawn(move || sub.recv());
@@ -1010,7 +1013,7 @@ fn dropping_the_store_ends_the_subscription() {
     let mut waiting = store
         .subscribe(
             &queued(),
-            SubscribeOptions::default().stopped_matching(false),
+            SubscribeOptions::default().with_stopped_matching(false),
         )
         .unwrap();
     store.put("/c", "job", json!({"state": "queued"})).unwrap();
@@ -1026,8 +1029,8 @@ fn dropping_the_store_ends_the_subscription() {
         .subscribe(
             &queued(),
             SubscribeOptions::default()
-                .stopped_matching(false)
-                .buffer(2),
+                .with_stopped_matching(false)
+                .with_buffer(2),
         )
         .unwrap();
     let metas: Vec<_> = (0..10)
@@ -1060,8 +1063,8 @@ fn dropping_the_store_ends_the_subscription() {
         .subscribe(
             &queued(),
             SubscribeOptions::default()
-                .stopped_matching(false)
-                .replay(true),
+                .with_stopped_matching(false)
+                .with_replay(true),
         )
         .unwrap();
     drop(store);
@@ -1083,7 +1086,7 @@ fn recreating_an_expired_document_is_added_and_counted() {
             "/x",
             "job",
             json!({"state": "queued"}),
-            strata::WriteOptions::default().expires_at(t + 1_000),
+            strata::WriteOptions::default().with_expires_at(t + 1_000),
         )
         .unwrap();
     // A later write moves the store's time past the expiry (no sleeping needed).
@@ -1099,9 +1102,9 @@ fn recreating_an_expired_document_is_added_and_counted() {
         .subscribe(
             &queued(),
             SubscribeOptions::default()
-                .stopped_matching(false)
-                .replay(true)
-                .live_count(true),
+                .with_stopped_matching(false)
+                .with_replay(true)
+                .with_live_count(true),
         )
         .unwrap();
     assert_eq!(sub.live_count(), Some(1));
@@ -1134,8 +1137,8 @@ fn ids_only_shapes_replayed_and_live_events_alike() {
     let mut sub = match store.subscribe(
         &spec,
         SubscribeOptions::default()
-            .stopped_matching(false)
-            .replay(true),
+            .with_stopped_matching(false)
+            .with_replay(true),
     ) {
         Err(Error::Query(QueryError::InvalidSpec { .. })) => return, // refused: consistent
         other => other.unwrap(),
@@ -1211,9 +1214,9 @@ fn gated_and_ungated_subscriptions_agree_with_the_index() {
             .subscribe(
                 &QuerySpec::new(q.clone()),
                 SubscribeOptions::default()
-                    .stopped_matching(false)
-                    .from_seq(0)
-                    .until_seq(last),
+                    .with_stopped_matching(false)
+                    .with_from_seq(0)
+                    .with_until_seq(last),
             )
             .unwrap()
     };

@@ -143,7 +143,7 @@ fn versions_compaction_drops_while_index_writes_fail_leave_the_index_once_space_
     let dir = tempfile::tempdir().unwrap();
     let options = options()
         .with_segment_size(4096)
-        .with_retention("doc", strata::Retention::default().max_versions(1));
+        .with_retention("doc", strata::Retention::default().with_max_versions(1));
     let store = Store::open(dir.path(), options.clone()).unwrap();
     for _ in 0..4 {
         put_range(&store, 0, 20);

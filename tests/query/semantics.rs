@@ -979,13 +979,13 @@ fn an_expired_document_is_absent_from_current_queries() {
                         "/x/short",
                         "x",
                         json!({"v": 1}),
-                        WriteOptions::default().expires_at(t + 500),
+                        WriteOptions::default().with_expires_at(t + 500),
                     )
                     .put_with(
                         "/x/patched",
                         "x",
                         json!({"v": 5}),
-                        WriteOptions::default().expires_at(t + 1_500),
+                        WriteOptions::default().with_expires_at(t + 1_500),
                     )
                     .at_time(t),
             )
@@ -1002,7 +1002,7 @@ fn an_expired_document_is_absent_from_current_queries() {
             "/x/long",
             "x",
             json!({"v": 2}),
-            WriteOptions::default().expires_at(t + 3_600_000_000),
+            WriteOptions::default().with_expires_at(t + 3_600_000_000),
         )
         .unwrap();
         db.step();

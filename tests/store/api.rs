@@ -423,7 +423,7 @@ fn conditional_writes_conflict_with_the_actual_version() {
             id,
             "thing",
             json!({}),
-            WriteOptions::default().expect(Expect::Version(7)),
+            WriteOptions::default().with_expect(Expect::Version(7)),
         )
         .unwrap_err();
     assert!(
@@ -857,7 +857,7 @@ fn an_expired_document_is_absent_for_reads_and_writes() {
         .put("/clock", "tick", json!({}))
         .unwrap()
         .update_time_micros;
-    let expired = WriteOptions::default().expires_at(now);
+    let expired = WriteOptions::default().with_expires_at(now);
     let meta = store
         .put_with("/gone", "session", json!({"user": "ada"}), expired)
         .unwrap();
@@ -891,7 +891,7 @@ fn an_expired_document_is_absent_for_reads_and_writes() {
             "/later",
             "session",
             json!({"n": 1}),
-            WriteOptions::default().expires_at(later),
+            WriteOptions::default().with_expires_at(later),
         )
         .unwrap();
     let patched = store.patch("/later", json!({"n": 2})).unwrap();
@@ -1070,7 +1070,7 @@ fn times_are_taken_as_system_time_or_micros() {
                     "/a",
                     "thing",
                     json!({"v": 2}),
-                    WriteOptions::default().expires_at(t0 + Duration::from_secs(3600)),
+                    WriteOptions::default().with_expires_at(t0 + Duration::from_secs(3600)),
                 )
                 .at_time(Timestamp::from(later)),
         )

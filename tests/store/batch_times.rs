@@ -45,7 +45,7 @@ fn a_batch_with_increasing_op_times_reads_back_each_version_at_its_own_time() {
                 .timed(base + 20)
                 .patch("/p", json!({"v": 3}))
                 .timed(base + 30)
-                .delete_with("/q", WriteOptions::default().at_time(base + 40))
+                .delete_with("/q", WriteOptions::default().with_at_time(base + 40))
                 // No time of its own: the previous operation's.
                 .put("/r", "pkg", json!({"v": 1})),
         )

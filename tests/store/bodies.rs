@@ -155,7 +155,7 @@ fn serializable_values_keep_their_field_order_in_stores_and_batches() {
                     "/pkg/serde",
                     "package",
                     &json!({"name": "serde"}),
-                    strata::WriteOptions::default().expect(strata::Expect::Version(0)),
+                    strata::WriteOptions::default().with_expect(strata::Expect::Version(0)),
                 ),
         )
         .unwrap();

@@ -81,20 +81,20 @@ fn recv_timeout_with_a_huge_timeout_waits_for_the_event() {
 }
 
 // Panicked in a task's deadline (direct run, submit, and each later page), in
-// `Task::wait_timeout`, and in a task's expiry (`TaskOptions::expiry`).
+// `Task::wait_timeout`, and in a task's expiry (`TaskOptions::with_expiry`).
 #[test]
 fn task_deadlines_expiries_and_waits_may_be_huge() {
     for d in huge() {
         let store = filled(Options::default());
         let tasks = store.tasks();
         let first = tasks
-            .run(&spec(), TaskOptions::default().deadline(d))
+            .run(&spec(), TaskOptions::default().with_deadline(d))
             .unwrap();
         assert_eq!(first.count, Some(10));
         let page = tasks.page(first.next_page.as_deref().unwrap()).unwrap();
         assert_eq!(page.documents.len(), 3);
 
-        let options = TaskOptions::default().deadline(d).expiry(d);
+        let options = TaskOptions::default().with_deadline(d).with_expiry(d);
         let task = tasks.submit(&spec(), options).unwrap();
         let result = task.wait_timeout(d).unwrap().expect("finished");
         assert_eq!(result.count, Some(10));
@@ -117,7 +117,9 @@ fn task_deadlines_expiries_and_waits_may_be_huge() {
         let task = tasks
             .submit(
                 &spec(),
-                TaskOptions::default().deadline(d).expected_count(11),
+                TaskOptions::default()
+                    .with_deadline(d)
+                    .with_expected_count(11),
             )
             .unwrap();
         store.put("/x/10", "x", json!({})).unwrap();
@@ -158,7 +160,7 @@ fn a_huge_compaction_interval_keeps_background_expiry_running() {
                 "/x/1",
                 "x",
                 json!({}),
-                WriteOptions::default().expires_at(expires),
+                WriteOptions::default().with_expires_at(expires),
             )
             .unwrap();
         assert_eq!(
@@ -228,7 +230,7 @@ fn a_huge_retention_age_keeps_every_version() {
         let dir = tempfile::tempdir().unwrap();
         let options = Options::default()
             .with_segment_size(4096)
-            .with_retention("x", Retention::default().max_age(d));
+            .with_retention("x", Retention::default().with_max_age(d));
         let store = open(dir.path(), options);
         // Versions superseded ten days ago, in sealed segments.
         let start = now_micros() - 10 * 86_400 * 1_000_000;

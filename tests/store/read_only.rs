@@ -232,7 +232,7 @@ fn a_read_only_store_follows_a_compaction() {
     let dir = tempfile::tempdir().unwrap();
     let options = Options::default()
         .with_segment_size(4096)
-        .with_retention("doc", Retention::default().max_versions(2));
+        .with_retention("doc", Retention::default().with_max_versions(2));
     let owner = Store::open(dir.path(), options).unwrap();
     let mut first = None;
     for n in 0..100 {

@@ -18,7 +18,9 @@ fn a_task_finishes_once_other_threads_write_the_matches_it_expects() {
         .tasks()
         .submit(
             &QuerySpec::new(Query::kind("e")),
-            TaskOptions::default().expected_count(5).deadline(LONG),
+            TaskOptions::default()
+                .with_expected_count(5)
+                .with_deadline(LONG),
         )
         .unwrap();
     eventually("the task has run once and counted 2", || {
@@ -68,7 +70,9 @@ fn a_task_without_the_writes_it_expects_times_out_at_its_deadline() {
         .tasks()
         .submit(
             &QuerySpec::new(Query::kind("e")),
-            TaskOptions::default().expected_count(5).deadline(deadline),
+            TaskOptions::default()
+                .with_expected_count(5)
+                .with_deadline(deadline),
         )
         .unwrap();
     let outcome = task.wait_timeout(LONG);
@@ -91,8 +95,8 @@ fn a_task_without_the_writes_it_expects_times_out_at_its_deadline() {
     let direct = store.tasks().run(
         &QuerySpec::new(Query::kind("e")),
         TaskOptions::default()
-            .expected_count(5)
-            .deadline(Duration::from_millis(20)),
+            .with_expected_count(5)
+            .with_deadline(Duration::from_millis(20)),
     );
     assert!(
         matches!(direct, Err(Error::TaskTimedOut { .. })),
@@ -109,7 +113,9 @@ fn a_task_whose_count_is_met_at_once_runs_once() {
         .tasks()
         .submit(
             &spec,
-            TaskOptions::default().expected_count(3).deadline(LONG),
+            TaskOptions::default()
+                .with_expected_count(3)
+                .with_deadline(LONG),
         )
         .unwrap();
     let result = finish(&task).unwrap();
@@ -129,7 +135,9 @@ fn deletes_do_not_count_toward_an_expected_count() {
         .tasks()
         .submit(
             &QuerySpec::new(Query::kind("e")),
-            TaskOptions::default().expected_count(4).deadline(LONG),
+            TaskOptions::default()
+                .with_expected_count(4)
+                .with_deadline(LONG),
         )
         .unwrap();
     eventually("the task has counted 3", || task.info().count == Some(3));

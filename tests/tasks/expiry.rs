@@ -42,11 +42,11 @@ fn after_its_expiry_a_task_has_no_pages_and_no_result_and_is_released() {
     let expiry = Duration::from_millis(50);
     // A direct run answers whatever the expiry; a submitted task's result is kept until it.
     let first = tasks
-        .run(&spec(), TaskOptions::default().expiry(expiry))
+        .run(&spec(), TaskOptions::default().with_expiry(expiry))
         .unwrap();
     let token = first.next_page.clone().unwrap();
     let submitted = tasks
-        .submit(&spec(), TaskOptions::default().expiry(expiry))
+        .submit(&spec(), TaskOptions::default().with_expiry(expiry))
         .unwrap();
     let keeper = tasks.submit(&spec(), TaskOptions::default()).unwrap();
     let keeper_token = finish(&keeper).unwrap().next_page.unwrap();
@@ -108,7 +108,7 @@ fn the_pool_expiry_applies_unless_the_task_sets_its_own() {
     let long = tasks
         .run(
             &spec(),
-            TaskOptions::default().expiry(Duration::from_secs(600)),
+            TaskOptions::default().with_expiry(Duration::from_secs(600)),
         )
         .unwrap();
     let infos = tasks.list();

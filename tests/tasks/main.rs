@@ -154,9 +154,9 @@ impl Gate {
             .submit(
                 &QuerySpec::new(Query::kind(&kind)),
                 TaskOptions::default()
-                    .expected_count(1)
-                    .deadline(LONG)
-                    .submitter(submitter),
+                    .with_expected_count(1)
+                    .with_deadline(LONG)
+                    .with_submitter(submitter),
             )
             .unwrap();
         wait_stage(&task, TaskStage::Running);

@@ -21,7 +21,7 @@ fn a_panicking_task_fails_alone_and_the_pool_serves_on() {
     fill(&store, "x", 3);
     let tasks = store.tasks();
     let spec = QuerySpec::new(Query::kind("x"));
-    let panicking = || TaskOptions::default().inject_panic(0, "boom in the query");
+    let panicking = || TaskOptions::default().with_inject_panic(0, "boom in the query");
 
     // As many panicking tasks as workers: before the fix they took every slot for good.
     let first = tasks.submit(&spec, panicking()).unwrap();
@@ -106,7 +106,7 @@ fn a_panicking_page_fetch_answers_and_the_pool_serves_on() {
     let task = tasks
         .submit(
             &spec,
-            TaskOptions::default().inject_panic(1, "boom in a page"),
+            TaskOptions::default().with_inject_panic(1, "boom in a page"),
         )
         .unwrap();
     let first = finish(&task).unwrap();

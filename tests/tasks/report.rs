@@ -29,16 +29,16 @@ fn a_task_of_each_stage(store: &Store) -> (Gate, Vec<(u64, TaskStage)>) {
     let tasks = store.tasks();
     let spec = QuerySpec::new(Query::kind("r")).count(true).limit(2);
     let finished = tasks
-        .submit(&spec, TaskOptions::default().submitter("alice"))
+        .submit(&spec, TaskOptions::default().with_submitter("alice"))
         .unwrap();
     finish(&finished).unwrap();
     let failed = tasks
         .submit(
             &spec,
             TaskOptions::default()
-                .expected_count(100)
-                .deadline(Duration::from_millis(1))
-                .submitter("bob"),
+                .with_expected_count(100)
+                .with_deadline(Duration::from_millis(1))
+                .with_submitter("bob"),
         )
         .unwrap();
     assert!(matches!(finish(&failed), Err(Error::TaskTimedOut { .. })));
@@ -209,8 +209,8 @@ fn the_final_report_shows_a_task_that_outlived_its_store_handles() {
         .submit(
             &QuerySpec::new(Query::kind("r")),
             TaskOptions::default()
-                .expected_count(2)
-                .deadline(Duration::from_millis(300)),
+                .with_expected_count(2)
+                .with_deadline(Duration::from_millis(300)),
         )
         .unwrap();
     crate::wait_stage(&task, TaskStage::Running);

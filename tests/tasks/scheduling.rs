@@ -24,7 +24,7 @@ fn a_full_queue_is_busy_until_it_drains() {
     assert_eq!(queued.stage(), TaskStage::Created);
     let listed = tasks.list().len();
     for _ in 0..3 {
-        let refused = tasks.submit(&spec, TaskOptions::default().submitter("other"));
+        let refused = tasks.submit(&spec, TaskOptions::default().with_submitter("other"));
         assert!(
             matches!(refused, Err(Error::Busy { queued: 1 })),
             "{refused:?}"
@@ -59,12 +59,12 @@ fn a_burst_of_one_submitter_does_not_starve_another() {
     let a: Vec<_> = (0..10)
         .map(|_| {
             tasks
-                .submit(&spec, TaskOptions::default().submitter("a"))
+                .submit(&spec, TaskOptions::default().with_submitter("a"))
                 .unwrap()
         })
         .collect();
     let b = tasks
-        .submit(&spec, TaskOptions::default().submitter("b"))
+        .submit(&spec, TaskOptions::default().with_submitter("b"))
         .unwrap();
     gate.open();
     for t in a.iter().chain([&b]) {
@@ -93,7 +93,7 @@ fn a_queued_task_fails_at_its_deadline_while_the_pool_is_busy() {
     let task = tasks
         .submit(
             &QuerySpec::new(Query::kind("d")),
-            TaskOptions::default().deadline(deadline),
+            TaskOptions::default().with_deadline(deadline),
         )
         .unwrap();
     let outcome = task.wait_timeout(Duration::from_secs(2));

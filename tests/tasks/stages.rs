@@ -22,7 +22,9 @@ fn a_task_goes_from_created_to_running_to_finished() {
     let task = tasks
         .submit(
             &spec,
-            TaskOptions::default().expected_count(2).deadline(LONG),
+            TaskOptions::default()
+                .with_expected_count(2)
+                .with_deadline(LONG),
         )
         .unwrap();
     assert_eq!(task.stage(), TaskStage::Created);
@@ -77,7 +79,7 @@ fn a_plain_task_finishes_with_its_timings_and_result() {
     let before = strata_now();
     let task = store
         .tasks()
-        .submit(&spec, TaskOptions::default().submitter("alice"))
+        .submit(&spec, TaskOptions::default().with_submitter("alice"))
         .unwrap();
     let result = finish(&task).unwrap();
     let after = strata_now();
@@ -199,7 +201,9 @@ fn cancelling_a_task_waiting_for_its_expected_count_ends_it() {
         .tasks()
         .submit(
             &QuerySpec::new(Query::kind("w")),
-            TaskOptions::default().expected_count(3).deadline(LONG),
+            TaskOptions::default()
+                .with_expected_count(3)
+                .with_deadline(LONG),
         )
         .unwrap();
     crate::eventually("the task has run once and waits", || {
@@ -244,7 +248,7 @@ fn a_query_past_its_deadline_fails_with_timed_out() {
     let task = tasks
         .submit(
             &slow_spec(),
-            TaskOptions::default().deadline(Duration::from_millis(5)),
+            TaskOptions::default().with_deadline(Duration::from_millis(5)),
         )
         .unwrap();
     let outcome = task.wait_timeout(LONG);
@@ -267,7 +271,7 @@ fn a_query_past_its_deadline_fails_with_timed_out() {
     // The same through a direct run: the typed error, not a generic failure.
     let direct = tasks.run(
         &slow_spec(),
-        TaskOptions::default().deadline(Duration::from_millis(5)),
+        TaskOptions::default().with_deadline(Duration::from_millis(5)),
     );
     assert!(
         matches!(direct, Err(Error::TaskTimedOut { .. })),
@@ -276,7 +280,7 @@ fn a_query_past_its_deadline_fails_with_timed_out() {
     // A deadline the query meets changes nothing.
     let quick = QuerySpec::new(Query::kind("big")).limit(1);
     let r = tasks
-        .run(&quick, TaskOptions::default().deadline(LONG))
+        .run(&quick, TaskOptions::default().with_deadline(LONG))
         .unwrap();
     assert_eq!(r.documents.len(), 1);
 }
@@ -307,7 +311,7 @@ fn invalid_specs_are_refused_at_submit_and_nothing_is_queued() {
         ),
         (valid.clone().page("00"), TaskOptions::default()),
         // An expected count needs a deadline.
-        (valid.clone(), TaskOptions::default().expected_count(5)),
+        (valid.clone(), TaskOptions::default().with_expected_count(5)),
         // Contradictory options.
         (
             valid.clone().ids_only(true).select(["a"]),

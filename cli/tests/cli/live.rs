@@ -160,7 +160,7 @@ fn a_backup_of_a_live_store_is_consistent_while_it_writes_and_compacts() {
     let data = dir.path().join("data");
     let options = Options::default()
         .with_segment_size(8192)
-        .with_retention("doc", Retention::default().max_versions(2));
+        .with_retention("doc", Retention::default().with_max_versions(2));
     let store = Store::open(&data, options).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     // Every acknowledged batch: its last seq and the value it wrote to both documents of a pair.

@@ -64,7 +64,7 @@ fn tasks_lists_the_finished_tasks_of_a_closed_store() {
         let spec = QuerySpec::new(Query::kind("number")).count(true).limit(1);
         let result = store
             .tasks()
-            .run(&spec, TaskOptions::default().submitter("billing"))
+            .run(&spec, TaskOptions::default().with_submitter("billing"))
             .unwrap();
         assert_eq!(result.count, Some(3));
     }
@@ -112,9 +112,9 @@ fn tasks_reads_the_report_while_another_process_holds_the_store() {
         .submit(
             &QuerySpec::new(Query::kind("never")),
             TaskOptions::default()
-                .expected_count(1)
-                .deadline(Duration::from_secs(60))
-                .submitter("waiter"),
+                .with_expected_count(1)
+                .with_deadline(Duration::from_secs(60))
+                .with_submitter("waiter"),
         )
         .unwrap();
     // The store is locked: commands that write to it fail (reads open it read-only), `tasks`
