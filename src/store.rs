@@ -22,11 +22,8 @@ use crate::watch::Watch;
 /// What opening a store found: how much it read and whether it had to repair a torn tail.
 pub use storage::OpenStats;
 
-/// Name of the log directory inside a data directory.
-pub(crate) const LOG_DIR: &str = "log";
-
-/// Name of the index directory inside a data directory.
-pub(crate) const INDEX_DIR: &str = "index";
+/// Names of the log and index directories inside a data directory (storage's layout).
+pub(crate) use storage::{INDEX_DIR, LOG_DIR};
 
 #[derive(Debug)]
 pub(crate) struct Inner {
