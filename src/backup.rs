@@ -975,3 +975,46 @@ fn copy_backup(
         micros: 0,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use storage::backend::MemoryBackend;
+
+    use super::*;
+
+    // The backup's file helpers go through a `Backend`: a rewrite replaces the whole file
+    // (a shorter one leaves no old tail), the CRC-32 is that of the bytes written, and
+    // lengths, reads and entries come from the backend, not from the real file system.
+    #[test]
+    fn backup_files_are_written_and_read_through_the_backend() {
+        let backend = MemoryBackend::new();
+        let dir = Path::new("/backup");
+        backend.create_dir_all(dir).unwrap();
+        let path = dir.join(BACKUP_MANIFEST);
+        let long = vec![7u8; CHUNK + 10];
+        assert_eq!(
+            write_bytes(&backend, &path, &long).unwrap(),
+            crc32fast::hash(&long)
+        );
+        assert_eq!(file_len(&backend, &path).unwrap(), long.len() as u64);
+        let short = b"{}";
+        assert_eq!(
+            write_bytes(&backend, &path, short).unwrap(),
+            crc32fast::hash(short)
+        );
+        assert_eq!(read_all(&backend, &path).unwrap(), short);
+        assert!(has_entry(&backend, dir, BACKUP_MANIFEST));
+        assert!(!has_entry(&backend, dir, PARTIAL_MARKER));
+        assert!(!is_empty_dir(&backend, dir).unwrap());
+        assert!(is_empty_dir(&backend, &dir.join(LOG_DIR)).unwrap());
+        let copy = dir.join(MANIFEST_TMP);
+        let mut copied = 0;
+        let (len, crc32) = copy_file(&backend, &path, &copy, &mut |n| copied += n).unwrap();
+        assert_eq!((len, crc32, copied), (2, crc32fast::hash(short), 2));
+        // A manifest that does not parse is a damaged backup, not an IO error.
+        assert!(matches!(
+            read_manifest(&backend, dir),
+            Err(Error::BackupDamaged { .. })
+        ));
+    }
+}
