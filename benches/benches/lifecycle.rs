@@ -43,7 +43,7 @@ use std::collections::{HashSet, VecDeque};
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
@@ -55,7 +55,10 @@ use strata::{
     BackupReport, Batch, CompactionReport, MaintenanceOptions, Options, Query, QuerySpec,
     RestoreOptions, Retention, Store,
 };
-use strata_benches::{document, id, BenchEngine, DocPool, SqliteEngine, BASE_TIME};
+use strata_benches::{
+    document, id, load_average, timed_runs, BenchEngine, DocPool, SqliteEngine, Summary, BASE_TIME,
+    SQLITE_FILE,
+};
 use tempfile::TempDir;
 
 /// Seed of the fixture's bodies and order.
@@ -75,14 +78,6 @@ const BATCH: usize = 100;
 const KEEP: u64 = 2;
 /// The default compaction rate, which the bench checks against `MaintenanceOptions::default`.
 const DEFAULT_RATE: u64 = 32 << 20;
-/// The SQLite adapter's file name and its settings on every open (`SQLITE_SETTINGS`).
-const SQLITE_FILE: &str = "versions.sqlite";
-const SQLITE_PRAGMAS: &str = "
-    PRAGMA journal_mode = WAL;
-    PRAGMA synchronous = FULL;
-    PRAGMA cache_size = -65536;
-    PRAGMA mmap_size = 2147418112;
-";
 /// SQLite's retention: all but the newest `KEEP` versions of each id go.
 const SQLITE_DELETE_OLD: &str = "DELETE FROM versions WHERE version < \
     (SELECT MAX(v.version) FROM versions AS v WHERE v.id = versions.id) - 1";
@@ -162,47 +157,8 @@ impl Sizes {
 // ---------------------------------------------------------------------------------------------
 // The bench's own measurements (as in the tasks bench)
 
-static SUMMARY: Mutex<Option<Map<String, Value>>> = Mutex::new(None);
-
-/// `$CRITERION_HOME`, else `$CARGO_TARGET_DIR/criterion`, else the workspace's
-/// `target/criterion`: where criterion writes its estimates.
-fn criterion_dir() -> PathBuf {
-    if let Some(home) = std::env::var_os("CRITERION_HOME") {
-        return PathBuf::from(home);
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"),
-        PathBuf::from,
-    );
-    target.join("criterion")
-}
-
-fn summary_path() -> PathBuf {
-    let dir = criterion_dir();
-    fs::canonicalize(&dir)
-        .unwrap_or(dir)
-        .join("lifecycle-summary.json")
-}
-
-/// Records one section's measurements, merged into the summary file.
-fn record(section: &str, value: Value) {
-    let mut guard = SUMMARY.lock().unwrap_or_else(|e| e.into_inner());
-    let summary = guard.get_or_insert_with(|| {
-        fs::read_to_string(summary_path())
-            .ok()
-            .and_then(|s| serde_json::from_str::<Map<String, Value>>(&s).ok())
-            .unwrap_or_default()
-    });
-    summary.insert(section.to_owned(), value);
-    let path = summary_path();
-    let written = fs::create_dir_all(criterion_dir()).and_then(|()| {
-        let text = serde_json::to_string_pretty(&*summary).unwrap_or_default();
-        fs::write(&path, text)
-    });
-    if let Err(e) = written {
-        eprintln!("could not write {}: {e}", path.display());
-    }
-}
+/// What the bench measured itself, by section.
+static SUMMARY: Summary = Summary::new("lifecycle-summary.json");
 
 fn median(mut v: Vec<f64>) -> f64 {
     if v.is_empty() {
@@ -228,12 +184,6 @@ fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
-}
-
-fn load_average() -> String {
-    fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -311,10 +261,9 @@ fn sealed_bytes(store_dir: &Path) -> (u64, usize) {
     (segments.iter().map(|s| s.1).sum(), segments.len())
 }
 
+/// The SQLite adapter's database at `path`, with its settings (`SQLITE_SETTINGS`).
 fn sqlite_open(path: &Path) -> Connection {
-    let conn = Connection::open(path).expect("open the SQLite database");
-    conn.execute_batch(SQLITE_PRAGMAS).expect("SQLite settings");
-    conn
+    strata_benches::sqlite_connect(path).expect("open the SQLite database")
 }
 
 /// The SQLite database with its WAL and shared-memory files, if any.
@@ -402,7 +351,7 @@ impl Fixture {
             "sqlite_bytes": fixture.sqlite_bytes,
         });
         eprintln!("fixture: {value}");
-        record("fixture", value);
+        SUMMARY.record("fixture", value);
         assert_eq!(written, sizes.versions());
         fixture
     }
@@ -597,14 +546,12 @@ fn compaction(c: &mut Criterion, sizes: &Sizes, fx: &Fixture) {
         let mut runs: Vec<StrataCompaction> = Vec::new();
         group.bench_function(BenchmarkId::from_parameter(name), |b| {
             b.iter_custom(|iters| {
-                (0..iters)
-                    .map(|_| {
-                        let run = strata_compact_once(fx, sizes, rate);
-                        let wall = run.wall;
-                        runs.push(run);
-                        wall
-                    })
-                    .sum()
+                timed_runs(
+                    iters,
+                    &mut runs,
+                    || strata_compact_once(fx, sizes, rate),
+                    |run| run.wall,
+                )
             });
         });
         if !runs.is_empty() {
@@ -617,14 +564,7 @@ fn compaction(c: &mut Criterion, sizes: &Sizes, fx: &Fixture) {
     let mut runs: Vec<SqliteCompaction> = Vec::new();
     group.bench_function(BenchmarkId::from_parameter("sqlite_delete_vacuum"), |b| {
         b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| {
-                    let run = sqlite_compact_once(fx);
-                    let wall = run.wall;
-                    runs.push(run);
-                    wall
-                })
-                .sum()
+            timed_runs(iters, &mut runs, || sqlite_compact_once(fx), |run| run.wall)
         });
     });
     group.finish();
@@ -659,7 +599,7 @@ fn compaction(c: &mut Criterion, sizes: &Sizes, fx: &Fixture) {
                 "load_average_after": load_average(),
             }),
         );
-        record("compaction", Value::Object(results));
+        SUMMARY.record("compaction", Value::Object(results));
     }
 }
 
@@ -922,7 +862,7 @@ fn compaction_impact(sizes: &Sizes, fx: &Fixture) {
         "compaction_impact pooled: ingest rate ratio {pooled_ingest:.3}, get p50 ratio \
          {pooled_get:.3}"
     );
-    record("compaction_impact", value);
+    SUMMARY.record("compaction_impact", value);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -975,17 +915,14 @@ fn backup(c: &mut Criterion, sizes: &Sizes, fx: &Fixture) -> Backups {
     let mut full: Vec<(Duration, BackupReport)> = Vec::new();
     group.bench_function(BenchmarkId::from_parameter("strata_full"), |b| {
         b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| {
-                    let dir = fx.scratch();
-                    let dest = dir.path().join("backup");
-                    let started = Instant::now();
-                    let report = store.backup(&dest).expect("backup");
-                    let t = started.elapsed();
-                    full.push((t, report));
-                    t
-                })
-                .sum()
+            let once = || {
+                let dir = fx.scratch();
+                let dest = dir.path().join("backup");
+                let started = Instant::now();
+                let report = store.backup(&dest).expect("backup");
+                (started.elapsed(), report)
+            };
+            timed_runs(iters, &mut full, once, |run| run.0)
         });
     });
     if !full.is_empty() {
@@ -1005,19 +942,16 @@ fn backup(c: &mut Criterion, sizes: &Sizes, fx: &Fixture) -> Backups {
         BenchmarkId::from_parameter("strata_incremental_1pct"),
         |b| {
             b.iter_custom(|iters| {
-                (0..iters)
-                    .map(|_| {
-                        for batch in writes.batches(one_percent) {
-                            store.write(batch).expect("write a batch");
-                        }
-                        store.wait_for_index().expect("wait for the index");
-                        let started = Instant::now();
-                        let report = store.backup(&inc).expect("incremental backup");
-                        let t = started.elapsed();
-                        incremental.push((t, report));
-                        t
-                    })
-                    .sum()
+                let once = || {
+                    for batch in writes.batches(one_percent) {
+                        store.write(batch).expect("write a batch");
+                    }
+                    store.wait_for_index().expect("wait for the index");
+                    let started = Instant::now();
+                    let report = store.backup(&inc).expect("incremental backup");
+                    (started.elapsed(), report)
+                };
+                timed_runs(iters, &mut incremental, once, |run| run.0)
             });
         },
     );
@@ -1032,22 +966,19 @@ fn backup(c: &mut Criterion, sizes: &Sizes, fx: &Fixture) -> Backups {
     let mut sqlite: Vec<(Duration, u64)> = Vec::new();
     group.bench_function(BenchmarkId::from_parameter("sqlite_vacuum_into"), |b| {
         b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| {
-                    let dir = fx.scratch();
-                    let dest = dir.path().join(SQLITE_FILE);
-                    let started = Instant::now();
-                    conn.execute("VACUUM INTO ?1", params![dest.to_string_lossy()])
-                        .expect("VACUUM INTO");
-                    File::open(&dest)
-                        .and_then(|f| f.sync_all())
-                        .expect("sync the copy");
-                    sync_dir(dir.path());
-                    let t = started.elapsed();
-                    sqlite.push((t, disk_bytes(&dest)));
-                    t
-                })
-                .sum()
+            let once = || {
+                let dir = fx.scratch();
+                let dest = dir.path().join(SQLITE_FILE);
+                let started = Instant::now();
+                conn.execute("VACUUM INTO ?1", params![dest.to_string_lossy()])
+                    .expect("VACUUM INTO");
+                File::open(&dest)
+                    .and_then(|f| f.sync_all())
+                    .expect("sync the copy");
+                sync_dir(dir.path());
+                (started.elapsed(), disk_bytes(&dest))
+            };
+            timed_runs(iters, &mut sqlite, once, |run| run.0)
         });
     });
     group.finish();
@@ -1077,7 +1008,7 @@ fn backup(c: &mut Criterion, sizes: &Sizes, fx: &Fixture) -> Backups {
             }),
         );
         eprintln!("backup: {results:#?}");
-        record("backup", Value::Object(results));
+        SUMMARY.record("backup", Value::Object(results));
     }
     Backups {
         strata: strata_backup,
@@ -1201,13 +1132,12 @@ fn restore(c: &mut Criterion, sizes: &Sizes, fx: &Fixture, backups: &Backups) {
     group.throughput(Throughput::Bytes(disk_bytes(&backups.strata)));
     group.bench_function(BenchmarkId::from_parameter("strata"), |b| {
         b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| {
-                    let run = strata_restore_once(fx, sizes, &backups.strata, &probe);
-                    strata.push(run);
-                    run.total()
-                })
-                .sum()
+            timed_runs(
+                iters,
+                &mut strata,
+                || strata_restore_once(fx, sizes, &backups.strata, &probe),
+                RestoreRun::total,
+            )
         });
     });
     if !strata.is_empty() {
@@ -1217,13 +1147,12 @@ fn restore(c: &mut Criterion, sizes: &Sizes, fx: &Fixture, backups: &Backups) {
     group.throughput(Throughput::Bytes(disk_bytes(&backups.sqlite)));
     group.bench_function(BenchmarkId::from_parameter("sqlite"), |b| {
         b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| {
-                    let run = sqlite_restore_once(fx, &backups.sqlite, &probe);
-                    sqlite.push(run);
-                    run.total()
-                })
-                .sum()
+            timed_runs(
+                iters,
+                &mut sqlite,
+                || sqlite_restore_once(fx, &backups.sqlite, &probe),
+                RestoreRun::total,
+            )
         });
     });
     group.finish();
@@ -1244,7 +1173,7 @@ fn restore(c: &mut Criterion, sizes: &Sizes, fx: &Fixture, backups: &Backups) {
             }),
         );
         eprintln!("restore: {results:#?}");
-        record("restore", Value::Object(results));
+        SUMMARY.record("restore", Value::Object(results));
     }
 }
 
@@ -1265,7 +1194,7 @@ fn round3(v: &Value) -> String {
 }
 
 fn table() {
-    let guard = SUMMARY.lock().unwrap_or_else(|e| e.into_inner());
+    let guard = SUMMARY.sections();
     let Some(s) = &*guard else {
         return;
     };
@@ -1411,7 +1340,7 @@ fn main() {
         "whole run {:.0?}; load average {}; summary: {}",
         started.elapsed(),
         load_average(),
-        summary_path().display()
+        SUMMARY.path().display()
     );
     if sizes.quick {
         eprintln!("(quick mode: tiny sizes)");

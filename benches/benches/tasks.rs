@@ -32,9 +32,7 @@
 //! them is printed at the end. With criterion's `--test` or `STRATA_BENCH_QUICK=1` every size is
 //! tiny, so the whole run takes seconds.
 
-use std::path::PathBuf;
 use std::sync::mpsc;
-use std::sync::Mutex;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -43,7 +41,7 @@ use serde_json::{json, Map, Value};
 use strata::{
     Batch, Options, Query, QuerySpec, Store, SubscribeOptions, Subscription, TaskOptions,
 };
-use strata_benches::{package, Corpus, Version};
+use strata_benches::{load_average, package, timed_runs, Corpus, Summary, Version};
 use tempfile::TempDir;
 
 /// Seed of the query-overhead fixture (the query benchmark's corpus seed).
@@ -121,49 +119,8 @@ impl Sizes {
 // ---------------------------------------------------------------------------------------------
 // The bench's own measurements
 
-/// What the bench measured itself, by section; written to [`summary_path`] after each section.
-static SUMMARY: Mutex<Option<Map<String, Value>>> = Mutex::new(None);
-
-/// `$CRITERION_HOME`, else `$CARGO_TARGET_DIR/criterion`, else the workspace's
-/// `target/criterion`: where criterion writes its estimates.
-fn criterion_dir() -> PathBuf {
-    if let Some(home) = std::env::var_os("CRITERION_HOME") {
-        return PathBuf::from(home);
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"),
-        PathBuf::from,
-    );
-    target.join("criterion")
-}
-
-fn summary_path() -> PathBuf {
-    let dir = criterion_dir();
-    std::fs::canonicalize(&dir)
-        .unwrap_or(dir)
-        .join("tasks-summary.json")
-}
-
-/// Records one section's measurements, merged into the summary file (a filtered run keeps the
-/// other sections of an earlier run).
-fn record(section: &str, value: Value) {
-    let mut guard = SUMMARY.lock().unwrap_or_else(|e| e.into_inner());
-    let summary = guard.get_or_insert_with(|| {
-        std::fs::read_to_string(summary_path())
-            .ok()
-            .and_then(|s| serde_json::from_str::<Map<String, Value>>(&s).ok())
-            .unwrap_or_default()
-    });
-    summary.insert(section.to_owned(), value);
-    let path = summary_path();
-    let written = std::fs::create_dir_all(criterion_dir()).and_then(|()| {
-        let text = serde_json::to_string_pretty(&*summary).unwrap_or_default();
-        std::fs::write(&path, text)
-    });
-    if let Err(e) = written {
-        eprintln!("could not write {}: {e}", path.display());
-    }
-}
+/// What the bench measured itself, by section.
+static SUMMARY: Summary = Summary::new("tasks-summary.json");
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
@@ -202,12 +159,6 @@ fn median_f64(mut v: Vec<f64>) -> f64 {
     }
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -358,7 +309,7 @@ fn paired(fixture: &Fixture, rounds: usize) {
         "submit_wait_minus_direct_median_us": diff(2),
     });
     eprintln!("task_overhead paired pass: {value:#}");
-    record("task_overhead", value);
+    SUMMARY.record("task_overhead", value);
 }
 
 fn task_overhead(c: &mut Criterion, sizes: &Sizes) {
@@ -573,13 +524,7 @@ fn ingest_subscriptions(c: &mut Criterion, sizes: &Sizes) {
                 results.insert("paired".into(), value);
             }
             b.iter_custom(|iters| {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    let t = ingest_once(&ingest, subs);
-                    total += t.fed;
-                    times.push(t);
-                }
-                total
+                timed_runs(iters, &mut times, || ingest_once(&ingest, subs), |t| t.fed)
             });
         });
         if !times.is_empty() {
@@ -602,7 +547,7 @@ fn ingest_subscriptions(c: &mut Criterion, sizes: &Sizes) {
                 "load_average_after": load_average(),
             }),
         );
-        record("ingest_subscriptions", Value::Object(results));
+        SUMMARY.record("ingest_subscriptions", Value::Object(results));
     }
 }
 
@@ -685,14 +630,12 @@ fn subscription_events(c: &mut Criterion, sizes: &Sizes) {
         let mut runs: Vec<(Duration, Duration, u64)> = Vec::new();
         group.bench_function(BenchmarkId::from_parameter(subs), |b| {
             b.iter_custom(|iters| {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
+                let once = || {
                     let run = events_once(&ingest, subs, sizes.buffer);
                     assert_eq!(run.2, versions * subs as u64, "events lost");
-                    total += run.1;
-                    runs.push(run);
-                }
-                total
+                    run
+                };
+                timed_runs(iters, &mut runs, once, |run| run.1)
             });
         });
         if !runs.is_empty() {
@@ -732,7 +675,7 @@ fn subscription_events(c: &mut Criterion, sizes: &Sizes) {
                 "load_average_after": load_average(),
             }),
         );
-        record("subscription_events", Value::Object(results));
+        SUMMARY.record("subscription_events", Value::Object(results));
     }
 }
 
@@ -854,7 +797,7 @@ fn subscription_latency(c: &mut Criterion, sizes: &Sizes) {
     group.finish();
     if !results.is_empty() {
         for (k, v) in results {
-            record(&format!("subscription_latency_{k}"), v);
+            SUMMARY.record(&format!("subscription_latency_{k}"), v);
         }
     }
 }
@@ -863,7 +806,7 @@ fn subscription_latency(c: &mut Criterion, sizes: &Sizes) {
 // The table
 
 fn table() {
-    let guard = SUMMARY.lock().unwrap_or_else(|e| e.into_inner());
+    let guard = SUMMARY.sections();
     let Some(s) = &*guard else {
         return;
     };
@@ -949,5 +892,5 @@ fn main() {
     subscription_latency(&mut c, &sizes);
     c.final_summary();
     table();
-    eprintln!("summary: {}", summary_path().display());
+    eprintln!("summary: {}", SUMMARY.path().display());
 }

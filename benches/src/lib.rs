@@ -15,6 +15,8 @@ mod query_sqlite;
 mod query_strata;
 mod query_tantivy;
 mod rss;
+mod runner;
+mod sqlite;
 mod sqlite_engine;
 mod strata_engine;
 
@@ -29,8 +31,9 @@ pub use query_sqlite::{SqliteFtsEngine, SQLITE_FTS_SETTINGS};
 pub use query_strata::StrataQueryEngine;
 pub use query_tantivy::{TantivyEngine, TANTIVY_SETTINGS};
 pub use rss::{memory_status, MemoryStatus};
-pub use sqlite_engine::SqliteEngine;
-pub use sqlite_engine::SQLITE_SETTINGS;
+pub use runner::{criterion_dir, load_average, timed_runs, Summary};
+pub use sqlite::connect as sqlite_connect;
+pub use sqlite_engine::{SqliteEngine, SQLITE_FILE, SQLITE_SETTINGS};
 pub use strata_engine::StrataEngine;
 
 /// The number in environment variable `name`, or `default` when it is unset.

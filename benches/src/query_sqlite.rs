@@ -4,7 +4,6 @@
 
 use std::path::Path;
 use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
@@ -12,6 +11,7 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 use crate::corpus::Version;
 use crate::engine::Result;
 use crate::query_engine::{At, Cursor, Filter, Order, QueryEngine};
+use crate::sqlite;
 
 /// The settings, for the report.
 pub const SQLITE_FTS_SETTINGS: &str =
@@ -20,13 +20,6 @@ pub const SQLITE_FTS_SETTINGS: &str =
     priority, installed_size, and `ended`, the time the next version replaced it), current \
     (extracted columns, indexed), current_tags (tag, doc) and current_fts (FTS5, contentless, \
     unicode61 tokenizer; an update deletes the old description with FTS5's delete command)";
-
-const PRAGMAS: &str = "
-    PRAGMA journal_mode = WAL;
-    PRAGMA synchronous = FULL;
-    PRAGMA cache_size = -65536;
-    PRAGMA mmap_size = 2147418112;
-";
 
 /// `versions` answers queries as of a time: the version current at `T` has `updated <= T` and
 /// `ended` (the update time of the next version) null or after `T`. `current` holds one row per
@@ -116,12 +109,6 @@ pub struct SqliteFtsEngine {
 struct Inner {
     conn: Connection,
     last_time: i64,
-}
-
-fn now_micros() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as i64)
 }
 
 fn fts_word(word: &str) -> String {
@@ -221,7 +208,7 @@ fn source(filter: &Filter, at: At, args: &mut Vec<SqlValue>) -> Result<String> {
 
 impl SqliteFtsEngine {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        sqlite::lock(&self.inner)
     }
 
     fn write(conn: &Connection, v: &Version, time: i64) -> Result<()> {
@@ -389,18 +376,13 @@ impl QueryEngine for SqliteFtsEngine {
     }
 
     fn open(dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(dir)?;
-        let conn = Connection::open(dir.join("packages.sqlite"))?;
-        conn.execute_batch(PRAGMAS)?;
-        conn.execute_batch(SCHEMA)?;
+        let (conn, last_time) = sqlite::open(
+            dir,
+            "packages.sqlite",
+            SCHEMA,
+            "SELECT updated FROM versions ORDER BY seq DESC LIMIT 1",
+        )?;
         conn.set_prepared_statement_cache_capacity(64);
-        let last_time: Option<i64> = conn
-            .query_row(
-                "SELECT updated FROM versions ORDER BY seq DESC LIMIT 1",
-                [],
-                |r| r.get(0),
-            )
-            .optional()?;
         Ok(SqliteFtsEngine {
             inner: Mutex::new(Inner {
                 conn,
@@ -426,7 +408,7 @@ impl QueryEngine for SqliteFtsEngine {
 
     fn put(&self, version: Version) -> Result<()> {
         let mut inner = self.lock();
-        let time = now_micros().max(inner.last_time + 1);
+        let time = (sqlite::now_micros() as i64).max(inner.last_time + 1);
         let tx = inner.conn.unchecked_transaction()?;
         Self::write(&tx, &version, time)?;
         tx.commit()?;

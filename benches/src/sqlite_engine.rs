@@ -2,26 +2,22 @@
 
 use std::path::Path;
 use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde_json::Value;
 
 use crate::engine::{BenchEngine, Doc, Result};
+use crate::sqlite;
 
-/// Settings applied on every open. `synchronous = FULL` in WAL mode syncs the WAL on every
-/// commit, which is the durability Strata's `Durability::Sync` gives. The page cache and the
-/// map are sized so SQLite's reads are not starved: 64 MiB of cache, the whole file mapped
-/// (SQLite caps `mmap_size` at about 2 GiB).
+/// Settings applied on every open (`sqlite.rs`). `synchronous = FULL` in WAL mode syncs the WAL
+/// on every commit, which is the durability Strata's `Durability::Sync` gives. The page cache
+/// and the map are sized so SQLite's reads are not starved: 64 MiB of cache, the whole file
+/// mapped (SQLite caps `mmap_size` at about 2 GiB).
 pub const SQLITE_SETTINGS: &str = "journal_mode = WAL, synchronous = FULL, cache_size = 64 MiB, \
     mmap_size = 2 GiB, wal_autocheckpoint = 1000 pages (default), one connection";
 
-const PRAGMAS: &str = "
-    PRAGMA journal_mode = WAL;
-    PRAGMA synchronous = FULL;
-    PRAGMA cache_size = -65536;
-    PRAGMA mmap_size = 2147418112;
-";
+/// The database's file in the adapter's directory.
+pub const SQLITE_FILE: &str = "versions.sqlite";
 
 /// `seq` is the rowid (the store-wide commit order); `(id, version)` is the key; the
 /// `(id, time)` index (with the rowid appended by SQLite) answers "the newest version of `id`
@@ -69,12 +65,6 @@ fn sql_int(n: u64) -> Result<i64> {
     i64::try_from(n).map_err(|_| format!("{n} is over SQLite's integer range").into())
 }
 
-fn now_micros() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64)
-}
-
 /// Builds a [`Doc`] from a `version, seq, time, body` row, parsing the body in place. A body
 /// that is not JSON is the inner error.
 fn doc(row: &Row<'_>) -> rusqlite::Result<Result<Doc>> {
@@ -105,7 +95,7 @@ impl SqliteEngine {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        sqlite::lock(&self.inner)
     }
 }
 
@@ -115,19 +105,14 @@ impl BenchEngine for SqliteEngine {
     }
 
     fn open(dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(dir)?;
-        let conn = Connection::open(dir.join("versions.sqlite"))?;
-        conn.execute_batch(PRAGMAS)?;
-        conn.execute_batch(SCHEMA)?;
         // Times never decrease in seq order, so the newest row has the newest time: one seek
         // at the end of the rowid tree, not a scan.
-        let last_time: Option<i64> = conn
-            .query_row(
-                "SELECT time FROM versions ORDER BY seq DESC LIMIT 1",
-                [],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let (conn, last_time) = sqlite::open(
+            dir,
+            SQLITE_FILE,
+            SCHEMA,
+            "SELECT time FROM versions ORDER BY seq DESC LIMIT 1",
+        )?;
         Ok(SqliteEngine {
             inner: Mutex::new(Inner {
                 conn,
@@ -138,7 +123,7 @@ impl BenchEngine for SqliteEngine {
 
     fn put(&self, id: &str, body: Value) -> Result<()> {
         let mut inner = self.lock();
-        let time = now_micros().max(inner.last_time);
+        let time = sqlite::now_micros().max(inner.last_time);
         // One statement outside a transaction is its own durable transaction.
         Self::insert(&inner.conn, time, [(id.to_owned(), body)])?;
         inner.last_time = time;
@@ -152,7 +137,7 @@ impl BenchEngine for SqliteEngine {
                 return Err(format!("time {t} is not after {}", inner.last_time).into())
             }
             Some(t) => t,
-            None => now_micros().max(inner.last_time),
+            None => sqlite::now_micros().max(inner.last_time),
         };
         let tx = inner.conn.unchecked_transaction()?;
         Self::insert(&tx, time, docs)?;

@@ -8,6 +8,7 @@ use serde_json::json;
 use strata::backend::{CrashMode, SimBackend};
 use strata::{Error, Query, QuerySpec, Retention, Snapshot};
 
+use crate::files;
 use crate::support::{open, small_segments, DATA_DIR};
 
 /// Every version written, by id: (version, body).
@@ -117,19 +118,6 @@ fn power_loss_during_compaction_loses_nothing_retention_keeps() {
     let _ = DATA_DIR;
 }
 
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 // `verify` right after a kill during compaction reported "seq 1 is in the index but the log does
 // not hold it", which the next open repairs (the index's commit records an older compaction
 // generation, so open removes the dropped versions): a note, not a problem.
@@ -154,7 +142,7 @@ fn verify_after_a_crash_between_compaction_and_index_removal_reports_notes_only(
         store.wait_for_index().unwrap();
         drop(store);
         // The index as it stands before the compaction removes anything from it.
-        copy_dir(&dir.path().join("index"), stale_index.path());
+        files::copy_dir(&dir.path().join("index"), stale_index.path());
         let store = strata::Store::open(dir.path(), options.clone()).unwrap();
         let report = store.compact().unwrap();
         assert!(report.versions_dropped > 10, "{report:?}");
@@ -165,7 +153,7 @@ fn verify_after_a_crash_between_compaction_and_index_removal_reports_notes_only(
     };
     // A kill after the log's compaction, before the index committed the removal.
     std::fs::remove_dir_all(dir.path().join("index")).unwrap();
-    copy_dir(stale_index.path(), &dir.path().join("index"));
+    files::copy_dir(stale_index.path(), &dir.path().join("index"));
     let report = strata::Store::verify(dir.path(), options.clone(), &mut |_, _| {}).unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);
     assert!(report.index_checked);

@@ -9,16 +9,17 @@
 //! one batch that may have been acknowledged while the line announcing it was not yet written.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::os::unix::process::ExitStatusExt;
+use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 use strata::{Batch, Options, Store};
+
+use crate::child::{self, ack_fields, ACK};
+use crate::files;
+use crate::support::{seed_from_env, stress_or};
 
 /// Tells the re-executed binary where to write; without it `child_writer_entry` does nothing.
 const CHILD_DIR_ENV: &str = "STRATA_CRASH_CHILD_DIR";
@@ -26,8 +27,6 @@ const CHILD_DIR_ENV: &str = "STRATA_CRASH_CHILD_DIR";
 const CHILD_TEST: &str = "kill::child_writer_entry";
 /// Writer threads in the child.
 const THREADS: u64 = 3;
-/// Marks the child's acknowledgement lines among the test harness's own output.
-const ACK: &str = "@@ack ";
 
 fn options() -> Options {
     Options::default().with_segment_size(16 << 10)
@@ -96,81 +95,20 @@ fn child_writer_entry() {
     });
 }
 
-/// Kills the child if the parent fails first.
-struct ChildGuard(Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn parse_ack(line: &str) -> Option<(u64, u64)> {
-    let (_, rest) = line.split_once(ACK)?;
-    let (t, b) = rest.trim().split_once(' ')?;
+    let (t, b) = ack_fields(line)?.trim().split_once(' ')?;
     Some((t.parse().ok()?, b.parse().ok()?))
 }
 
 /// Runs one child until it has acknowledged `kill_after` batches, kills it with SIGKILL, and
 /// returns every batch it acknowledged, as (thread, batch).
 fn run_child_and_kill(dir: &Path, kill_after: usize) -> Vec<(u64, u64)> {
-    let exe = std::env::current_exe().expect("the test binary");
-    let child = Command::new(exe)
-        .args([
-            CHILD_TEST,
-            "--exact",
-            "--nocapture",
-            "--ignored",
-            "--test-threads=1",
-        ])
-        .env(CHILD_DIR_ENV, dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn the child");
-    let mut child = ChildGuard(child);
-    let stdout = child.0.stdout.take().expect("child stdout");
-    let mut stderr = child.0.stderr.take().expect("child stderr");
-    let stderr_reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
-    let mut acks = Vec::new();
-    let mut lines = BufReader::new(stdout).lines();
-    let started = Instant::now();
-    while acks.len() < kill_after {
-        match lines.next() {
-            Some(Ok(line)) => acks.extend(parse_ack(&line)),
-            _ => {
-                let status = child.0.wait();
-                let stderr = stderr_reader.join().unwrap_or_default();
-                panic!("the child ended before it was killed ({status:?}); its stderr:\n{stderr}");
-            }
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the child made {} acknowledgements in a minute",
-            acks.len()
-        );
-    }
-    child.0.kill().expect("SIGKILL the child");
-    let status = child.0.wait().expect("reap the child");
-    assert_eq!(
-        status.signal(),
-        Some(libc::SIGKILL),
-        "the child was not killed by SIGKILL: {status:?}"
-    );
-    // Lines the child wrote before it died are acknowledgements too.
-    for line in lines {
-        match line {
-            Ok(line) => acks.extend(parse_ack(&line)),
-            Err(e) => panic!("reading the child's output: {e}"),
-        }
-    }
-    acks
+    child::run_child_and_kill(
+        CHILD_TEST,
+        &[(CHILD_DIR_ENV, dir.as_os_str())],
+        kill_after,
+        parse_ack,
+    )
 }
 
 /// Checks the store against the acknowledged batches of each thread (the highest one, or none)
@@ -286,19 +224,8 @@ fn check_store(
 
 #[test]
 fn sigkill_while_writing_loses_no_acknowledged_batch() {
-    let kills = if std::env::var_os("STRESS").is_some_and(|v| v == "1") {
-        200
-    } else {
-        20
-    };
-    let seed = std::env::var("SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos() as u64)
-        });
+    let kills = stress_or(20, 200);
+    let seed = seed_from_env();
     eprintln!("sigkill test: {kills} kills, SEED={seed}");
     let mut rng = SmallRng::seed_from_u64(seed);
     let dir = tempfile::tempdir().expect("a temporary directory");
@@ -320,7 +247,7 @@ fn sigkill_while_writing_loses_no_acknowledged_batch() {
         // verify (on a copy: it opens a sound store, which repairs) reports no problem where
         // open succeeds: a torn tail is a note.
         let copy = tempfile::tempdir().expect("a temporary directory");
-        copy_dir(dir.path(), copy.path());
+        files::copy_dir(dir.path(), copy.path());
         let report = Store::verify(copy.path(), options(), &mut |_, _| {})
             .unwrap_or_else(|e| panic!("{ctx}: verify: {e}"));
         assert!(report.is_ok(), "{ctx}: verify: {:?}", report.problems);
@@ -339,17 +266,4 @@ fn sigkill_while_writing_loses_no_acknowledged_batch() {
         .count();
     eprintln!("sigkill test: {segments} segments, {truncations} reopenings cut a torn tail");
     assert!(segments > 1, "the children never rolled a segment");
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("create a directory");
-    for entry in std::fs::read_dir(from).expect("read a directory") {
-        let entry = entry.expect("a directory entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("a file type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else if entry.file_name() != "LOCK" {
-            std::fs::copy(entry.path(), target).expect("copy a file");
-        }
-    }
 }

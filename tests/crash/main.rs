@@ -11,10 +11,16 @@
 //!   write and sync, and the real `strata restore` SIGKILLed at random moments (`STRESS=1` for
 //!   60 kills): each leaves the complete store, a directory open refuses, or nothing.
 
+#[path = "../support/child.rs"]
+mod child;
 mod compaction;
 mod corruption;
 mod faults;
+#[path = "../support/files.rs"]
+mod files;
 mod kill;
+#[path = "../support/patch.rs"]
+mod patch;
 mod restore;
 mod support;
 mod sync_points;

@@ -9,14 +9,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use strata::backend::{Backend, BackendFile, CrashMode, Fault, FaultOp, LockGuard, SimBackend};
 use strata::{Error, Options, RestoreOptions, Store};
 
-use crate::support::{self, Model, DATA_DIR};
+use crate::support::{self, seed_from_env, stress_or, Model, DATA_DIR};
 
 /// A store built by a scripted workload on the real file system, and a backup of it.
 struct Source {
@@ -386,19 +386,8 @@ fn kill_restore(backup: &Path, dest: &Path, at: Option<u64>, delay: Duration) ->
 fn a_restore_process_killed_at_random_moments_is_complete_or_refused() {
     // A restore SIGKILLed part way (as `strata restore` was) left a directory that opened with part of the
     // backup's versions, and verify said ok.
-    let rounds = if std::env::var_os("STRESS").is_some_and(|v| v == "1") {
-        60
-    } else {
-        12
-    };
-    let seed = std::env::var("SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos() as u64)
-        });
+    let rounds = stress_or(12, 60);
+    let seed = seed_from_env();
     eprintln!("restore kill test: {rounds} kills, SEED={seed}");
     let mut rng = SmallRng::seed_from_u64(seed);
     let source = Source::new(seed, 300, 2_000, 32 << 10);

@@ -7,9 +7,11 @@ use std::sync::Arc;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use strata::backend::{CrashMode, SimBackend};
 use strata::{Batch, Document, Meta, Options, Store};
+
+use crate::patch::merge_patch;
 
 /// The data directory every simulated store lives in.
 pub const DATA_DIR: &str = "/db";
@@ -19,6 +21,28 @@ pub const SMALL_SEGMENT: u64 = 4096;
 pub const SEGMENT_HEADER_LEN: usize = 40;
 /// Bytes before a frame's payload: `len: u32`, `crc: u32` (FORMAT.md §3).
 pub const FRAME_HEADER_LEN: usize = 8;
+
+/// `normal`, or `stressed` when the environment sets `STRESS=1` (the kill tests' rounds).
+pub fn stress_or(normal: usize, stressed: usize) -> usize {
+    if std::env::var_os("STRESS").is_some_and(|v| v == "1") {
+        stressed
+    } else {
+        normal
+    }
+}
+
+/// The seed of a randomised test: `SEED` from the environment (to replay a failure the test
+/// printed), else one from the clock.
+pub fn seed_from_env() -> u64 {
+    std::env::var("SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64)
+        })
+}
 
 /// The log directory of the simulated store.
 pub fn log_dir() -> PathBuf {
@@ -105,26 +129,6 @@ pub fn timed_batch(ops: &[Op], base: u64) -> Batch {
         };
         batch.timed(base + 1000 * i)
     })
-}
-
-/// RFC 7386, written independently of the store's own implementation.
-pub fn merge_patch(target: &mut Value, patch: &Value) {
-    let Value::Object(patch) = patch else {
-        *target = patch.clone();
-        return;
-    };
-    if !target.is_object() {
-        *target = Value::Object(Map::new());
-    }
-    if let Value::Object(fields) = target {
-        for (key, value) in patch {
-            if value.is_null() {
-                fields.remove(key);
-            } else {
-                merge_patch(fields.entry(key.clone()).or_insert(Value::Null), value);
-            }
-        }
-    }
 }
 
 /// A random workload of puts, patches and deletes in batches of one to four operations, only

@@ -1,24 +1,24 @@
 //! A child process writing with sync durability while its index commits often, killed with
 //! SIGKILL; the reopened store's queries find every acknowledged version and agree with its
 //! reads. The child is this test binary, re-executed to run only `child_writer_entry` (the
-//! pattern of tests/crash/kill.rs).
+//! harness of tests/support/child.rs, shared with tests/crash/kill.rs).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::os::unix::process::ExitStatusExt;
+use std::ffi::OsStr;
+use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 use strata::{Batch, Durability, IndexOptions, Options, Query, QuerySpec, Snapshot, Store};
+
+use crate::child::{self, ack_fields, ACK};
 
 /// Where the child writes; without it `child_writer_entry` does nothing.
 const CHILD_DIR_ENV: &str = "STRATA_QUERY_CRASH_DIR";
 /// Which run this child is, so ids of different runs differ.
 const CHILD_RUN_ENV: &str = "STRATA_QUERY_CRASH_RUN";
 const CHILD_TEST: &str = "crash::child_writer_entry";
-const ACK: &str = "@@ack ";
 const KIND: &str = "crash";
 
 fn child_options() -> Options {
@@ -77,15 +77,6 @@ fn child_writer_entry() {
     }
 }
 
-struct ChildGuard(Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Ack {
     seq: u64,
@@ -95,8 +86,7 @@ struct Ack {
 }
 
 fn parse_ack(line: &str) -> Option<Ack> {
-    let (_, rest) = line.split_once(ACK)?;
-    let mut parts = rest.split_whitespace();
+    let mut parts = ack_fields(line)?.split_whitespace();
     Some(Ack {
         seq: parts.next()?.parse().ok()?,
         id: parts.next()?.to_owned(),
@@ -108,55 +98,16 @@ fn parse_ack(line: &str) -> Option<Ack> {
 /// Runs a child until it has acknowledged `kill_after` versions, SIGKILLs it and returns every
 /// version it acknowledged.
 fn run_child_and_kill(dir: &Path, run: u64, kill_after: usize) -> Vec<Ack> {
-    let exe = std::env::current_exe().expect("the test binary");
-    let child = Command::new(exe)
-        .args([
-            CHILD_TEST,
-            "--exact",
-            "--nocapture",
-            "--ignored",
-            "--test-threads=1",
-        ])
-        .env(CHILD_DIR_ENV, dir)
-        .env(CHILD_RUN_ENV, run.to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn the child");
-    let mut child = ChildGuard(child);
-    let stdout = child.0.stdout.take().expect("child stdout");
-    let mut stderr = child.0.stderr.take().expect("child stderr");
-    let stderr_reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
-    let mut acks = Vec::new();
-    let mut lines = BufReader::new(stdout).lines();
-    let started = Instant::now();
-    while acks.len() < kill_after {
-        match lines.next() {
-            Some(Ok(line)) => acks.extend(parse_ack(&line)),
-            _ => {
-                let status = child.0.wait();
-                let stderr = stderr_reader.join().unwrap_or_default();
-                panic!("the child ended before it was killed ({status:?}); its stderr:\n{stderr}");
-            }
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the child made {} acknowledgements in a minute",
-            acks.len()
-        );
-    }
-    child.0.kill().expect("SIGKILL the child");
-    let status = child.0.wait().expect("reap the child");
-    assert_eq!(status.signal(), Some(libc::SIGKILL), "{status:?}");
-    for line in lines {
-        acks.extend(parse_ack(&line.expect("the child's output")));
-    }
-    acks
+    let run = run.to_string();
+    child::run_child_and_kill(
+        CHILD_TEST,
+        &[
+            (CHILD_DIR_ENV, dir.as_os_str()),
+            (CHILD_RUN_ENV, OsStr::new(&run)),
+        ],
+        kill_after,
+        parse_ack,
+    )
 }
 
 /// Checks the reopened store: every acknowledged version is found by a query, and the current

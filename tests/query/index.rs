@@ -9,6 +9,8 @@ use strata::{
     Batch, Durability, IndexOptions, Options, Query, QuerySpec, Snapshot, SortKey, Store,
 };
 
+use crate::files;
+
 fn options() -> Options {
     Options::default().with_durability(Durability::None)
 }
@@ -263,7 +265,7 @@ fn an_index_ahead_of_its_log_is_rebuilt() {
         answers(&store)
     };
     std::fs::remove_dir_all(short.path().join("index")).unwrap();
-    copy_dir(&long.path().join("index"), &short.path().join("index"));
+    files::copy_dir(&long.path().join("index"), &short.path().join("index"));
     let store = open(short.path(), options());
     assert!(
         store.index_open_report().rebuilt.is_some(),
@@ -274,19 +276,6 @@ fn an_index_ahead_of_its_log_is_rebuilt() {
     store.wait_for_index().unwrap();
     assert_same(&answers(&store), &before, "answers");
     check_all_query(&store);
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 /// Waits (bounded) until the indexer has indexed, not necessarily committed, the whole log.
@@ -539,7 +528,7 @@ fn every_damage_of_every_index_file_leads_to_a_rebuild_from_the_log() {
                 );
                 eprintln!("case {ctx}");
                 let dir = tempfile::tempdir().unwrap();
-                copy_dir(pristine.path(), dir.path());
+                files::copy_dir(pristine.path(), dir.path());
                 let index = dir.path().join("index");
                 damage(&index.join(name), how);
                 if without_meta {

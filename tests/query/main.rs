@@ -15,10 +15,16 @@
 //! - `crash`: a child process writing with sync durability is killed with SIGKILL; the reopened
 //!   store's queries agree with its reads.
 
+#[path = "../support/child.rs"]
+mod child;
+#[path = "../support/civil.rs"]
+mod civil;
 mod concurrency;
 mod crash;
 mod dates;
 mod faults;
+#[path = "../support/files.rs"]
+mod files;
 mod index;
 mod paging;
 mod semantics;
@@ -159,7 +165,7 @@ pub fn strs<const N: usize>(items: [&str; N]) -> Vec<String> {
 pub fn rfc3339(micros: u64) -> String {
     let secs = micros / 1_000_000;
     let frac = micros % 1_000_000;
-    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
+    let (y, m, d) = civil::civil_from_days((secs / 86_400) as i64);
     let rem = secs % 86_400;
     format!(
         "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{frac:06}Z",
@@ -167,20 +173,6 @@ pub fn rfc3339(micros: u64) -> String {
         rem % 3600 / 60,
         rem % 60
     )
-}
-
-/// Howard Hinnant's days-to-civil algorithm.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m as u32, d as u32)
 }
 
 #[test]

@@ -4,9 +4,13 @@
 mod api;
 mod batch_times;
 mod bodies;
+#[path = "../support/civil.rs"]
+mod civil;
 mod concurrency;
 mod durations;
 mod model;
+#[path = "../support/patch.rs"]
+mod patch;
 mod query_model;
 mod read_only;
 

@@ -11,6 +11,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::{Map, Value};
 use strata::{Batch, Document, Durability, Error, Expect, Meta, Options, Store};
 
+use crate::patch::merge_patch;
 use crate::{fast_options, open, stress};
 
 /// The ids the model writes; they share prefixes so that listing has something to cut.
@@ -109,26 +110,6 @@ fn rejection(e: Error) -> Rejection {
         Error::NotFound { id } => Rejection::NotFound { id },
         Error::TimeNotLater { requested, last } => Rejection::TimeNotLater { requested, last },
         other => panic!("a valid batch failed with an error the model does not know: {other}"),
-    }
-}
-
-/// RFC 7386, written from the RFC's pseudocode.
-fn merge_patch(target: &mut Value, patch: &Value) {
-    let Value::Object(patch) = patch else {
-        *target = patch.clone();
-        return;
-    };
-    if !target.is_object() {
-        *target = Value::Object(Map::new());
-    }
-    if let Value::Object(map) = target {
-        for (key, value) in patch {
-            if value.is_null() {
-                map.remove(key);
-            } else {
-                merge_patch(map.entry(key.clone()).or_insert(Value::Null), value);
-            }
-        }
     }
 }
 

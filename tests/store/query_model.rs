@@ -19,6 +19,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 use strata::{Field, IndexOptions, Query, QuerySpec, Range, Scalar, Snapshot, SortKey, Store};
 
+use crate::civil::civil_from_days;
 use crate::{fast_options, open, stress};
 
 const IDS: &[&str] = &["/a/1", "/a/2", "/a/3", "/b/1", "/b/2", "/c/1", "/c/2", "/d"];
@@ -156,18 +157,6 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 fn any_date(rng: &mut SmallRng) -> &'static str {
