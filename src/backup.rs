@@ -11,19 +11,17 @@
 //! unique names) and sealed log segments whose CRC-32 matches.
 
 use std::collections::HashMap;
-use std::fs::{self, File};
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
 use storage::backend::{Backend, OsBackend};
-use storage::LOCK_FILE;
+use storage::{LogSnapshot, HORIZON_FILE, INDEX_DIR, LOCK_FILE, LOG_DIR};
 
 use crate::error::{Error, Result};
 use crate::store::Store;
-use crate::util::{now_micros, INDEX_DIR, LOG_DIR};
+use crate::util::now_micros;
 
 /// The manifest of a backup directory.
 pub const BACKUP_MANIFEST: &str = "BACKUP.json";
@@ -140,20 +138,21 @@ fn damaged(path: &Path, reason: impl Into<String>) -> Error {
     }
 }
 
-fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io("sync directory", dir))
+fn sync_dir(backend: &dyn Backend, dir: &Path) -> Result<()> {
+    backend.sync_dir(dir).map_err(io("sync directory", dir))
 }
 
-/// Copies what `read` gives (`len` bytes, in chunks) to `dest`, synced; returns its CRC-32.
+/// Writes what `read` gives (`len` bytes, in chunks, each at its offset) to the file `dest` of
+/// `backend` from the start (replacing what it held), and syncs it; returns its CRC-32.
 fn write_file(
+    backend: &dyn Backend,
     dest: &Path,
     len: u64,
     mut read: impl FnMut(u64, &mut [u8]) -> std::io::Result<()>,
     progress: &mut dyn FnMut(u64),
 ) -> Result<u32> {
-    let mut out = File::create(dest).map_err(io("create", dest))?;
+    let out = backend.open(dest, true).map_err(io("create", dest))?;
+    out.set_len(0).map_err(io("truncate", dest))?;
     let mut hasher = crc32fast::Hasher::new();
     let mut buf = vec![0u8; CHUNK.min(usize::try_from(len).unwrap_or(CHUNK))];
     let mut offset = 0u64;
@@ -162,17 +161,18 @@ fn write_file(
         let chunk = &mut buf[..n];
         read(offset, chunk).map_err(io("read", dest))?;
         hasher.update(chunk);
-        out.write_all(chunk).map_err(io("write", dest))?;
+        out.write_all_at(chunk, offset).map_err(io("write", dest))?;
         offset += n as u64;
         progress(n as u64);
     }
-    out.sync_all().map_err(io("sync", dest))?;
+    out.sync().map_err(io("sync", dest))?;
     Ok(hasher.finalize())
 }
 
-/// Writes `bytes` to `dest`, synced; returns their CRC-32.
-fn write_bytes(dest: &Path, bytes: &[u8]) -> Result<u32> {
+/// Writes `bytes` to the file `dest` of `backend`, synced; returns their CRC-32.
+fn write_bytes(backend: &dyn Backend, dest: &Path, bytes: &[u8]) -> Result<u32> {
     write_file(
+        backend,
         dest,
         bytes.len() as u64,
         |offset, buf| {
@@ -201,17 +201,50 @@ fn file_crc(
     Ok(hasher.finalize())
 }
 
-/// Copies the file `src` whole; returns its length and CRC-32.
-fn copy_file(src: &Path, dest: &Path, progress: &mut dyn FnMut(u64)) -> Result<(u64, u32)> {
-    let mut input = File::open(src).map_err(io("open", src))?;
-    let len = input.metadata().map_err(io("stat", src))?.len();
-    let crc = write_file(dest, len, |_, buf| input.read_exact(buf), progress)?;
+/// Copies the file `src` whole to `dest`, both on `backend`; returns its length and CRC-32.
+fn copy_file(
+    backend: &dyn Backend,
+    src: &Path,
+    dest: &Path,
+    progress: &mut dyn FnMut(u64),
+) -> Result<(u64, u32)> {
+    let input = backend.open_read(src).map_err(io("open", src))?;
+    let len = input.len().map_err(io("stat", src))?;
+    let crc = write_file(
+        backend,
+        dest,
+        len,
+        |offset, buf| input.read_exact_at(buf, offset),
+        progress,
+    )?;
     Ok((len, crc))
 }
 
-fn read_manifest(dir: &Path) -> Result<Option<Manifest>> {
+/// The length of the file `path` of `backend`.
+fn file_len(backend: &dyn Backend, path: &Path) -> std::io::Result<u64> {
+    backend.open_read(path)?.len()
+}
+
+/// The whole content of the file `path` of `backend`.
+fn read_all(backend: &dyn Backend, path: &Path) -> std::io::Result<Vec<u8>> {
+    let file = backend.open_read(path)?;
+    let len = usize::try_from(file.len()?).map_err(std::io::Error::other)?;
+    let mut bytes = vec![0; len];
+    file.read_exact_at(&mut bytes, 0)?;
+    Ok(bytes)
+}
+
+/// Whether the directory `dir` of `backend` holds an entry `name` (`false` if it cannot be
+/// listed).
+fn has_entry(backend: &dyn Backend, dir: &Path, name: &str) -> bool {
+    backend
+        .list_dir(dir)
+        .is_ok_and(|names| names.iter().any(|n| n == name))
+}
+
+fn read_manifest(backend: &dyn Backend, dir: &Path) -> Result<Option<Manifest>> {
     let path = dir.join(BACKUP_MANIFEST);
-    let bytes = match fs::read(&path) {
+    let bytes = match read_all(backend, &path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(io("read", &path)(e)),
@@ -237,12 +270,8 @@ fn read_manifest(dir: &Path) -> Result<Option<Manifest>> {
 }
 
 /// Whether `dir` is missing or empty.
-fn is_empty_dir(dir: &Path) -> Result<bool> {
-    match fs::read_dir(dir) {
-        Ok(mut entries) => Ok(entries.next().is_none()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
-        Err(e) => Err(io("list directory", dir)(e)),
-    }
+fn is_empty_dir(backend: &dyn Backend, dir: &Path) -> Result<bool> {
+    Ok(entries(backend, dir)?.is_none_or(|names| names.is_empty()))
 }
 
 impl Store {
@@ -289,102 +318,22 @@ impl Store {
                 dest.display()
             )));
         }
-        let old = read_manifest(dest).ok().flatten();
-        let (log_dir, index_dir) = (dest.join(LOG_DIR), dest.join(INDEX_DIR));
-        let partial = dest.join(PARTIAL_MARKER);
-        // Only an empty directory, a backup, or an unfinished backup is written to: never a
-        // store's directory (which has a lock file) or anything else.
-        let is_backup = (old.is_some() || partial.exists()) && !log_dir.join("LOCK").exists();
-        if !is_backup && !is_empty_dir(dest)? {
-            return Err(Error::DestinationNotEmpty {
-                op: "back up",
-                path: dest.to_path_buf(),
-            });
-        }
-        fs::create_dir_all(&log_dir).map_err(io("create directory", &log_dir))?;
-        fs::create_dir_all(&index_dir).map_err(io("create directory", &index_dir))?;
-        // From here until the new manifest is written, the directory is an unfinished backup.
-        File::create(&partial).map_err(io("create", &partial))?;
-        let manifest_path = dest.join(BACKUP_MANIFEST);
-        if old.is_some() {
-            fs::remove_file(&manifest_path).map_err(io("remove", &manifest_path))?;
-        }
-        sync_dir(dest)?;
-        let known: HashMap<String, FileEntry> = old
-            .into_iter()
-            .flat_map(|m| m.files)
-            .map(|f| (f.path.clone(), f))
-            .collect();
-        // What the backup holds already, if its length (and, when given, its CRC-32) match.
-        // Index files are named after a unique segment id and never change; log segments are
-        // compared by content, since another history (a store restored to a point in time and
-        // written again) may have segments of the same name and length.
-        let unchanged = |rel: &str, len: u64, crc32: Option<u32>| -> Option<FileEntry> {
-            let entry = known
-                .get(rel)
-                .filter(|f| f.len == len && crc32.is_none_or(|c| c == f.crc32))?;
-            let on_disk = fs::metadata(dest.join(rel)).ok()?.len();
-            (on_disk == len).then(|| entry.clone())
+        // A store on disk is on the real file system, and its backup is written there too.
+        let backend: &dyn Backend = &OsBackend;
+        let old = prepare_destination(backend, dest)?;
+        let mut run = BackupRun {
+            backend,
+            dest,
+            known: old
+                .into_iter()
+                .flat_map(|m| m.files)
+                .map(|f| (f.path.clone(), f))
+                .collect(),
+            files: Vec::new(),
+            report: BackupReport::default(),
         };
-        let mut report = BackupReport::default();
-        let mut files: Vec<FileEntry> = Vec::new();
-
         // The index first: what it covers must not pass the log copied after it.
-        let mut index_seq = None;
-        for _ in 0..INDEX_ATTEMPTS {
-            let Some(committed) = self.inner.index.committed_files()? else {
-                break;
-            };
-            let mut copied = Vec::new();
-            let mut vanished = false;
-            for name in &committed.files {
-                let rel = format!("{INDEX_DIR}/{name}");
-                let src = committed.dir.join(name);
-                let len = match fs::metadata(&src) {
-                    Ok(m) => m.len(),
-                    Err(_) => {
-                        vanished = true;
-                        break;
-                    }
-                };
-                if let Some(entry) = unchanged(&rel, len, None) {
-                    copied.push(entry);
-                    continue;
-                }
-                let target = dest.join(&rel);
-                match copy_file(&src, &target, &mut |n| report.bytes_copied += n) {
-                    Ok((len, crc32)) => {
-                        report.files_copied += 1;
-                        copied.push(FileEntry {
-                            path: rel,
-                            len,
-                            crc32,
-                        });
-                    }
-                    // A merge deleted it: the commit changed, start again.
-                    Err(_) if !src.exists() => {
-                        vanished = true;
-                        break;
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-            if vanished || !self.inner.index.commit_unchanged(&committed) {
-                continue;
-            }
-            let rel = format!("{INDEX_DIR}/{}", query::META_FILE);
-            let crc32 = write_bytes(&dest.join(&rel), &committed.meta)?;
-            report.files_copied += 1;
-            report.bytes_copied += committed.meta.len() as u64;
-            copied.push(FileEntry {
-                path: rel,
-                len: committed.meta.len() as u64,
-                crc32,
-            });
-            files.extend(copied);
-            index_seq = Some(committed.seq);
-            break;
-        }
+        let mut index_seq = run.copy_index(&self.inner.index)?;
 
         // Then the log, with compaction paused. A read-only open first reads the batches the
         // writer completed meanwhile: the index commit just copied covers no more than them.
@@ -395,100 +344,16 @@ impl Store {
         if index_seq.is_some_and(|seq| seq > snapshot.last_seq) {
             // Only if the log could not be read up to the commit: leave the index out, and a
             // restore rebuilds it from the log.
-            files.retain(|f| !f.path.starts_with(&format!("{INDEX_DIR}/")));
+            run.files
+                .retain(|f| !f.path.starts_with(&format!("{INDEX_DIR}/")));
             index_seq = None;
         }
-        let horizon_len = snapshot.horizon.as_ref().map_or(0, |h| h.len() as u64);
-        let total: u64 = snapshot.files.iter().map(|f| f.len).sum::<u64>()
-            + files.iter().map(|f| f.len).sum::<u64>()
-            + horizon_len;
-        let mut done: u64 = files.iter().map(|f| f.len).sum();
-        progress(done, total);
-        let last = snapshot.files.len().saturating_sub(1);
-        for (i, file) in snapshot.files.iter().enumerate() {
-            let rel = format!("{LOG_DIR}/{}", file.name);
-            // The active segment grows in place: always copied. A sealed one is read (reading
-            // is cheaper than writing) and written only if its content changed.
-            if i < last && known.contains_key(&rel) {
-                let crc32 = file_crc(file.len, |offset, buf| file.read_at(offset, buf))
-                    .map_err(io("read", &dest.join(&rel)))?;
-                if let Some(entry) = unchanged(&rel, file.len, Some(crc32)) {
-                    done += file.len;
-                    progress(done, total);
-                    files.push(entry);
-                    continue;
-                }
-            }
-            let crc32 = write_file(
-                &dest.join(&rel),
-                file.len,
-                |offset, buf| file.read_at(offset, buf),
-                &mut |n| {
-                    done += n;
-                    report.bytes_copied += n;
-                    progress(done, total);
-                },
-            )?;
-            report.files_copied += 1;
-            files.push(FileEntry {
-                path: rel,
-                len: file.len,
-                crc32,
-            });
-        }
-        if let Some(horizon) = &snapshot.horizon {
-            let rel = format!("{LOG_DIR}/HORIZON");
-            let crc32 = write_bytes(&dest.join(&rel), horizon)?;
-            report.files_copied += 1;
-            report.bytes_copied += horizon_len;
-            done += horizon_len;
-            progress(done, total);
-            files.push(FileEntry {
-                path: rel,
-                len: horizon.len() as u64,
-                crc32,
-            });
-        }
+        run.copy_log(&snapshot, progress)?;
         let (last_seq, last_time) = (snapshot.last_seq, snapshot.last_time);
         drop(snapshot);
 
-        // Files of earlier backups that this one does not hold.
-        for dir in [&log_dir, &index_dir] {
-            for entry in fs::read_dir(dir).map_err(io("list directory", dir))? {
-                let entry = entry.map_err(io("list directory", dir))?;
-                let name = entry.file_name().to_string_lossy().into_owned();
-                let sub = if dir == &log_dir { LOG_DIR } else { INDEX_DIR };
-                let rel = format!("{sub}/{name}");
-                if !files.iter().any(|f| f.path == rel) {
-                    let path = entry.path();
-                    fs::remove_file(&path).map_err(io("remove", &path))?;
-                }
-            }
-            sync_dir(dir)?;
-        }
-        let mut manifest = Manifest {
-            strata_backup: MANIFEST_FORMAT,
-            created_micros: now_micros(),
-            last_seq,
-            last_time_micros: last_time,
-            index_seq,
-            files,
-            crc32: 0,
-        };
-        manifest.crc32 = manifest.checksum();
-        let bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Internal {
-            message: format!("encoding the backup manifest: {e}"),
-        })?;
-        let tmp = dest.join(MANIFEST_TMP);
-        write_bytes(&tmp, &bytes)?;
-        fs::rename(&tmp, &manifest_path).map_err(io("rename", &tmp))?;
-        fs::remove_file(&partial).map_err(io("remove", &partial))?;
-        sync_dir(dest)?;
-        report.last_seq = last_seq;
-        report.last_time_micros = last_time;
-        report.index_included = index_seq.is_some();
-        report.files = manifest.files.len() as u64;
-        report.bytes = manifest.files.iter().map(|f| f.len).sum();
+        run.remove_stale()?;
+        let mut report = run.finish(last_seq, last_time, index_seq)?;
         report.micros = started.elapsed().as_micros() as u64;
         Ok(report)
     }
@@ -535,6 +400,252 @@ impl Store {
         options: RestoreOptions,
     ) -> Result<RestoreReport> {
         restore_on(backend, src, dest, options, &mut |_, _| {})
+    }
+}
+
+/// Makes `dest` an unfinished backup, after checking that it is empty, a backup or an
+/// unfinished backup; returns the manifest of the backup it held, if any (removed, so that the
+/// directory is recognisably unfinished until the new one is written).
+fn prepare_destination(backend: &dyn Backend, dest: &Path) -> Result<Option<Manifest>> {
+    let old = read_manifest(backend, dest).ok().flatten();
+    let (log_dir, index_dir) = (dest.join(LOG_DIR), dest.join(INDEX_DIR));
+    // Only an empty directory, a backup, or an unfinished backup is written to: never a
+    // store's directory (which has a lock file) or anything else.
+    let is_backup = (old.is_some() || has_entry(backend, dest, PARTIAL_MARKER))
+        && !has_entry(backend, &log_dir, LOCK_FILE);
+    if !is_backup && !is_empty_dir(backend, dest)? {
+        return Err(Error::DestinationNotEmpty {
+            op: "back up",
+            path: dest.to_path_buf(),
+        });
+    }
+    backend
+        .create_dir_all(&log_dir)
+        .map_err(io("create directory", &log_dir))?;
+    backend
+        .create_dir_all(&index_dir)
+        .map_err(io("create directory", &index_dir))?;
+    // From here until the new manifest is written, the directory is an unfinished backup.
+    let partial = dest.join(PARTIAL_MARKER);
+    backend
+        .open(&partial, true)
+        .and_then(|marker| marker.set_len(0))
+        .map_err(io("create", &partial))?;
+    if old.is_some() {
+        let manifest_path = dest.join(BACKUP_MANIFEST);
+        backend
+            .remove_file(&manifest_path)
+            .map_err(io("remove", &manifest_path))?;
+    }
+    sync_dir(backend, dest)?;
+    Ok(old)
+}
+
+/// One backup being written into `dest`.
+struct BackupRun<'a> {
+    backend: &'a dyn Backend,
+    dest: &'a Path,
+    /// The files of the backup `dest` held before, by path.
+    known: HashMap<String, FileEntry>,
+    /// The files the backup holds so far.
+    files: Vec<FileEntry>,
+    report: BackupReport,
+}
+
+impl BackupRun<'_> {
+    /// What the backup holds already, if its length (and, when given, its CRC-32) match.
+    /// Index files are named after a unique segment id and never change; log segments are
+    /// compared by content, since another history (a store restored to a point in time and
+    /// written again) may have segments of the same name and length.
+    fn unchanged(&self, rel: &str, len: u64, crc32: Option<u32>) -> Option<FileEntry> {
+        let entry = self
+            .known
+            .get(rel)
+            .filter(|f| f.len == len && crc32.is_none_or(|c| c == f.crc32))?;
+        let on_disk = file_len(self.backend, &self.dest.join(rel)).ok()?;
+        (on_disk == len).then(|| entry.clone())
+    }
+
+    /// Copies the files of the index's last commit, then its `meta.json`; returns the seq the
+    /// commit covers (`None`: no index on disk, or its commits changed too often).
+    fn copy_index(&mut self, index: &query::Index) -> Result<Option<u64>> {
+        for _ in 0..INDEX_ATTEMPTS {
+            let Some(committed) = index.committed_files()? else {
+                return Ok(None);
+            };
+            let Some(mut copied) = self.copy_commit(&committed)? else {
+                continue;
+            };
+            if !index.commit_unchanged(&committed) {
+                continue;
+            }
+            let rel = format!("{INDEX_DIR}/{}", query::META_FILE);
+            let crc32 = write_bytes(self.backend, &self.dest.join(&rel), &committed.meta)?;
+            self.report.files_copied += 1;
+            self.report.bytes_copied += committed.meta.len() as u64;
+            copied.push(FileEntry {
+                path: rel,
+                len: committed.meta.len() as u64,
+                crc32,
+            });
+            self.files.extend(copied);
+            return Ok(Some(committed.seq));
+        }
+        Ok(None)
+    }
+
+    /// Copies the segment files of `committed` that the backup does not hold yet; `None` if
+    /// one vanished (a merge replaced the commit: start again).
+    fn copy_commit(&mut self, committed: &query::CommittedFiles) -> Result<Option<Vec<FileEntry>>> {
+        let mut copied = Vec::new();
+        for name in &committed.files {
+            let rel = format!("{INDEX_DIR}/{name}");
+            let src = committed.dir.join(name);
+            let Ok(len) = file_len(self.backend, &src) else {
+                return Ok(None);
+            };
+            if let Some(entry) = self.unchanged(&rel, len, None) {
+                copied.push(entry);
+                continue;
+            }
+            let target = self.dest.join(&rel);
+            let bytes_copied = &mut self.report.bytes_copied;
+            match copy_file(self.backend, &src, &target, &mut |n| *bytes_copied += n) {
+                Ok((len, crc32)) => {
+                    self.report.files_copied += 1;
+                    copied.push(FileEntry {
+                        path: rel,
+                        len,
+                        crc32,
+                    });
+                }
+                // A merge deleted it: the commit changed, start again.
+                Err(_) if file_len(self.backend, &src).is_err() => return Ok(None),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Some(copied))
+    }
+
+    /// Copies the log's segments as `snapshot` holds them (sealed ones only if their content
+    /// changed), and its horizon file.
+    fn copy_log(
+        &mut self,
+        snapshot: &LogSnapshot<'_>,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<()> {
+        let horizon_len = snapshot.horizon.as_ref().map_or(0, |h| h.len() as u64);
+        let total: u64 = snapshot.files.iter().map(|f| f.len).sum::<u64>()
+            + self.files.iter().map(|f| f.len).sum::<u64>()
+            + horizon_len;
+        let mut done: u64 = self.files.iter().map(|f| f.len).sum();
+        progress(done, total);
+        let last = snapshot.files.len().saturating_sub(1);
+        for (i, file) in snapshot.files.iter().enumerate() {
+            let rel = format!("{LOG_DIR}/{}", file.name);
+            // The active segment grows in place: always copied. A sealed one is read (reading
+            // is cheaper than writing) and written only if its content changed.
+            if i < last && self.known.contains_key(&rel) {
+                let crc32 = file_crc(file.len, |offset, buf| file.read_at(offset, buf))
+                    .map_err(io("read", &self.dest.join(&rel)))?;
+                if let Some(entry) = self.unchanged(&rel, file.len, Some(crc32)) {
+                    done += file.len;
+                    progress(done, total);
+                    self.files.push(entry);
+                    continue;
+                }
+            }
+            let bytes_copied = &mut self.report.bytes_copied;
+            let crc32 = write_file(
+                self.backend,
+                &self.dest.join(&rel),
+                file.len,
+                |offset, buf| file.read_at(offset, buf),
+                &mut |n| {
+                    done += n;
+                    *bytes_copied += n;
+                    progress(done, total);
+                },
+            )?;
+            self.report.files_copied += 1;
+            self.files.push(FileEntry {
+                path: rel,
+                len: file.len,
+                crc32,
+            });
+        }
+        if let Some(horizon) = &snapshot.horizon {
+            let rel = format!("{LOG_DIR}/{HORIZON_FILE}");
+            let crc32 = write_bytes(self.backend, &self.dest.join(&rel), horizon)?;
+            self.report.files_copied += 1;
+            self.report.bytes_copied += horizon_len;
+            done += horizon_len;
+            progress(done, total);
+            self.files.push(FileEntry {
+                path: rel,
+                len: horizon.len() as u64,
+                crc32,
+            });
+        }
+        Ok(())
+    }
+
+    /// Removes the files of earlier backups that this one does not hold.
+    fn remove_stale(&self) -> Result<()> {
+        for sub in [LOG_DIR, INDEX_DIR] {
+            let dir = self.dest.join(sub);
+            let names = self
+                .backend
+                .list_dir(&dir)
+                .map_err(io("list directory", &dir))?;
+            for name in names {
+                let rel = format!("{sub}/{name}");
+                if !self.files.iter().any(|f| f.path == rel) {
+                    let path = dir.join(name);
+                    self.backend
+                        .remove_file(&path)
+                        .map_err(io("remove", &path))?;
+                }
+            }
+            sync_dir(self.backend, &dir)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the manifest (atomically, by a rename), which makes the directory a finished
+    /// backup, and removes the unfinished backup's marker.
+    fn finish(self, last_seq: u64, last_time: u64, index_seq: Option<u64>) -> Result<BackupReport> {
+        let mut manifest = Manifest {
+            strata_backup: MANIFEST_FORMAT,
+            created_micros: now_micros(),
+            last_seq,
+            last_time_micros: last_time,
+            index_seq,
+            files: self.files,
+            crc32: 0,
+        };
+        manifest.crc32 = manifest.checksum();
+        let bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Internal {
+            message: format!("encoding the backup manifest: {e}"),
+        })?;
+        let tmp = self.dest.join(MANIFEST_TMP);
+        write_bytes(self.backend, &tmp, &bytes)?;
+        let manifest_path = self.dest.join(BACKUP_MANIFEST);
+        self.backend
+            .rename(&tmp, &manifest_path)
+            .map_err(io("rename", &tmp))?;
+        let partial = self.dest.join(PARTIAL_MARKER);
+        self.backend
+            .remove_file(&partial)
+            .map_err(io("remove", &partial))?;
+        sync_dir(self.backend, self.dest)?;
+        let mut report = self.report;
+        report.last_seq = last_seq;
+        report.last_time_micros = last_time;
+        report.index_included = index_seq.is_some();
+        report.files = manifest.files.len() as u64;
+        report.bytes = manifest.files.iter().map(|f| f.len).sum();
+        Ok(report)
     }
 }
 
@@ -596,34 +707,6 @@ fn unfinished_restore(backend: &dyn Backend, dir: &Path) -> Result<Option<String
             |m| m.backup,
         );
     Ok(Some(backup))
-}
-
-/// Writes `bytes` to the file `path` of `backend` from the start (replacing what it held), in
-/// chunks, and syncs it.
-fn backend_write(
-    backend: &dyn Backend,
-    path: &Path,
-    len: u64,
-    mut read: impl FnMut(&mut [u8]) -> std::io::Result<()>,
-    progress: &mut dyn FnMut(u64),
-) -> Result<u32> {
-    let file = backend.open(path, true).map_err(io("create", path))?;
-    file.set_len(0).map_err(io("truncate", path))?;
-    let mut hasher = crc32fast::Hasher::new();
-    let mut buf = vec![0u8; CHUNK.min(usize::try_from(len).unwrap_or(CHUNK))];
-    let mut offset = 0u64;
-    while offset < len {
-        let n = usize::try_from((len - offset).min(CHUNK as u64)).unwrap_or(CHUNK);
-        let chunk = &mut buf[..n];
-        read(chunk).map_err(io("read", path))?;
-        hasher.update(chunk);
-        file.write_all_at(chunk, offset)
-            .map_err(io("write", path))?;
-        offset += n as u64;
-        progress(n as u64);
-    }
-    file.sync().map_err(io("sync", path))?;
-    Ok(hasher.finalize())
 }
 
 /// Removes every file of `dest/log` (but its lock file, which the restore holds: unlinked, a
@@ -722,7 +805,9 @@ fn restore_on(
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<RestoreReport> {
     let started = Instant::now();
-    let manifest = read_manifest(src)?.ok_or_else(|| {
+    // A backup is read from the real file system, whatever `backend` the store is restored to.
+    let source: &dyn Backend = &OsBackend;
+    let manifest = read_manifest(source, src)?.ok_or_else(|| {
         damaged(
             src,
             format!("it has no {BACKUP_MANIFEST}: not a backup, or one that did not finish"),
@@ -761,21 +846,10 @@ fn restore_on(
     .map_err(|e| Error::Internal {
         message: format!("encoding the restore marker: {e}"),
     })?;
-    let mut at = 0;
-    backend_write(
-        backend,
-        &marker,
-        content.len() as u64,
-        |buf| {
-            buf.copy_from_slice(&content[at..at + buf.len()]);
-            at += buf.len();
-            Ok(())
-        },
-        &mut |_| {},
-    )?;
+    write_bytes(backend, &marker, &content)?;
     backend.sync_dir(dest).map_err(io("sync directory", dest))?;
     let result = remove_restored_files(backend, dest)
-        .and_then(|()| copy_backup(backend, src, dest, &manifest, progress))
+        .and_then(|()| copy_backup(source, backend, src, dest, &manifest, progress))
         .and_then(|mut report| {
             if let Some(at) = options.at {
                 let log = dest.join(LOG_DIR);
@@ -827,8 +901,10 @@ fn restore_on(
     result
 }
 
-/// Copies and checks every file of the manifest into `dest` on `backend`, synced.
+/// Copies and checks every file of the manifest, from `src` on `source` into `dest` on
+/// `backend`, synced.
 fn copy_backup(
+    source: &dyn Backend,
     backend: &dyn Backend,
     src: &Path,
     dest: &Path,
@@ -857,20 +933,21 @@ fn copy_backup(
             ));
         }
         let from: PathBuf = src.join(rel);
-        let mut input =
-            File::open(&from).map_err(|e| damaged(&from, format!("the file is missing: {e}")))?;
-        let len = input.metadata().map_err(io("stat", &from))?.len();
+        let input = source
+            .open_read(&from)
+            .map_err(|e| damaged(&from, format!("the file is missing: {e}")))?;
+        let len = input.len().map_err(io("stat", &from))?;
         if len != file.len {
             return Err(damaged(
                 &from,
                 format!("it has {len} bytes, the manifest says {}", file.len),
             ));
         }
-        let crc32 = backend_write(
+        let crc32 = write_file(
             backend,
             &dest.join(rel),
             len,
-            |buf| input.read_exact(buf),
+            |offset, buf| input.read_exact_at(buf, offset),
             &mut |n| {
                 done += n;
                 progress(done, total);
@@ -898,4 +975,47 @@ fn copy_backup(
         bytes: total,
         micros: 0,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use storage::backend::MemoryBackend;
+
+    use super::*;
+
+    // The backup's file helpers go through a `Backend`: a rewrite replaces the whole file
+    // (a shorter one leaves no old tail), the CRC-32 is that of the bytes written, and
+    // lengths, reads and entries come from the backend, not from the real file system.
+    #[test]
+    fn backup_files_are_written_and_read_through_the_backend() {
+        let backend = MemoryBackend::new();
+        let dir = Path::new("/backup");
+        backend.create_dir_all(dir).unwrap();
+        let path = dir.join(BACKUP_MANIFEST);
+        let long = vec![7u8; CHUNK + 10];
+        assert_eq!(
+            write_bytes(&backend, &path, &long).unwrap(),
+            crc32fast::hash(&long)
+        );
+        assert_eq!(file_len(&backend, &path).unwrap(), long.len() as u64);
+        let short = b"{}";
+        assert_eq!(
+            write_bytes(&backend, &path, short).unwrap(),
+            crc32fast::hash(short)
+        );
+        assert_eq!(read_all(&backend, &path).unwrap(), short);
+        assert!(has_entry(&backend, dir, BACKUP_MANIFEST));
+        assert!(!has_entry(&backend, dir, PARTIAL_MARKER));
+        assert!(!is_empty_dir(&backend, dir).unwrap());
+        assert!(is_empty_dir(&backend, &dir.join(LOG_DIR)).unwrap());
+        let copy = dir.join(MANIFEST_TMP);
+        let mut copied = 0;
+        let (len, crc32) = copy_file(&backend, &path, &copy, &mut |n| copied += n).unwrap();
+        assert_eq!((len, crc32, copied), (2, crc32fast::hash(short), 2));
+        // A manifest that does not parse is a damaged backup, not an IO error.
+        assert!(matches!(
+            read_manifest(&backend, dir),
+            Err(Error::BackupDamaged { .. })
+        ));
+    }
 }

@@ -8,11 +8,8 @@ use storage::Engine;
 
 use crate::error::{Error, Result};
 
-/// Name of the log directory inside a data directory.
-pub(crate) const LOG_DIR: &str = "log";
-
-/// Name of the index directory inside a data directory.
-pub(crate) const INDEX_DIR: &str = "index";
+/// Names of the log and index directories inside a data directory (storage's layout).
+pub(crate) use storage::{INDEX_DIR, LOG_DIR};
 
 /// Microseconds since the Unix epoch, by the system clock (0 before the epoch).
 pub(crate) fn now_micros() -> u64 {

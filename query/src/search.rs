@@ -16,10 +16,10 @@ use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader};
 
 use crate::ast::{Field, Query, Scalar, SystemField};
 use crate::error::{Error, Result};
-use crate::index::{Published, Shared, TailDoc};
 use crate::keys::{min_value, values_of, ColumnReader, SortValue};
 use crate::matcher::Matcher;
 use crate::plan;
+use crate::reader::{Published, Shared, TailDoc};
 use crate::schema::VersionInfo;
 use crate::spec::{QuerySpec, Snapshot, SortTarget};
 use crate::token;

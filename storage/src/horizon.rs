@@ -10,7 +10,7 @@ use crate::backend::Backend;
 use crate::error::{CorruptionKind, Error, Result};
 
 /// The horizon file in the log directory (FORMAT.md §9).
-pub(crate) const HORIZON_FILE: &str = "HORIZON";
+pub const HORIZON_FILE: &str = "HORIZON";
 /// The horizon file being replaced (FORMAT.md §9); removed when a store opens.
 pub(crate) const HORIZON_TMP: &str = "HORIZON.tmp";
 const HORIZON_MAGIC: [u8; 8] = *b"STRAHRZN";

@@ -1,9 +1,11 @@
-//! The index of a read-only open: the last commit of the index directory that another process
-//! writes, read without an `IndexWriter`, a lock or any write.
+//! How does a read-only open read the index another process writes? Its last commit, read
+//! without an `IndexWriter`, a lock or any write.
 
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+use storage::Engine;
 
 use tantivy::directory::error::{DeleteError, LockError, OpenReadError, OpenWriteError};
 use tantivy::directory::{
@@ -11,7 +13,8 @@ use tantivy::directory::{
 };
 use tantivy::{IndexReader, ReloadPolicy};
 
-use super::{Payload, META_FILE, PAYLOAD_FORMAT};
+use super::files::{payload_on_disk, Payload, META_FILE};
+use super::open::IndexOpenReport;
 use crate::convert::{text_analyzer, TEXT_TOKENIZER};
 
 /// How often an open starts over because the commit changed while it read it.
@@ -78,21 +81,6 @@ impl Directory for ReadOnlyDir {
     }
 }
 
-/// The commit payload in `dir/meta.json` as text (`None`: no commit that reads).
-fn payload_on_disk(dir: &Path) -> Option<String> {
-    let bytes = std::fs::read(dir.join(META_FILE)).ok()?;
-    let meta: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    Some(meta.get("payload")?.as_str()?.to_owned())
-}
-
-/// The seq and compaction generation a payload names.
-fn parse(payload: &str) -> Option<(u64, u64)> {
-    match serde_json::from_str::<Payload>(payload) {
-        Ok(p) if p.strata_index == PAYLOAD_FORMAT => Some((p.seq, p.generation)),
-        _ => None,
-    }
-}
-
 /// An index read from disk: its reader, and the seq and generation of the commit the reader
 /// holds.
 pub(crate) struct Opened {
@@ -151,11 +139,67 @@ pub(crate) fn reload(dir: &Path, reader: &IndexReader) -> Result<(u64, u64), Str
             last = "it changed while it was read".to_owned();
             continue;
         }
-        return match after.as_deref().map(parse) {
+        return match after.as_deref().map(Payload::parse) {
             None => Ok((0, 0)),
             Some(Some(found)) => Ok(found),
             Some(None) => Err(format!("its commit payload {after:?} is not understood")),
         };
     }
     Err(last)
+}
+
+/// The index a read-only open reads: the last commit in `dir` if it opens and the log (read
+/// up to it if need be) covers it, otherwise an empty index in memory (every version is then
+/// matched from the log), with the report saying why. Returns the index, its reader, and its
+/// directory when it is the one on disk.
+pub(crate) fn open_or_empty(
+    engine: &Engine,
+    dir: PathBuf,
+    schema: &tantivy::schema::Schema,
+) -> crate::Result<(
+    tantivy::Index,
+    IndexReader,
+    Option<PathBuf>,
+    IndexOpenReport,
+)> {
+    let mut report = IndexOpenReport::default();
+    let opened = match open(&dir, schema) {
+        Ok(opened) => {
+            // The log batches the commit covers were written before it: read them if
+            // the engine was opened before they were.
+            if opened.seq > engine.last_seq() {
+                engine.refresh()?;
+            }
+            if opened.seq > engine.last_seq() {
+                report.unused = Some(format!(
+                    "it covers seq {} but the log ends at {}",
+                    opened.seq,
+                    engine.last_seq()
+                ));
+                None
+            } else {
+                Some(opened)
+            }
+        }
+        Err(reason) => {
+            report.unused = Some(reason);
+            None
+        }
+    };
+    Ok(match opened {
+        Some(opened) => {
+            report.committed_seq = opened.seq;
+            report.compaction_generation = opened.generation;
+            (opened.index, opened.reader, Some(dir), report)
+        }
+        None => {
+            let index = tantivy::Index::create_in_ram(schema.clone());
+            index.tokenizers().register(TEXT_TOKENIZER, text_analyzer());
+            let reader: IndexReader = index
+                .reader_builder()
+                .reload_policy(ReloadPolicy::Manual)
+                .try_into()?;
+            (index, reader, None, report)
+        }
+    })
 }
