@@ -149,18 +149,64 @@ pub(crate) fn run(data: &Path, args: ImportArgs, format: Format) -> Result<(), F
         bytes: 0,
         shared: &shared,
     };
+    let committer = Committer {
+        store: &store,
+        bare: &bare,
+        shared: &shared,
+        held: Vec::new(),
+        errors: Vec::new(),
+        max_errors: args.max_errors,
+    };
+    let outcome = read_and_commit(&mut reader, committer, input.as_mut());
+    shared.lock_progress().clear();
+    let written = shared.written.load(Ordering::Relaxed);
+    let bad = shared.bad.load(Ordering::Relaxed);
+    let unshown = shared.unshown.load(Ordering::Relaxed);
+    if unshown > 0 {
+        eprintln!("... and {unshown} more bad lines (only the first {MAX_SHOWN} are listed)");
+    }
+    let errors = outcome.map_err(|f| Failure {
+        message: format!(
+            "{}; import stopped: {written} versions written, {bad} bad lines",
+            f.message
+        ),
+        code: f.code,
+    })?;
+    let seconds = started.elapsed().as_secs_f64();
+    wait_for_index(&store, first_seq, written)?;
+    let summary = Summary {
+        lines: reader.lines,
+        written,
+        bad,
+        errors,
+        seconds,
+        queryable: started.elapsed().as_secs_f64(),
+    };
+    summary.print(format);
+    if bad > 0 {
+        return Err(Failure {
+            message: format!(
+                "{bad} of {} lines were bad and not imported; the others were",
+                summary.lines
+            ),
+            code: EXIT_BAD_LINES,
+        });
+    }
+    Ok(())
+}
+
+/// Reads `input` on this thread and commits its batches on another, one batch in flight;
+/// returns the bad lines the committer reported, or the first failure (the committer's first:
+/// the reader stops early because of it).
+fn read_and_commit(
+    reader: &mut Reader<'_>,
+    committer: Committer<'_>,
+    input: &mut (dyn BufRead + Send),
+) -> Result<Vec<(u64, String)>, Failure> {
     let (read, committed) = std::thread::scope(|scope| {
         let (tx, rx) = sync_channel::<Pending>(1);
-        let committer = Committer {
-            store: &store,
-            bare: &bare,
-            shared: &shared,
-            held: Vec::new(),
-            errors: Vec::new(),
-            max_errors: args.max_errors,
-        };
         let handle = scope.spawn(move || committer.run(rx));
-        let read = reader.read_all(input.as_mut(), |pending| tx.send(pending).is_ok());
+        let read = reader.read_all(input, |pending| tx.send(pending).is_ok());
         drop(tx);
         let committed = handle.join().unwrap_or_else(|_| {
             Err(Failure {
@@ -170,31 +216,12 @@ pub(crate) fn run(data: &Path, args: ImportArgs, format: Format) -> Result<(), F
         });
         (read, committed)
     });
-    shared.lock_progress().clear();
-    let written = shared.written.load(Ordering::Relaxed);
-    let bad = shared.bad.load(Ordering::Relaxed);
-    let unshown = shared.unshown.load(Ordering::Relaxed);
-    if unshown > 0 {
-        eprintln!("... and {unshown} more bad lines (only the first {MAX_SHOWN} are listed)");
-    }
-    let lines = reader.lines;
-    // A committer's error comes first: the reader stops early because of it.
-    let errors = match committed.and_then(|errors| read.map(|()| errors)) {
-        Ok(errors) => errors,
-        Err(f) => {
-            return Err(Failure {
-                message: format!(
-                    "{}; import stopped: {written} versions written, {bad} bad lines",
-                    f.message
-                ),
-                code: f.code,
-            })
-        }
-    };
-    let seconds = started.elapsed().as_secs_f64();
-    let rate = written as f64 / seconds.max(1e-6);
-    // Imported means queryable at index speed: wait for the index to commit what was written,
-    // so the next process does not start by indexing it.
+    committed.and_then(|errors| read.map(|()| errors))
+}
+
+/// Imported means queryable at index speed: waits (with a progress bar) for the index to commit
+/// what was written since `first_seq`, so the next process does not start by indexing it.
+fn wait_for_index(store: &Store, first_seq: u64, written: u64) -> Result<(), Failure> {
     super::ops::with_polled_bar(
         "index",
         "versions",
@@ -217,40 +244,62 @@ pub(crate) fn run(data: &Path, args: ImportArgs, format: Format) -> Result<(), F
             ),
             code: f.code,
         }
-    })?;
-    let queryable = started.elapsed().as_secs_f64();
-    match format {
-        Format::Json => {
-            let errors: Vec<Value> = errors
-                .iter()
-                .map(|(line, error)| json!({ "line": line, "error": error }))
-                .collect();
-            out!(
-                "{}",
-                json!({
-                    "lines": lines,
-                    "written": written,
-                    "bad": bad,
-                    "errors": errors,
-                    "seconds": seconds,
-                    "queryable_seconds": queryable,
-                })
-            );
+    })
+}
+
+/// What an import did, as printed at its end.
+struct Summary {
+    lines: u64,
+    written: u64,
+    bad: u64,
+    /// The bad lines: line number and why.
+    errors: Vec<(u64, String)>,
+    /// Seconds until every line was written.
+    seconds: f64,
+    /// Seconds until the index had committed them too.
+    queryable: f64,
+}
+
+impl Summary {
+    fn print(&self, format: Format) {
+        let Summary {
+            lines,
+            written,
+            bad,
+            seconds,
+            queryable,
+            ..
+        } = *self;
+        match format {
+            Format::Json => {
+                let errors: Vec<Value> = self
+                    .errors
+                    .iter()
+                    .map(|(line, error)| json!({ "line": line, "error": error }))
+                    .collect();
+                out!(
+                    "{}",
+                    json!({
+                        "lines": lines,
+                        "written": written,
+                        "bad": bad,
+                        "errors": errors,
+                        "seconds": seconds,
+                        "queryable_seconds": queryable,
+                    })
+                );
+            }
+            Format::Table => {
+                let rate = written as f64 / seconds.max(1e-6);
+                out!(
+                    "{lines} lines read, {written} versions written, {bad} bad lines, {}, \
+                     {rate:.0} versions/s; indexed and queryable after {}",
+                    super::fmt::seconds(seconds),
+                    super::fmt::seconds(queryable)
+                )
+            }
         }
-        Format::Table => out!(
-            "{lines} lines read, {written} versions written, {bad} bad lines, {}, \
-             {rate:.0} versions/s; indexed and queryable after {}",
-            super::fmt::seconds(seconds),
-            super::fmt::seconds(queryable)
-        ),
     }
-    if bad > 0 {
-        return Err(Failure {
-            message: format!("{bad} of {lines} lines were bad and not imported; the others were"),
-            code: EXIT_BAD_LINES,
-        });
-    }
-    Ok(())
 }
 
 /// The input and its size when known (a file; not stdin).
