@@ -135,3 +135,21 @@ pub(crate) fn to_document(version: Version) -> Result<Document> {
         body,
     })
 }
+
+/// How Strata's messages name the type of a JSON value: "null", "a boolean", "a number", "a
+/// string", "an array" or "an object" (e.g. "a body must be a JSON object, not an array"), for
+/// tools whose own messages should read the same.
+///
+/// ```
+/// assert_eq!(strata::json_type_name(&serde_json::json!([1])), "an array");
+/// ```
+pub fn json_type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}

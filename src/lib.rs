@@ -47,7 +47,7 @@ pub use collection::{
     Collection, CollectionOptions, CollectionVersion, COLLECTION_KIND, MAX_COLLECTION_NAME,
     SYSTEM_ID_PREFIX, SYSTEM_KIND_PREFIX,
 };
-pub use document::{Document, Meta, RawDocument};
+pub use document::{json_type_name, Document, Meta, RawDocument};
 pub use error::{CorruptionKind, Error, Result};
 pub use lifecycle::{CompactionReport, LifecycleStats};
 pub use options::{

@@ -2,6 +2,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::document::json_type_name;
 use crate::error::{Error, Result};
 use crate::options::Limits;
 
@@ -146,7 +147,7 @@ fn check_value(id: &str, body: &Value, limits: &Limits) -> Result<usize> {
     if !body.is_object() {
         return Err(Error::InvalidBody {
             id: id.to_owned(),
-            reason: format!("a body must be a JSON object, not {}", type_name(body)),
+            reason: format!("a body must be a JSON object, not {}", json_type_name(body)),
         });
     }
     let too_deep = || Error::DocumentTooDeep {
@@ -186,17 +187,6 @@ fn check_value(id: &str, body: &Value, limits: &Limits) -> Result<usize> {
         }
     }
     Ok(members)
-}
-
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// Whether `value` nests objects and arrays deeper than `max_depth` (the value itself is level

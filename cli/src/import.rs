@@ -22,7 +22,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
-use strata::{Batch, Durability, Error, Options, Store};
+use strata::{json_type_name, Batch, Durability, Error, Options, Store};
 
 use super::time::parse_time;
 use super::{Failure, Format};
@@ -486,7 +486,7 @@ fn parse(bare: &Bare, bytes: &[u8]) -> Result<Parsed, String> {
     let Value::Object(map) = value else {
         return Err(format!(
             "a line must be a JSON object, not {}",
-            type_name(&value)
+            json_type_name(&value)
         ));
     };
     match bare {
@@ -496,7 +496,7 @@ fn parse(bare: &Bare, bytes: &[u8]) -> Result<Parsed, String> {
                 Some(other) => {
                     return Err(format!(
                         "id field {field:?} is {}, not a string",
-                        type_name(other)
+                        json_type_name(other)
                     ))
                 }
                 None => return Err(format!("missing id field {field:?}")),
@@ -700,13 +700,23 @@ fn parse_record(mut map: Map<String, Value>) -> Result<Parsed, String> {
     }
     let id = match map.remove("id") {
         Some(Value::String(id)) => id,
-        Some(other) => return Err(format!("\"id\" is {}, not a string", type_name(&other))),
+        Some(other) => {
+            return Err(format!(
+                "\"id\" is {}, not a string",
+                json_type_name(&other)
+            ))
+        }
         None => return Err("missing \"id\"".into()),
     };
     let kind = match map.remove("kind") {
         None | Some(Value::Null) => None,
         Some(Value::String(kind)) => Some(kind),
-        Some(other) => return Err(format!("\"kind\" is {}, not a string", type_name(&other))),
+        Some(other) => {
+            return Err(format!(
+                "\"kind\" is {}, not a string",
+                json_type_name(&other)
+            ))
+        }
     };
     let ts = match map.remove("ts") {
         None | Some(Value::Null) => None,
@@ -717,7 +727,7 @@ fn parse_record(mut map: Map<String, Value>) -> Result<Parsed, String> {
         Some(other) => {
             return Err(format!(
                 "\"ts\" is {}, not RFC 3339 text or microseconds",
-                type_name(&other)
+                json_type_name(&other)
             ))
         }
     };
@@ -725,7 +735,12 @@ fn parse_record(mut map: Map<String, Value>) -> Result<Parsed, String> {
     let op = match map.remove("op") {
         None | Some(Value::Null) => "put".to_owned(),
         Some(Value::String(op)) => op,
-        Some(other) => return Err(format!("\"op\" is {}, not a string", type_name(&other))),
+        Some(other) => {
+            return Err(format!(
+                "\"op\" is {}, not a string",
+                json_type_name(&other)
+            ))
+        }
     };
     let op = match (op.as_str(), doc) {
         ("put", Some(body)) => Op::Put {
@@ -818,17 +833,6 @@ fn describe(e: &Error, previous: Option<u64>) -> String {
             super::fmt::time(*limit)
         ),
         e => e.to_string(),
-    }
-}
-
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

@@ -188,17 +188,28 @@ fn a_backup_of_a_live_store_is_consistent_while_it_writes_and_compacts() {
             }
         })
     };
+    // Compaction drops only versions the index committed, on the indexer's schedule: the
+    // backups start once it has dropped some, so they run among compactions that rewrite
+    // segments (they used to start at once and often ended before the first drop).
+    let (dropping, compacting) = std::sync::mpsc::channel();
     let compactions = {
         let (store, stop) = (store.clone(), Arc::clone(&stop));
         std::thread::spawn(move || {
             let mut dropped = 0;
             while !stop.load(Ordering::Relaxed) {
+                let before = dropped;
                 dropped += store.compact().unwrap().versions_dropped;
+                if before == 0 && dropped > 0 {
+                    let _ = dropping.send(());
+                }
             }
             dropped
         })
     };
     writing.recv_timeout(WAIT).expect("the writer writes");
+    compacting
+        .recv_timeout(WAIT)
+        .expect("the compactions drop versions");
     let backup = dir.path().join("backup");
     for _ in 0..3 {
         // The first backup copies everything, the next ones what changed.
