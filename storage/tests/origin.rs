@@ -373,3 +373,124 @@ fn replicated_workload_from(engine: &Engine, first: u64) -> u64 {
     }
     last
 }
+
+// Format 3 pinned by a fixture (FORMAT.md §10): ordinary batches in a version-1 segment, then
+// replicated ones in version-3 segments, one of them compacted (version 3 with `COMPACTED`).
+
+const FIXTURE_TIME: u64 = 1_767_225_600_000_000; // 2026-01-01T00:00:00Z
+
+fn fixture_v3_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/format-v3/log")
+}
+
+fn fixture_options() -> EngineOptions {
+    EngineOptions::default()
+        .with_segment_size(4096)
+        .with_durability(Durability::None)
+}
+
+/// The fixed workload: explicit times and origins make every byte deterministic.
+fn write_v3_workload(dir: &Path) {
+    let (engine, _) = Engine::open(dir, fixture_options()).unwrap();
+    for i in 0..3u64 {
+        let op = put(&format!("/plain/{i}"), "plain", &format!("{{\"i\":{i}}}"));
+        engine.commit(vec![op], Some(FIXTURE_TIME + i)).unwrap();
+    }
+    let pad = "p".repeat(200);
+    for i in 0..30u64 {
+        let mut ops = vec![put(
+            &format!("/r/{}", i % 4),
+            "trim",
+            &format!("{{\"i\":{i},\"pad\":\"{pad}\"}}"),
+        )];
+        if i % 5 == 0 {
+            ops.insert(0, put(&format!("/once/{i}"), "keep", "{}"));
+        }
+        engine
+            .commit_replicated(ops, origin(100 + 2 * i, FIXTURE_TIME + 1_000 * i))
+            .unwrap();
+    }
+    let rules = |_: &str, kind: &str| {
+        if kind == "trim" {
+            vec![RetentionRule {
+                max_versions: Some(1),
+                ..RetentionRule::default()
+            }]
+        } else {
+            Vec::new()
+        }
+    };
+    let report = engine
+        .compact(&rules, &CompactOptions::new(u64::MAX, engine.last_seq()))
+        .unwrap();
+    assert!(report.segments_rewritten > 0, "{report:?}");
+}
+
+/// The log files of `dir` (segments and the horizon file), by name.
+fn log_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_name() != "LOCK")
+        .map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            (name, std::fs::read(e.path()).unwrap())
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+#[ignore = "run with --ignored to regenerate the v3 fixture after a deliberate format change"]
+fn regenerate_v3_fixture() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_v3_workload(tmp.path());
+    let dir = fixture_v3_dir();
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, bytes) in log_files(tmp.path()) {
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
+}
+
+#[test]
+fn v3_fixture_opens_with_its_origins() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (name, bytes) in log_files(&fixture_v3_dir()) {
+        std::fs::write(tmp.path().join(name), bytes).unwrap();
+    }
+    let versions: Vec<u32> = log_files(tmp.path())
+        .iter()
+        .filter(|(name, _)| name.ends_with(".log"))
+        .map(|(_, b)| u32::from_le_bytes(b[8..12].try_into().unwrap()))
+        .collect();
+    assert_eq!(versions.first(), Some(&1), "{versions:?}");
+    assert!(versions[1..].iter().all(|&v| v == 3), "{versions:?}");
+    let (engine, _) = Engine::open(tmp.path(), fixture_options()).unwrap();
+    assert_eq!(engine.last_origin(), Some(158));
+    assert_eq!(engine.last_time(), FIXTURE_TIME + 29_000);
+    assert_eq!(engine.last_seq(), 3 + 30 + 6);
+    drop(engine);
+    let check = strata_storage::verify_log(tmp.path(), &mut |_, _| {}).unwrap();
+    assert!(check.problems.is_empty(), "{:?}", check.problems);
+    assert!(check.dropped > 0, "{check:?}");
+}
+
+#[test]
+fn todays_writer_produces_the_v3_fixture_bytes() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_v3_workload(tmp.path());
+    let fresh = log_files(tmp.path());
+    let fixture = log_files(&fixture_v3_dir());
+    let names = |files: &[(String, Vec<u8>)]| -> Vec<String> {
+        files.iter().map(|(n, _)| n.clone()).collect()
+    };
+    assert_eq!(names(&fresh), names(&fixture), "files differ");
+    for ((name, a), (_, b)) in fresh.iter().zip(&fixture) {
+        assert!(
+            a == b,
+            "{name} differs from the v3 fixture: the format changed"
+        );
+    }
+}
