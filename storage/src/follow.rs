@@ -242,6 +242,10 @@ pub(crate) fn refresh(shared: &Shared, follower: &mut Follower) -> Result<bool> 
     }
 }
 
+/// What reading the newest segment left: the end of its last complete batch, and whether it
+/// allows seq gaps and origins.
+type NewTail = (u64, bool, bool);
+
 /// A segment that appeared since the last look, opened.
 struct Later {
     number: u64,
@@ -295,7 +299,7 @@ fn append(shared: &Shared, follower: &mut Follower) -> Result<Option<bool>> {
     let mut replay = Replay::resume(index, tail.gaps_allowed);
     replay.origins_allowed = tail.origins_allowed;
     let before = replay.index.last_seq();
-    let read = (|| -> Result<(u64, Option<(u64, bool, bool)>)> {
+    let read = (|| -> Result<(u64, Option<NewTail>)> {
         let sealed = !later.is_empty();
         let old_end = scan(
             &mut replay,
