@@ -102,6 +102,16 @@ pub enum Error {
         /// The latest time accepted now.
         limit: u64,
     },
+    /// A replicated batch's origin (its position in the log it is applied from) is not later
+    /// than the store's last origin: it was applied already, or the source went backwards.
+    /// Nothing was written.
+    #[error("origin {requested} is not later than the store's last origin, {last}")]
+    OriginNotLater {
+        /// The batch's origin.
+        requested: u64,
+        /// The store's last origin.
+        last: u64,
+    },
     /// One operation of a batch written with [`crate::Store::write`] failed; nothing of the
     /// batch was written. `source` says why (a [`Error::Conflict`], [`Error::NotFound`],
     /// [`Error::TimeNotLater`], an invalid id or body ...); [`Error::reason`] reaches it. The
@@ -409,6 +419,9 @@ impl From<storage::Error> for Error {
             }
             storage::Error::TimeNotLater { requested, last } => {
                 Error::TimeNotLater { requested, last }
+            }
+            storage::Error::OriginNotLater { requested, last } => {
+                Error::OriginNotLater { requested, last }
             }
             storage::Error::Rejected { id, source } => match source.downcast::<Error>() {
                 Ok(inner) => *inner,

@@ -22,7 +22,7 @@ use crate::options::{Durability, EngineOptions};
 use crate::recovery;
 use crate::shared::{locate, lock_dir, SegmentReader, Shared};
 use crate::types::{
-    Action, Expect, IdScope, OpenStats, Selector, Unknown, Version, VersionMeta, WriteOp,
+    Action, Expect, IdScope, OpenStats, Origin, Selector, Unknown, Version, VersionMeta, WriteOp,
 };
 use crate::writer::{Committer, Writer};
 
@@ -214,7 +214,33 @@ impl Engine {
         if ops.is_empty() {
             return Ok(Vec::new());
         }
-        writer.committer.commit(ops, time)
+        writer.committer.commit(ops, time, None)
+    }
+
+    /// Appends `ops` as one atomic batch applied from a log of record (a replica), storing
+    /// `origin.position` with it atomically (FORMAT.md §4). The batch's time is
+    /// `max(origin.min_time, last + 1 µs)` and no time of it is checked against the clock, so
+    /// every replica applying the same batches in the same order writes the same versions.
+    /// Expectations are checked as by [`Engine::commit`]; a batch that fails them is written
+    /// nowhere and its origin is not stored. `origin.position` must be later than
+    /// [`Engine::last_origin`], or the batch is [`Error::OriginNotLater`]. An empty batch
+    /// writes nothing, not even its origin.
+    pub fn commit_replicated(&self, ops: Vec<WriteOp>, origin: Origin) -> Result<Vec<VersionMeta>> {
+        if self.shared.poisoned.load(Ordering::Acquire) {
+            return Err(Error::Poisoned);
+        }
+        let writer = self.writer("commit")?;
+        if ops.is_empty() {
+            return Ok(Vec::new());
+        }
+        writer.committer.commit(ops, None, Some(origin))
+    }
+
+    /// The origin of the newest batch written with one ([`Engine::commit_replicated`]), as
+    /// stored in the log: after a crash, the position a replica resumes after. `None` if no
+    /// batch carried one.
+    pub fn last_origin(&self) -> Option<u64> {
+        self.shared.state.read().index.last_origin()
     }
 
     /// Makes every acknowledged write durable now (useful with buffered durability). Nothing

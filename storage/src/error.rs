@@ -94,6 +94,16 @@ pub enum Error {
         /// The latest time accepted now.
         limit: u64,
     },
+    /// A replicated batch's origin is not later than the last origin the store holds: the
+    /// batch was applied already, or the source's positions went backwards. Nothing was
+    /// written.
+    #[error("origin {requested} is not later than the store's last origin, {last}")]
+    OriginNotLater {
+        /// The batch's origin.
+        requested: u64,
+        /// The store's last origin.
+        last: u64,
+    },
     /// An update callback rejected the newest body of a document.
     #[error("update of {id} rejected: {source}")]
     Rejected {
@@ -315,6 +325,7 @@ every_variant!(
     NotFound,
     TimeNotLater,
     TimeTooFarAhead,
+    OriginNotLater,
     Rejected,
     TooLarge,
     InvalidOption,
@@ -357,6 +368,10 @@ impl Error {
             Error::TimeTooFarAhead {
                 requested: 3,
                 limit: 2,
+            },
+            Error::OriginNotLater {
+                requested: 4,
+                last: 5,
             },
             Error::Rejected {
                 id: "a".into(),

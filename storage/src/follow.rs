@@ -43,6 +43,7 @@ struct Tail {
     /// The file's length when last read, to tell quickly that nothing was appended.
     seen: u64,
     gaps_allowed: bool,
+    origins_allowed: bool,
 }
 
 impl Follower {
@@ -126,6 +127,7 @@ fn load_once(backend: &dyn Backend, dir: &Path) -> Result<Loaded> {
                 end,
                 seen,
                 gaps_allowed: replay.gaps_allowed,
+                origins_allowed: replay.origins_allowed,
             });
         }
     }
@@ -240,6 +242,10 @@ pub(crate) fn refresh(shared: &Shared, follower: &mut Follower) -> Result<bool> 
     }
 }
 
+/// What reading the newest segment left: the end of its last complete batch, and whether it
+/// allows seq gaps and origins.
+type NewTail = (u64, bool, bool);
+
 /// A segment that appeared since the last look, opened.
 struct Later {
     number: u64,
@@ -291,8 +297,9 @@ fn append(shared: &Shared, follower: &mut Follower) -> Result<Option<bool>> {
     let mut state = shared.state.write();
     let index = std::mem::replace(&mut state.index, VersionIndex::new(1));
     let mut replay = Replay::resume(index, tail.gaps_allowed);
+    replay.origins_allowed = tail.origins_allowed;
     let before = replay.index.last_seq();
-    let read = (|| -> Result<(u64, Option<(u64, u64)>)> {
+    let read = (|| -> Result<(u64, Option<NewTail>)> {
         let sealed = !later.is_empty();
         let old_end = scan(
             &mut replay,
@@ -312,7 +319,7 @@ fn append(shared: &Shared, follower: &mut Follower) -> Result<Option<bool>> {
                 0,
                 matches!(bytes, Bytes::Mapped(_)),
             )?;
-            last = Some((end, replay.gaps_allowed as u64));
+            last = Some((end, replay.gaps_allowed, replay.origins_allowed));
         }
         Ok((old_end, last))
     })();
@@ -344,13 +351,14 @@ fn append(shared: &Shared, follower: &mut Follower) -> Result<Option<bool>> {
                 state
                     .segments
                     .insert(n32, SegmentReader::File(Arc::clone(&segment.file)));
-                let (end, gaps) = last.unwrap_or((0, 0));
+                let (end, gaps_allowed, origins_allowed) = last.unwrap_or((0, false, false));
                 new_tail = Some(Tail {
                     number: n32,
                     file: segment.file,
                     end,
                     seen,
-                    gaps_allowed: gaps != 0,
+                    gaps_allowed,
+                    origins_allowed,
                 });
             }
         }

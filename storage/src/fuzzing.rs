@@ -33,6 +33,8 @@ pub struct ScannedRecord {
     pub tombstone: bool,
     /// Whether the record ends its batch.
     pub batch_end: bool,
+    /// The batch's origin, on the record that ends it.
+    pub origin: Option<u64>,
 }
 
 /// What the log decoders made of arbitrary bytes read as one segment file.
@@ -171,6 +173,7 @@ fn decode_one(bytes: &[u8], offset: u64) -> Result<ScannedRecord, CorruptionKind
         time: record.time,
         tombstone: record.tombstone,
         batch_end: record.batch_end,
+        origin: record.origin,
     })
 }
 
@@ -206,6 +209,7 @@ mod tests {
             number: 1,
             first_seq: 1,
             compacted: false,
+            origins: false,
         }
         .encode()
         .to_vec();
@@ -221,6 +225,7 @@ mod tests {
                 id,
                 kind: "k",
                 body: b"{}",
+                origin: None,
             };
             frame::encode_with(&mut out, record.encoded_len(), |o| record.encode(o));
         }

@@ -98,6 +98,8 @@ pub(crate) struct VersionIndex {
     /// `(expires_at, seq)` of versions with an expiry that were newest when noted; entries go
     /// stale as documents change and are checked when taken.
     expiries: BTreeSet<(u64, u64)>,
+    /// The origin of the newest batch that carried one (FORMAT.md §4).
+    last_origin: Option<u64>,
 }
 
 impl VersionIndex {
@@ -111,7 +113,18 @@ impl VersionIndex {
             dropped: 0,
             first_dropped: OPEN_END,
             expiries: BTreeSet::new(),
+            last_origin: None,
         }
+    }
+
+    /// The origin of the newest batch that carried one.
+    pub(crate) fn last_origin(&self) -> Option<u64> {
+        self.last_origin
+    }
+
+    /// Notes the origin of a batch just added.
+    pub(crate) fn note_origin(&mut self, origin: u64) {
+        self.last_origin = Some(origin);
     }
 
     /// The newest seq in the index (`base_seq - 1` when empty).

@@ -58,6 +58,7 @@ pub use recovery::{cut_log_after, cut_log_after_locked, cut_log_after_on};
 pub use shared::{lock_dir, LOCK_FILE};
 pub use time::{deadline_after, micros_of};
 pub use types::{
-    Action, Expect, IdScope, OpenStats, Selector, Unknown, UpdateFn, Version, VersionMeta, WriteOp,
+    Action, Expect, IdScope, OpenStats, Origin, Selector, Unknown, UpdateFn, Version, VersionMeta,
+    WriteOp,
 };
 pub use verify::{verify_log, verify_log_with, LogCheck, Problem};

@@ -75,7 +75,7 @@ fn scan_dir(backend: &dyn Backend, dir: &Path) -> Result<(Vec<u64>, Option<Horiz
 
 /// A log directory without segments: creates the first one.
 fn new_log(backend: &dyn Backend, dir: &Path, horizon: Horizon) -> Result<Recovered> {
-    let active = segment::create(backend, dir, 1, 1)?;
+    let active = segment::create(backend, dir, 1, 1, false)?;
     // A new log directory: make its own entry durable too (FORMAT.md §5), or a power loss
     // could drop the directory with everything acknowledged in it.
     if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -165,7 +165,8 @@ fn open_active(
         // with bad fields) is refused, never rewritten.
         Err(_) if is_interrupted_creation(&bytes) => {
             stats.truncated_bytes += len;
-            return segment::create(backend, dir, number32, replay.next_seq());
+            // Its version is decided again by the first batch written to it.
+            return segment::create(backend, dir, number32, replay.next_seq(), false);
         }
         Err(kind) => return Err(Error::corruption(path, 0, kind)),
     };
@@ -194,6 +195,7 @@ fn open_active(
         number: number32,
         file,
         len: valid_end,
+        origins: header.origins,
     })
 }
 

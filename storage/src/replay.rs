@@ -25,6 +25,8 @@ pub(crate) struct Replay {
     pub(crate) records: u64,
     /// Whether the segment being read was compacted: its seqs may skip dropped ones.
     pub(crate) gaps_allowed: bool,
+    /// Whether the segment being read may hold batches with an origin (set by `check_header`).
+    pub(crate) origins_allowed: bool,
 }
 
 impl Replay {
@@ -40,6 +42,7 @@ impl Replay {
             pending_versions: HashMap::new(),
             records: 0,
             gaps_allowed,
+            origins_allowed: false,
         }
     }
 
@@ -67,6 +70,18 @@ impl Replay {
         }
         if record.time < self.last_time {
             return Err(CorruptionKind::TimeBackwards);
+        }
+        if let Some(origin) = record.origin {
+            if !self.origins_allowed {
+                return Err(CorruptionKind::BadRecord(
+                    "an origin in a segment whose header allows none",
+                ));
+            }
+            if self.index.last_origin().is_some_and(|last| origin <= last) {
+                return Err(CorruptionKind::BadRecord(
+                    "an origin not later than the one before",
+                ));
+            }
         }
         let newest = self
             .pending_versions
@@ -105,6 +120,7 @@ impl Replay {
             if let Some(at) = record.expires_at {
                 self.index.note_expiry(at, record.seq);
             }
+            self.note_origin(record.origin);
             self.records += 1;
             return Ok(());
         }
@@ -121,8 +137,16 @@ impl Replay {
         ));
         if record.batch_end {
             self.apply_pending();
+            self.note_origin(record.origin);
         }
         Ok(())
+    }
+
+    /// Notes the origin of a batch just applied, if it has one.
+    fn note_origin(&mut self, origin: Option<u64>) {
+        if let Some(origin) = origin {
+            self.index.note_origin(origin);
+        }
     }
 
     pub(crate) fn apply_pending(&mut self) {
@@ -188,5 +212,6 @@ pub(crate) fn check_header(
         });
     }
     replay.dropped_until(header.first_seq);
+    replay.origins_allowed = header.origins;
     Ok(header)
 }

@@ -75,6 +75,18 @@ pub struct WriteOp {
     pub time: Option<u64>,
 }
 
+/// Where a replicated batch comes from ([`crate::Engine::commit_replicated`]): its position in
+/// the log of record it is applied from (e.g. a stream sequence number), stored with the batch
+/// (FORMAT.md §4), and the time it was written there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Origin {
+    /// The batch's position in its source: later than every origin the store holds.
+    pub position: u64,
+    /// The batch's time at its source (microseconds since the epoch). The batch gets
+    /// `max(min_time, last + 1 µs)`, whatever the local clock says.
+    pub min_time: u64,
+}
+
 /// What the store knows of one version, without its body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VersionMeta {

@@ -146,6 +146,8 @@ struct Walk {
     /// The newest version of each document.
     versions: HashMap<String, u64>,
     previous_compacted: bool,
+    /// The origin of the last batch that carried one.
+    last_origin: Option<u64>,
 }
 
 impl Default for Walk {
@@ -155,6 +157,7 @@ impl Default for Walk {
             last_time: 0,
             versions: HashMap::new(),
             previous_compacted: false,
+            last_origin: None,
         }
     }
 }
@@ -191,7 +194,7 @@ impl Walk {
                         if record.batch_end {
                             valid_end = offset + u64::from(len);
                         }
-                        self.record(check, path, offset, &record, header.compacted);
+                        self.record(check, path, offset, &record, header);
                         open_batch = (!record.batch_end).then_some(offset);
                     }
                     ScanItem::Bad { offset, .. }
@@ -317,8 +320,9 @@ impl Walk {
         path: &Path,
         offset: u64,
         record: &Record<'_>,
-        compacted: bool,
+        header: SegmentHeader,
     ) {
+        let compacted = header.compacted;
         let mut problem = |message: String| {
             check.problems.push(Problem {
                 file: path.to_path_buf(),
@@ -349,5 +353,16 @@ impl Walk {
             _ => {}
         }
         self.versions.insert(record.id.to_owned(), record.version);
+        if let Some(origin) = record.origin {
+            if !header.origins {
+                problem(format!(
+                    "origin {origin} in a segment whose header allows none"
+                ));
+            }
+            if let Some(last) = self.last_origin.filter(|&last| origin <= last) {
+                problem(format!("origin {origin} does not follow origin {last}"));
+            }
+            self.last_origin = Some(origin);
+        }
     }
 }

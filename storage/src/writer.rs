@@ -17,7 +17,7 @@ use crate::log::segment::{self, ActiveSegment, SEGMENT_HEADER_LEN};
 use crate::options::{Durability, EngineOptions};
 use crate::shared::{SegmentReader, Shared};
 use crate::time::{deadline_after, micros_of};
-use crate::types::{Action, Expect, VersionMeta, WriteOp};
+use crate::types::{Action, Expect, Origin, VersionMeta, WriteOp};
 
 /// What a waiting committer is told: its batch's outcome, or that it leads the next group.
 pub(crate) enum Signal {
@@ -32,6 +32,7 @@ pub(crate) type CommitReply = Sender<Signal>;
 pub(crate) struct Request {
     ops: Vec<WriteOp>,
     time: Option<u64>,
+    origin: Option<Origin>,
     reply: CommitReply,
 }
 
@@ -81,11 +82,22 @@ impl Committer {
     }
 
     /// Commits one batch as part of the next group; returns once it is as durable as promised.
-    pub(crate) fn commit(&self, ops: Vec<WriteOp>, time: Option<u64>) -> Result<Vec<VersionMeta>> {
+    /// A batch with an `origin` takes its time from it (`time` is then `None`).
+    pub(crate) fn commit(
+        &self,
+        ops: Vec<WriteOp>,
+        time: Option<u64>,
+        origin: Option<Origin>,
+    ) -> Result<Vec<VersionMeta>> {
         let (reply, rx) = crossbeam_channel::bounded(1);
         let lead = {
             let mut queue = self.queue.lock();
-            queue.pending.push(Request { ops, time, reply });
+            queue.pending.push(Request {
+                ops,
+                time,
+                origin,
+                reply,
+            });
             !std::mem::replace(&mut queue.leader, true)
         };
         if !lead {
@@ -230,6 +242,8 @@ pub(crate) struct Writer {
     active: ActiveSegment,
     last_seq: u64,
     last_time: u64,
+    /// The origin of the newest batch that carried one, including this group's.
+    last_origin: Option<u64>,
     /// When unsynced bytes must be synced at the latest (buffered durability).
     sync_due: Option<Instant>,
     /// Whether bytes were written since the last sync (synced on close whatever the durability).
@@ -284,8 +298,26 @@ struct BatchTimes {
 
 impl BatchTimes {
     /// Checks the batch's explicit `time`, if any, against the store's `last` time and the
-    /// clock.
-    fn new(last: u64, time: Option<u64>, options: &EngineOptions) -> Result<Self> {
+    /// clock. A replicated batch (with an `origin`) gets `max(origin's time, last + 1 µs)`
+    /// and no time of it is checked against the clock: every replica must decide the same.
+    fn new(
+        last: u64,
+        time: Option<u64>,
+        origin: Option<Origin>,
+        options: &EngineOptions,
+    ) -> Result<Self> {
+        if let Some(origin) = origin {
+            let next = last.checked_add(1).ok_or(Error::TimeNotLater {
+                requested: origin.min_time,
+                last,
+            })?;
+            return Ok(BatchTimes {
+                last,
+                batch: Some(origin.min_time.max(next)),
+                limit: u64::MAX,
+                previous: None,
+            });
+        }
         // A time far ahead of the clock is almost always a unit mistake (nanoseconds for
         // microseconds); accepting it would stamp every later write in the far future.
         let limit = now_micros().saturating_add(micros_of(options.max_time_ahead));
@@ -388,15 +420,17 @@ fn check_expect<'a>(
 
 impl Writer {
     pub(crate) fn new(shared: Arc<Shared>, active: ActiveSegment) -> Self {
-        let (last_seq, last_time) = {
+        let (last_seq, last_time, last_origin) = {
             let state = shared.state.read();
-            (state.index.last_seq(), state.index.last_time())
+            let index = &state.index;
+            (index.last_seq(), index.last_time(), index.last_origin())
         };
         Writer {
             shared,
             active,
             last_seq,
             last_time,
+            last_origin,
             sync_due: None,
             unsynced: false,
             torn_group: None,
@@ -442,26 +476,36 @@ impl Writer {
         // crash may tear any of those bytes, in any order, under every durability mode.
         let mut group_first_seq = *self.torn_group.get_or_insert(self.last_seq + 1);
         let mut failure: Option<Error> = None;
-        for Request { ops, time, reply } in commits {
+        let mut group_origin = None;
+        for Request {
+            ops,
+            time,
+            origin,
+            reply,
+        } in commits
+        {
             if failure.is_some() {
                 replies.push((reply, Err(Error::Poisoned)));
                 continue;
             }
-            let records = match self.prepare(ops, time, &mut overlay) {
+            let records = match self.prepare(ops, time, origin, &mut overlay) {
                 Ok(records) => records,
                 Err(e) => {
                     replies.push((reply, Err(e)));
                     continue;
                 }
             };
-            if let Err(e) = self.make_room(&records, &mut buf, &mut group_first_seq) {
+            let origin = origin.map(|o| o.position);
+            let room = self.make_room(&records, origin.is_some(), &mut buf, &mut group_first_seq);
+            if let Err(e) = room {
                 // This batch's writer gets the IO error itself, like the writers of the
                 // batches before it in the group; only later batches just see `Poisoned`.
                 replies.push((reply, Err(io_error_copy(&e))));
                 failure = Some(e);
                 continue;
             }
-            self.encode(&records, group_first_seq, &mut buf, &mut entries);
+            self.encode(&records, group_first_seq, origin, &mut buf, &mut entries);
+            group_origin = origin.or(group_origin);
             replies.push((reply, Ok(records.iter().map(NewRecord::meta).collect())));
             // Bound the memory of a large group: write what is encoded; the sync comes at the end.
             if buf.len() >= self.shared.options.max_group_bytes {
@@ -477,7 +521,7 @@ impl Writer {
             }
         }
         match failure {
-            None => self.publish(entries),
+            None => self.publish(entries, group_origin),
             Some(e) => {
                 // Nothing of this group is published or acknowledged; the store is poisoned and
                 // recovery decides on reopen what of the written bytes counts (FORMAT.md §6).
@@ -499,10 +543,13 @@ impl Writer {
 
     /// Makes room for the batch of `records` after the `buf` not yet written: when it does not
     /// fit in the active segment, writes `buf` and seals the segment (a batch never spans
-    /// segments). The roll syncs, so the records after it start a new `group`.
+    /// segments). A batch with an origin needs a segment whose header allows origins
+    /// (FORMAT.md §2): an empty active segment is created again with one, a used one sealed.
+    /// The roll syncs, so the records after it start a new `group`.
     fn make_room(
         &mut self,
         records: &[NewRecord],
+        origin: bool,
         buf: &mut Vec<u8>,
         group_first_seq: &mut u64,
     ) -> Result<()> {
@@ -511,13 +558,20 @@ impl Writer {
             .map(|r| {
                 FRAME_HEADER_LEN + RECORD_HEADER_LEN + r.id.len() + r.kind.len() + r.body.len()
             })
-            .sum();
+            .sum::<usize>()
+            + if origin { 8 } else { 0 };
         let used = self.active.len + buf.len() as u64;
-        if used > SEGMENT_HEADER_LEN as u64 && used + size as u64 > self.shared.options.segment_size
-        {
+        let empty = used == SEGMENT_HEADER_LEN as u64;
+        let full = !empty && used + size as u64 > self.shared.options.segment_size;
+        let upgrade = origin && !self.active.origins;
+        if full || upgrade {
             let next_first_seq = records.first().map_or(self.last_seq + 1, |r| r.seq);
-            self.write_buf(buf)
-                .and_then(|()| self.roll(next_first_seq))?;
+            if empty {
+                self.recreate_with_origins(next_first_seq)?;
+            } else {
+                self.write_buf(buf)
+                    .and_then(|()| self.roll(next_first_seq, self.active.origins || origin))?;
+            }
             buf.clear();
             *group_first_seq = *self
                 .torn_group
@@ -533,6 +587,7 @@ impl Writer {
         &self,
         records: &[NewRecord],
         group_first_seq: u64,
+        origin: Option<u64>,
         buf: &mut Vec<u8>,
         entries: &mut Vec<NewEntry>,
     ) {
@@ -550,6 +605,7 @@ impl Writer {
                 id: &r.id,
                 kind: &r.kind,
                 body: &r.body,
+                origin: origin.filter(|_| i == last),
             };
             let payload_len = record.encoded_len();
             frame::encode_with(buf, payload_len, |out| record.encode(out));
@@ -593,8 +649,11 @@ impl Writer {
     }
 
     /// Publishes a written group's versions to the version index: readers see them from now on.
-    fn publish(&self, entries: Vec<NewEntry>) {
+    fn publish(&self, entries: Vec<NewEntry>, origin: Option<u64>) {
         let mut state = self.shared.state.write();
+        if let Some(origin) = origin {
+            state.index.note_origin(origin);
+        }
         for new in entries {
             state.index.push(&new.id, new.version, new.seq, new.entry);
             if let Some(at) = new.expires_at {
@@ -617,8 +676,32 @@ impl Writer {
         Ok(())
     }
 
-    /// Seals the active segment (synced, then mapped) and starts the next one.
-    fn roll(&mut self, next_first_seq: u64) -> Result<()> {
+    /// Creates the empty active segment again, with a header that allows origins (FORMAT.md §5:
+    /// a crash half way leaves a header that does not decode, an interrupted creation).
+    fn recreate_with_origins(&mut self, first_seq: u64) -> Result<()> {
+        self.sync_now()?;
+        let shared = Arc::clone(&self.shared);
+        let number = self.active.number;
+        let active = segment::create(
+            shared.backend.as_ref(),
+            &shared.dir,
+            number,
+            first_seq,
+            true,
+        )
+        .map_err(|e| self.fail(e))?;
+        shared
+            .state
+            .write()
+            .segments
+            .insert(number, SegmentReader::File(Arc::clone(&active.file)));
+        self.active = active;
+        Ok(())
+    }
+
+    /// Seals the active segment (synced, then mapped) and starts the next one, whose header
+    /// allows origins if `origins`.
+    fn roll(&mut self, next_first_seq: u64, origins: bool) -> Result<()> {
         self.sync_now()?;
         let shared = Arc::clone(&self.shared);
         let sealed = self.active.number;
@@ -633,6 +716,7 @@ impl Writer {
             &shared.dir,
             next_number,
             next_first_seq,
+            origins,
         )
         .map_err(|e| self.fail(e))?;
         let path = segment::path(&shared.dir, u64::from(sealed));
@@ -658,9 +742,18 @@ impl Writer {
         &mut self,
         ops: Vec<WriteOp>,
         time: Option<u64>,
+        origin: Option<Origin>,
         overlay: &mut HashMap<String, DocState>,
     ) -> Result<Vec<NewRecord>> {
-        let mut times = BatchTimes::new(self.last_time, time, &self.shared.options)?;
+        if let (Some(origin), Some(last)) = (origin, self.last_origin) {
+            if origin.position <= last {
+                return Err(Error::OriginNotLater {
+                    requested: origin.position,
+                    last,
+                });
+            }
+        }
+        let mut times = BatchTimes::new(self.last_time, time, origin, &self.shared.options)?;
         let mut local: HashMap<String, DocState> = HashMap::with_capacity(ops.len());
         let mut records = Vec::with_capacity(ops.len());
         let mut bytes = 0usize;
@@ -728,6 +821,9 @@ impl Writer {
         self.last_seq += records.len() as u64;
         if let Some(last) = times.previous {
             self.last_time = last;
+        }
+        if let Some(origin) = origin {
+            self.last_origin = Some(origin.position);
         }
         if overlay.is_empty() {
             *overlay = local;

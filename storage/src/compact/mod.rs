@@ -393,6 +393,7 @@ fn copy_kept(
         number: header.number,
         first_seq: header.first_seq,
         compacted: true,
+        origins: header.origins,
     }
     .encode()
     .to_vec();
@@ -427,7 +428,8 @@ fn copy_kept(
         if !record.batch_end {
             continue;
         }
-        copy_batch(map, &batch, written, &mut out, &mut moved).map_err(|(o, k)| corrupt(o, k))?;
+        copy_batch(map, &batch, record.origin, written, &mut out, &mut moved)
+            .map_err(|(o, k)| corrupt(o, k))?;
         batch.clear();
         if out.len() >= CHUNK {
             file.write_all_at(&out, written).map_err(io)?;
@@ -468,11 +470,13 @@ struct KeptFrame {
 }
 
 /// Appends the kept frames of one batch to `out` (which the new segment holds from offset
-/// `written` on), the last of them with `BATCH_END`, and notes their new locations in
-/// `moved`. A frame that does not decode is answered with its offset in the old segment.
+/// `written` on), the last of them with `BATCH_END` and the batch's `origin`, and notes their
+/// new locations in `moved`. A frame that does not decode is answered with its offset in the
+/// old segment.
 fn copy_batch(
     map: &[u8],
     batch: &[KeptFrame],
+    origin: Option<u64>,
     written: u64,
     out: &mut Vec<u8>,
     moved: &mut Vec<(u64, u32, u32)>,
@@ -486,6 +490,7 @@ fn copy_batch(
             let (payload, _) = frame::decode(frame).map_err(|k| (kept.offset as u64, k))?;
             let mut r = Record::decode(payload).map_err(|k| (kept.offset as u64, k))?;
             r.batch_end = true;
+            r.origin = origin;
             frame::encode_with(out, r.encoded_len(), |o| r.encode(o));
         } else {
             out.extend_from_slice(frame);

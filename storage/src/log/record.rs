@@ -13,7 +13,10 @@ pub const MAX_KIND_LEN: usize = 256;
 pub(crate) const FLAG_TOMBSTONE: u16 = 1 << 0;
 pub(crate) const FLAG_BATCH_END: u16 = 1 << 1;
 pub(crate) const FLAG_HAS_EXPIRY: u16 = 1 << 2;
-const KNOWN_FLAGS: u16 = FLAG_TOMBSTONE | FLAG_BATCH_END | FLAG_HAS_EXPIRY;
+pub(crate) const FLAG_HAS_ORIGIN: u16 = 1 << 3;
+const KNOWN_FLAGS: u16 = FLAG_TOMBSTONE | FLAG_BATCH_END | FLAG_HAS_EXPIRY | FLAG_HAS_ORIGIN;
+/// Length of the origin that follows the body of a record with `HAS_ORIGIN`.
+const ORIGIN_LEN: usize = 8;
 
 /// A decoded record, borrowing its strings and body from the frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,16 +32,21 @@ pub(crate) struct Record<'a> {
     pub id: &'a str,
     pub kind: &'a str,
     pub body: &'a [u8],
+    /// Where the batch this record ends came from (a replicated log's position, FORMAT.md §4);
+    /// only on a `BATCH_END` record.
+    pub origin: Option<u64>,
 }
 
 impl Record<'_> {
     pub(crate) fn encoded_len(&self) -> usize {
-        RECORD_HEADER_LEN + self.id.len() + self.kind.len() + self.body.len()
+        let origin = if self.origin.is_some() { ORIGIN_LEN } else { 0 };
+        RECORD_HEADER_LEN + self.id.len() + self.kind.len() + self.body.len() + origin
     }
 
     /// Appends the payload bytes of this record to `out`.
     pub(crate) fn encode(&self, out: &mut Vec<u8>) {
         debug_assert!(self.id.len() <= MAX_ID_LEN && self.kind.len() <= MAX_KIND_LEN);
+        debug_assert!(self.origin.is_none() || self.batch_end);
         let mut flags = 0;
         if self.tombstone {
             flags |= FLAG_TOMBSTONE;
@@ -48,6 +56,9 @@ impl Record<'_> {
         }
         if self.expires_at.is_some() {
             flags |= FLAG_HAS_EXPIRY;
+        }
+        if self.origin.is_some() {
+            flags |= FLAG_HAS_ORIGIN;
         }
         out.extend_from_slice(&self.seq.to_le_bytes());
         out.extend_from_slice(&self.group.to_le_bytes());
@@ -63,6 +74,9 @@ impl Record<'_> {
         out.extend_from_slice(self.id.as_bytes());
         out.extend_from_slice(self.kind.as_bytes());
         out.extend_from_slice(self.body);
+        if let Some(origin) = self.origin {
+            out.extend_from_slice(&origin.to_le_bytes());
+        }
     }
 
     /// Decodes a record payload; every field is checked, nothing is trusted.
@@ -88,14 +102,23 @@ impl Record<'_> {
         if kind_len > MAX_KIND_LEN {
             return Err(CorruptionKind::BadRecord("kind length out of range"));
         }
-        if RECORD_HEADER_LEN + id_len + kind_len + body_len != payload.len() {
+        let has_origin = flags & FLAG_HAS_ORIGIN != 0;
+        if has_origin && flags & FLAG_BATCH_END == 0 {
+            return Err(CorruptionKind::BadRecord(
+                "an origin on a record that ends no batch",
+            ));
+        }
+        let origin_len = if has_origin { ORIGIN_LEN } else { 0 };
+        if RECORD_HEADER_LEN + id_len + kind_len + body_len + origin_len != payload.len() {
             return Err(CorruptionKind::BadRecord(
                 "field lengths disagree with the frame length",
             ));
         }
         let rest = &payload[RECORD_HEADER_LEN..];
         let (id, rest) = rest.split_at(id_len);
-        let (kind, body) = rest.split_at(kind_len);
+        let (kind, rest) = rest.split_at(kind_len);
+        let (body, origin) = rest.split_at(body_len);
+        let origin = has_origin.then(|| u64_at(origin, 0));
         let id =
             std::str::from_utf8(id).map_err(|_| CorruptionKind::BadRecord("id is not UTF-8"))?;
         let kind = std::str::from_utf8(kind)
@@ -128,6 +151,7 @@ impl Record<'_> {
             id,
             kind,
             body,
+            origin,
         })
     }
 }
@@ -157,13 +181,15 @@ mod tests {
         fn round_trip(
             (seq, group, version, time) in (1u64..u64::MAX, any::<u64>(), any::<u64>(), any::<u64>()),
             (expires_at, tombstone, batch_end) in (proptest::option::of(any::<u64>()), any::<bool>(), any::<bool>()),
+            origin in proptest::option::of(any::<u64>()),
             id in "[a-z/]{1,40}",
             kind in "[a-z]{0,20}",
             body in proptest::collection::vec(any::<u8>(), 0..300),
         ) {
             let group = group % seq + 1;
             let body = if tombstone { Vec::new() } else { body };
-            let rec = Record { seq, group, version, time, expires_at, tombstone, batch_end, id: &id, kind: &kind, body: &body };
+            let origin = origin.filter(|_| batch_end);
+            let rec = Record { seq, group, version, time, expires_at, tombstone, batch_end, id: &id, kind: &kind, body: &body, origin };
             let mut out = Vec::new();
             rec.encode(&mut out);
             prop_assert_eq!(out.len(), rec.encoded_len());

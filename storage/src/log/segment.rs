@@ -6,7 +6,10 @@ use std::sync::Arc;
 
 use super::frame;
 use super::record::Record;
-use super::{COMPACTED_FORMAT_VERSION, FORMAT_VERSION, OLDEST_SUPPORTED_FORMAT_VERSION};
+use super::{
+    COMPACTED_FORMAT_VERSION, FORMAT_VERSION, OLDEST_SUPPORTED_FORMAT_VERSION,
+    ORIGINS_FORMAT_VERSION,
+};
 use crate::backend::{Backend, BackendFile};
 use crate::error::{CorruptionKind, Error, Result};
 
@@ -20,6 +23,8 @@ const SEGMENT_SUFFIX: &str = ".log";
 pub(crate) const COMPACT_SUFFIX: &str = ".compact";
 /// Header flag of a segment rewritten by compaction, whose seqs may have gaps (FORMAT.md §2).
 const FLAG_COMPACTED: u32 = 1;
+/// Header flag of a segment whose batches may carry an origin (FORMAT.md §2).
+const FLAG_ORIGINS: u32 = 2;
 
 /// The header of a segment file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +35,8 @@ pub(crate) struct SegmentHeader {
     pub first_seq: u64,
     /// Whether compaction rewrote the segment: its seqs increase but may have gaps.
     pub compacted: bool,
+    /// Whether the segment's batches may carry an origin (a version-3 segment).
+    pub origins: bool,
 }
 
 impl SegmentHeader {
@@ -37,8 +44,12 @@ impl SegmentHeader {
         let mut out = [0u8; SEGMENT_HEADER_LEN];
         out[0..8].copy_from_slice(&SEGMENT_MAGIC);
         // Ordinary segments keep version 1 headers, which every build reads; only a compacted
-        // segment needs version 2 (FORMAT.md §1).
-        let (version, flags) = if self.compacted {
+        // segment needs version 2, and only one whose batches carry origins version 3
+        // (FORMAT.md §1).
+        let compacted = if self.compacted { FLAG_COMPACTED } else { 0 };
+        let (version, flags) = if self.origins {
+            (ORIGINS_FORMAT_VERSION, FLAG_ORIGINS | compacted)
+        } else if self.compacted {
             (COMPACTED_FORMAT_VERSION, FLAG_COMPACTED)
         } else {
             (OLDEST_SUPPORTED_FORMAT_VERSION, 0)
@@ -84,14 +95,15 @@ impl SegmentHeader {
                 "reserved header bytes are not zero",
             ));
         }
-        // Version 1 has no flags; version 2 is written only for compacted segments.
+        // Version 1 has no flags; version 2 is written only for compacted segments; version 3
+        // only for segments with origins, compacted or not.
         let flags = le32(12);
-        let expected = if version >= COMPACTED_FORMAT_VERSION {
-            FLAG_COMPACTED
-        } else {
-            0
+        let valid = match version {
+            OLDEST_SUPPORTED_FORMAT_VERSION => flags == 0,
+            COMPACTED_FORMAT_VERSION => flags == FLAG_COMPACTED,
+            _ => flags == FLAG_ORIGINS || flags == FLAG_ORIGINS | FLAG_COMPACTED,
         };
-        if flags != expected {
+        if !valid {
             return Err(CorruptionKind::BadSegment(
                 "header flags do not match its format version",
             ));
@@ -104,6 +116,7 @@ impl SegmentHeader {
             number: le64(16),
             first_seq,
             compacted: flags & FLAG_COMPACTED != 0,
+            origins: flags & FLAG_ORIGINS != 0,
         })
     }
 }
@@ -242,14 +255,19 @@ pub(crate) struct ActiveSegment {
     pub number: u32,
     pub file: Arc<dyn BackendFile>,
     pub len: u64,
+    /// Whether its batches may carry an origin (its header is version 3).
+    pub origins: bool,
 }
 
-/// Creates segment `number` whose first record will have `first_seq`, durably (FORMAT.md §5).
+/// Creates segment `number` whose first record will have `first_seq`, durably (FORMAT.md §5),
+/// with a version-3 header if `origins` (its batches may carry an origin). An existing file
+/// of that name is overwritten.
 pub(crate) fn create(
     backend: &dyn Backend,
     dir: &Path,
     number: u32,
     first_seq: u64,
+    origins: bool,
 ) -> Result<ActiveSegment> {
     let path = path(dir, u64::from(number));
     let file = backend
@@ -259,6 +277,7 @@ pub(crate) fn create(
         number: u64::from(number),
         first_seq,
         compacted: false,
+        origins,
     }
     .encode();
     file.set_len(0)
@@ -272,6 +291,7 @@ pub(crate) fn create(
         number,
         file,
         len: SEGMENT_HEADER_LEN as u64,
+        origins,
     })
 }
 
@@ -281,11 +301,12 @@ mod tests {
 
     #[test]
     fn header_round_trip_and_damage() {
-        for compacted in [false, true] {
+        for (compacted, origins) in [(false, false), (true, false), (false, true), (true, true)] {
             let h = SegmentHeader {
                 number: 7,
                 first_seq: 1234,
                 compacted,
+                origins,
             };
             let bytes = h.encode();
             assert_eq!(SegmentHeader::decode(&bytes), Ok(h));
@@ -299,6 +320,7 @@ mod tests {
             number: 7,
             first_seq: 1234,
             compacted: false,
+            origins: false,
         }
         .encode();
         assert_eq!(
@@ -313,6 +335,7 @@ mod tests {
             number: 1,
             first_seq: 1,
             compacted: false,
+            origins: false,
         }
         .encode();
         b[8..12].copy_from_slice(&99u32.to_le_bytes());
@@ -323,7 +346,7 @@ mod tests {
             Err(CorruptionKind::UnsupportedVersion {
                 found: 99,
                 oldest: 1,
-                newest: 2
+                newest: 3
             })
         );
     }
