@@ -344,7 +344,7 @@ impl Engine {
     }
 
     /// Rewrites sealed segments without the versions `rules` no longer keep (see
-    /// [`RetentionRule`]) and returns what was dropped. Reads and writes go on meanwhile; one
+    /// [`crate::RetentionRule`]) and returns what was dropped. Reads and writes go on meanwhile; one
     /// run at a time. Crash-safe at every step (FORMAT.md §9).
     pub fn compact(&self, rules: Rules<'_>, options: &CompactOptions) -> Result<CompactReport> {
         self.writer("compact")?;
