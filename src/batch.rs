@@ -3,7 +3,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-pub use storage::Expect;
+pub use storage::{Expect, Origin};
 
 /// Options of one write: an expected version, an expiry and an update time.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -136,6 +136,7 @@ pub(crate) struct Op {
 pub struct Batch {
     pub(crate) ops: Vec<Op>,
     pub(crate) time: Option<u64>,
+    pub(crate) origin: Option<Origin>,
 }
 
 impl Batch {
@@ -161,6 +162,31 @@ impl Batch {
     /// ([`Batch::timed`]) keep theirs.
     pub fn at_time(mut self, time: impl Into<crate::Timestamp>) -> Self {
         self.time = Some(time.into().as_micros());
+        self
+    }
+
+    /// Marks the batch as applied from a log of record (a replica of a cluster partition):
+    /// `origin.position` (e.g. the stream sequence number) is stored with the batch, atomically,
+    /// and [`crate::Store::last_origin`] tells where to resume after a crash. The batch's time is
+    /// `max(origin.min_time, last + 1 µs)` whatever the clock says, so replicas applying the same
+    /// batches in the same order hold the same versions. The position must be later than the
+    /// store's last origin ([`crate::Error::OriginNotLater`]); with [`Batch::at_time`] too the
+    /// batch is [`crate::Error::InvalidOption`]. Conditions are checked as for any batch, and a
+    /// batch that fails them stores no origin.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use strata::{Batch, Origin, Store};
+    /// let dir = tempfile::tempdir()?;
+    /// let store = Store::open(dir.path(), Default::default())?;
+    /// let origin = Origin { position: 7, min_time: 1_767_225_600_000_000 };
+    /// let metas = store.write(Batch::new().put("/a", "doc", json!({"n": 1})).replicated(origin))?;
+    /// assert_eq!(metas[0].update_time_micros, 1_767_225_600_000_000);
+    /// assert_eq!(store.last_origin(), Some(7));
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn replicated(mut self, origin: Origin) -> Self {
+        self.origin = Some(origin);
         self
     }
 

@@ -42,7 +42,7 @@ mod verify;
 mod watch;
 
 pub use backup::{BackupReport, RestoreOptions, RestoreReport, BACKUP_MANIFEST, RESTORE_MARKER};
-pub use batch::{Batch, Expect, WriteOptions};
+pub use batch::{Batch, Expect, Origin, WriteOptions};
 pub use collection::{
     Collection, CollectionOptions, CollectionVersion, COLLECTION_KIND, MAX_COLLECTION_NAME,
     SYSTEM_ID_PREFIX, SYSTEM_KIND_PREFIX,

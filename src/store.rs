@@ -145,6 +145,12 @@ impl Store {
         self.inner.engine.last_seq()
     }
 
+    /// The origin of the newest batch written with one ([`Batch::replicated`]): the position
+    /// in its log of record that a replica resumes after. `None` if no batch carried one.
+    pub fn last_origin(&self) -> Option<u64> {
+        self.inner.engine.last_origin()
+    }
+
     /// Makes every acknowledged write durable now (for buffered durability).
     pub fn flush(&self) -> Result<()> {
         Ok(self.inner.engine.flush()?)
@@ -262,6 +268,12 @@ impl Store {
 
     fn write_checked(&self, mut batch: Batch, system: bool) -> Result<Vec<Meta>> {
         self.refuse_read_only("writing")?;
+        if batch.origin.is_some() && batch.time.is_some() {
+            return Err(Error::InvalidOption(
+                "a replicated batch takes its time from its origin: it cannot have at_time too"
+                    .into(),
+            ));
+        }
         let limits = &self.inner.options.limits;
         // Every value deeper than the limit is refused before anything recurses through it
         // (merge patch, encoding, clone, drop), and taken apart without recursion: a caller's
@@ -298,7 +310,10 @@ impl Store {
             ops.push(op);
         }
         self.inner.index.wait_for_room();
-        let result = self.inner.engine.commit(ops, batch.time);
+        let result = match batch.origin {
+            None => self.inner.engine.commit(ops, batch.time),
+            Some(origin) => self.inner.engine.commit_replicated(ops, origin),
+        };
         if let Ok(metas) = &result {
             self.inner.index.notify();
             if let Some(last) = metas.last() {

@@ -13,6 +13,7 @@ mod model;
 mod patch;
 mod query_model;
 mod read_only;
+mod replica;
 
 use std::path::Path;
 
