@@ -680,23 +680,28 @@ impl Writer {
     /// a crash half way leaves a header that does not decode, an interrupted creation).
     fn recreate_with_origins(&mut self, first_seq: u64) -> Result<()> {
         self.sync_now()?;
-        let shared = Arc::clone(&self.shared);
         let number = self.active.number;
-        let active = segment::create(
-            shared.backend.as_ref(),
-            &shared.dir,
-            number,
-            first_seq,
-            true,
-        )
-        .map_err(|e| self.fail(e))?;
-        shared
+        let active = self.create_segment(number, first_seq, true)?;
+        self.shared
             .state
             .write()
             .segments
             .insert(number, SegmentReader::File(Arc::clone(&active.file)));
         self.active = active;
         Ok(())
+    }
+
+    /// Creates segment `number` (FORMAT.md §5); a failure poisons the engine.
+    fn create_segment(&self, number: u32, first_seq: u64, origins: bool) -> Result<ActiveSegment> {
+        let shared = &self.shared;
+        segment::create(
+            shared.backend.as_ref(),
+            &shared.dir,
+            number,
+            first_seq,
+            origins,
+        )
+        .map_err(|e| self.fail(e))
     }
 
     /// Seals the active segment (synced, then mapped) and starts the next one, whose header
@@ -711,14 +716,7 @@ impl Writer {
                 "segment {sealed} is full and is the last segment number"
             )))
         })?;
-        let next = segment::create(
-            shared.backend.as_ref(),
-            &shared.dir,
-            next_number,
-            next_first_seq,
-            origins,
-        )
-        .map_err(|e| self.fail(e))?;
+        let next = self.create_segment(next_number, next_first_seq, origins)?;
         let path = segment::path(&shared.dir, u64::from(sealed));
         let map = self
             .active

@@ -39,6 +39,18 @@ fn put(id: &str, kind: &str, body: &str) -> WriteOp {
     }
 }
 
+/// Retention that keeps only the newest version of kind `trim`.
+fn trim_to_newest(_: &str, kind: &str) -> Vec<RetentionRule> {
+    if kind == "trim" {
+        vec![RetentionRule {
+            max_versions: Some(1),
+            ..RetentionRule::default()
+        }]
+    } else {
+        Vec::new()
+    }
+}
+
 fn origin(position: u64, min_time: u64) -> Origin {
     Origin { position, min_time }
 }
@@ -255,18 +267,11 @@ fn compaction_moves_an_origin_to_the_last_kept_record_of_its_batch() {
             .unwrap();
     }
     assert!(engine.counts().segments > 2);
-    let rules = |_: &str, kind: &str| {
-        if kind == "trim" {
-            vec![RetentionRule {
-                max_versions: Some(1),
-                ..RetentionRule::default()
-            }]
-        } else {
-            Vec::new()
-        }
-    };
     let report = engine
-        .compact(&rules, &CompactOptions::new(u64::MAX, engine.last_seq()))
+        .compact(
+            &trim_to_newest,
+            &CompactOptions::new(u64::MAX, engine.last_seq()),
+        )
         .unwrap();
     assert_eq!(report.versions_dropped, 1, "{report:?}");
     assert_eq!(engine.last_origin(), Some(39));
@@ -410,18 +415,11 @@ fn write_v3_workload(dir: &Path) {
             .commit_replicated(ops, origin(100 + 2 * i, FIXTURE_TIME + 1_000 * i))
             .unwrap();
     }
-    let rules = |_: &str, kind: &str| {
-        if kind == "trim" {
-            vec![RetentionRule {
-                max_versions: Some(1),
-                ..RetentionRule::default()
-            }]
-        } else {
-            Vec::new()
-        }
-    };
     let report = engine
-        .compact(&rules, &CompactOptions::new(u64::MAX, engine.last_seq()))
+        .compact(
+            &trim_to_newest,
+            &CompactOptions::new(u64::MAX, engine.last_seq()),
+        )
         .unwrap();
     assert!(report.segments_rewritten > 0, "{report:?}");
 }
