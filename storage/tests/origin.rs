@@ -492,3 +492,36 @@ fn todays_writer_produces_the_v3_fixture_bytes() {
         );
     }
 }
+
+// The edges of both numbers: a source time of u64::MAX is taken (nothing can follow it, and the
+// next batch says so without storing its origin); origin 0 and u64::MAX are stored and
+// survive a reopen.
+#[test]
+fn extreme_origins_and_source_times_are_typed_answers() {
+    let sim = SimBackend::new();
+    let engine = open(&sim);
+    engine
+        .commit_replicated(vec![put("/a", "k", "{}")], origin(0, 1))
+        .unwrap();
+    assert_eq!(engine.last_origin(), Some(0));
+    let metas = engine
+        .commit_replicated(vec![put("/b", "k", "{}")], origin(u64::MAX - 1, u64::MAX))
+        .unwrap();
+    assert_eq!(metas[0].time, u64::MAX);
+    let err = engine
+        .commit_replicated(vec![put("/c", "k", "{}")], origin(u64::MAX, 5))
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::TimeNotLater { last: u64::MAX, .. }),
+        "{err}"
+    );
+    assert_eq!(engine.last_origin(), Some(u64::MAX - 1));
+    drop(engine);
+    let engine = open(&sim.image().materialize(CrashMode::DropUnsynced));
+    assert_eq!(engine.last_origin(), Some(u64::MAX - 1));
+    assert_eq!(engine.last_time(), u64::MAX);
+    let err = engine
+        .commit_replicated(vec![put("/c", "k", "{}")], origin(u64::MAX - 1, 5))
+        .unwrap_err();
+    assert!(matches!(err, Error::OriginNotLater { .. }), "{err}");
+}
